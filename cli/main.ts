@@ -1,0 +1,62 @@
+import '../node/runtime.ts'
+import { UsageError } from './args.ts'
+
+/** A subcommand: loaded only when used, so `weir --help` stays fast and roles don't load each other. */
+export interface Command {
+  summary: string
+  usage: string
+  run(argv: string[]): Promise<number>
+}
+
+const commands: Record<string, () => Promise<{ command: Command }>> = {
+  version: () => import('./commands/version.ts'),
+}
+
+function help(): string {
+  return [
+    'weir — peer-to-peer bandwidth sharing that measures, and rewards, the bandwidth people share',
+    '',
+    'usage: weir <command> [flags]       weir <command> --help for its flags',
+    '',
+    'commands:',
+    ...Object.keys(commands).map(name => `  ${name}`),
+  ].join('\n')
+}
+
+async function describe(): Promise<string> {
+  const lines = await Promise.all(
+    Object.entries(commands).map(
+      async ([name, load]) => `  ${name.padEnd(18)} ${(await load()).command.summary}`,
+    ),
+  )
+  return help().replace(/commands:\n[\s\S]*$/, `commands:\n${lines.join('\n')}`)
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    console.log(await describe())
+    return 0
+  }
+  if (name === '--version') return main(['version'])
+  const load = commands[name]
+  if (!load) {
+    console.error(`weir: unknown command '${name}'\n\n${await describe()}`)
+    return 2
+  }
+  const { command } = await load()
+  if (rest.includes('--help') || rest.includes('-h')) {
+    console.log(`${command.summary}\n\nusage: ${command.usage}`)
+    return 0
+  }
+  try {
+    return await command.run(rest)
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(`weir ${name}: ${err.message}\nusage: ${command.usage}`)
+      return 2
+    }
+    console.error(`weir ${name}: ${(err as Error).message}`)
+    return 1
+  }
+}
