@@ -15,6 +15,7 @@ export type ExitRefusal = 'policy' | 'port' | 'unresolvable' | 'invalid'
 
 export type ExitDecision = { ok: true; address: string; family: 4 | 6 } | { ok: false; reason: ExitRefusal }
 
+/** Resolves an absolute name (always with its trailing dot) to every address it has. */
 export type Lookup = (name: string) => Promise<ReadonlyArray<{ address: string; family: number }>>
 
 export interface IpAddress {
@@ -75,12 +76,16 @@ export async function resolveExit(
   if (typeof parsed !== 'string') return judge([parsed], policy)
 
   // RFC 6761: localhost names are loopback by definition, whatever a resolver says about them.
-  if ((parsed === 'localhost' || parsed.endsWith('.localhost')) && !policy.allowPrivate) {
-    return { ok: false, reason: 'policy' }
+  if (parsed === 'localhost' || parsed.endsWith('.localhost')) {
+    return policy.allowPrivate
+      ? { ok: true, address: '127.0.0.1', family: 4 }
+      : { ok: false, reason: 'policy' }
   }
   let answers: ReadonlyArray<{ address: string }>
   try {
-    answers = await lookup(parsed)
+    // Always an absolute name: a stranger's "router" must not become "router.lan" through the
+    // operator's resolv.conf search list (nor match the operator's hosts file on glibc).
+    answers = await lookup(parsed + '.')
   } catch {
     return { ok: false, reason: 'unresolvable' }
   }

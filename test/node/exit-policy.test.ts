@@ -20,7 +20,8 @@ function fakeDns(table: Record<string, string[]>): Lookup & { asked: string[] } 
   const asked: string[] = []
   const lookup = async (name: string) => {
     asked.push(name)
-    const answers = table[name]
+    assert.ok(name.endsWith('.'), `${name} should be looked up as an absolute name`)
+    const answers = table[name.slice(0, -1)]
     if (answers === undefined) throw Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })
     return answers.map(address => ({ address, family: address.includes(':') ? 6 : 4 }))
   }
@@ -235,15 +236,15 @@ describe('exit policy', () => {
       reason: 'unresolvable',
     })
     assert.deepEqual(dns.asked, [
-      'rebind.test',
-      'rebind.test',
-      'mixed.test',
-      'mapped.test',
-      'public.test',
-      'v6.test',
-      'nxdomain.test',
-      'empty.test',
-      'garbage.test',
+      'rebind.test.',
+      'rebind.test.',
+      'mixed.test.',
+      'mapped.test.',
+      'public.test.',
+      'v6.test.',
+      'nxdomain.test.',
+      'empty.test.',
+      'garbage.test.',
     ])
   })
 
@@ -258,8 +259,13 @@ describe('exit policy', () => {
       ok: false,
       reason: 'policy',
     })
-    const allowed = await resolveExit('localhost', 80, testnet)
-    assert.ok(allowed.ok && classifyAddress(ip(allowed.address)) === 'loopback', JSON.stringify(allowed))
+    for (const name of ['localhost', 'node1.localhost.']) {
+      assert.deepEqual(await resolveExit(name, 80, testnet, noDns), {
+        ok: true,
+        address: '127.0.0.1',
+        family: 4,
+      })
+    }
   })
 
   it('allows public destinations', async () => {

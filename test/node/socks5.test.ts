@@ -49,8 +49,8 @@ function policyConnect(policy: ExitPolicy, lookup?: Lookup, seen: SocksTarget[] 
 }
 
 const loopbackDns: Lookup = async name => {
-  if (name === 'exit.test') return [{ address: '127.0.0.1', family: 4 }]
-  if (name === 'rebind.test') return [{ address: '127.0.0.1', family: 4 }]
+  if (name === 'exit.test.') return [{ address: '127.0.0.1', family: 4 }]
+  if (name === 'rebind.test.') return [{ address: '127.0.0.1', family: 4 }]
   throw Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })
 }
 
