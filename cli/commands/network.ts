@@ -71,7 +71,9 @@ export function createLocalNetwork(o: NewNetworkOptions) {
   })
   mkdirSync(o.out, { recursive: true })
   writeNetworkFile(join(o.out, 'network.json'), network)
-  witnessDirs.forEach((dir, i) => initDataDir(dir, network, {}, witnessKeys[i]))
+  witnessDirs.forEach((dir, i) => {
+    initDataDir(dir, network, {}, witnessKeys[i])
+  })
   ledgerDirs.forEach((dir, i) => {
     const m = memberKeys[i] as (typeof memberKeys)[number]
     initDataDir(dir, network, {}, m.identity)
