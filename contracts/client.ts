@@ -5,9 +5,12 @@ import {
   ContractFunctionRevertedError,
   createPublicClient,
   createWalletClient,
+  decodeErrorResult,
+  getAddress,
   type Hex,
   HttpRequestError,
   http,
+  isHex,
   type PublicClient,
   TimeoutError,
   type WalletClient,
@@ -87,11 +90,39 @@ function walletClient(rpcUrl: string, key: Hex): WalletClient {
   })
 }
 
-/** The custom error a contract call reverted with (e.g. 'NotNextEpoch'), if that is what happened. */
-export function revertName(err: unknown): string | undefined {
+/** A Weir contract refused: `errorName` is its custom error (e.g. 'NotNextEpoch'). */
+export class ContractRevertError extends Error {
+  override name = 'ContractRevertError'
+  constructor(
+    readonly errorName: string,
+    readonly args: readonly unknown[],
+    context: string,
+  ) {
+    super(`${context}: reverted with ${errorName}(${args.map(String).join(', ')})`)
+  }
+}
+
+/** The custom error a Weir contract reverted with, decoded from whatever viem or the node reported. */
+export function decodeRevert(err: unknown): { errorName: string; args: readonly unknown[] } | undefined {
+  if (err instanceof ContractRevertError) return err
   if (!(err instanceof BaseError)) return undefined
   const reverted = err.walk(e => e instanceof ContractFunctionRevertedError)
-  return reverted instanceof ContractFunctionRevertedError ? reverted.data?.errorName : undefined
+  if (reverted instanceof ContractFunctionRevertedError && reverted.data) {
+    return { errorName: reverted.data.errorName, args: reverted.data.args ?? [] }
+  }
+  // Deployments are not contract function calls: the revert data sits on the RPC error.
+  const raw = (err.walk(e => isHex((e as { data?: unknown }).data)) as { data?: Hex } | null)?.data
+  if (!raw || raw.length < 10) return undefined
+  try {
+    const decoded = decodeErrorResult({ abi: [...rewardsAbi(), ...tokenAbi()], data: raw })
+    return { errorName: decoded.errorName, args: decoded.args ?? [] }
+  } catch {
+    return undefined
+  }
+}
+
+export function revertName(err: unknown): string | undefined {
+  return decodeRevert(err)?.errorName
 }
 
 /** Connection refused or reset, timeouts, 429 and 5xx answers: worth another try. */
@@ -154,23 +185,26 @@ export async function deployContracts(options: {
   const wallet = walletClient(options.rpcUrl, options.deployerKey)
   const reader = publicClient(options.rpcUrl)
   const { abi, bytecode } = loadArtifact('WeirRewards')
-  const hash = await wallet.deployContract({
-    abi,
-    bytecode,
-    args: [
-      networkHash(options.networkId),
-      options.committee,
-      BigInt(options.quorum),
-      options.emissionPerEpoch,
-    ],
-    account: wallet.account ?? null,
-    chain: null,
-  })
+  const args = [
+    networkHash(options.networkId),
+    options.committee,
+    BigInt(options.quorum),
+    options.emissionPerEpoch,
+  ]
+  let hash: Hex
+  try {
+    hash = await wallet.deployContract({ abi, bytecode, args, account: wallet.account ?? null, chain: null })
+  } catch (err) {
+    const revert = decodeRevert(err)
+    // viem's message would repeat the whole bytecode; the custom error says what is wrong.
+    if (revert) throw new ContractRevertError(revert.errorName, revert.args, 'deploying WeirRewards')
+    throw err
+  }
   const receipt = await reader.waitForTransactionReceipt({ hash })
   if (receipt.status !== 'success' || !receipt.contractAddress) {
     throw new Error(`deploying WeirRewards failed (transaction ${hash})`)
   }
-  const rewards = receipt.contractAddress
+  const rewards = getAddress(receipt.contractAddress)
   const token = (await reader.readContract({ address: rewards, abi, functionName: 'token' })) as Address
   return { token, rewards }
 }
