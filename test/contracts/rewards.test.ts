@@ -156,6 +156,10 @@ describe('contracts: WeirRewards on Anvil', () => {
     await expectRevert(deploy(members, 5), 'InvalidQuorum')
     await expectRevert(deploy([], 1), 'InvalidCommitteeSize')
     await expectRevert(deploy([members[0]!, members[0]!], 1), 'InvalidMember')
+    await assert.rejects(deploy(members, 0), (err: Error) => {
+      assert.equal(err.message, 'deploying WeirRewards: reverted with InvalidQuorum(0, 4)')
+      return true
+    })
   })
 
   it('refuses submissions without a quorum of distinct committee signatures over the same digest', async () => {
