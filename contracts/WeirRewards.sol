@@ -46,7 +46,8 @@ contract WeirRewards is EIP712 {
         uint64 indexed epoch, bytes32 contentRoot, bytes32 rewardsRoot, uint256 cumulativeTotal, uint256 minted
     );
     event Claimed(address indexed account, uint256 amount, uint256 cumulativeAmount);
-    event CommitteeRotated(uint64 indexed nonce, address[] members, uint256 quorum);
+    /// `rotationNonce` is the nonce the next CommitteeRotation message must carry.
+    event CommitteeRotated(uint64 indexed rotationNonce, address[] members, uint256 quorum);
 
     error NotNextEpoch(uint64 expected, uint64 got);
     error EpochNotAnchored(uint64 epoch);
