@@ -89,32 +89,36 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
 
   let output = ''
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(
-      () => fail(new Error('did not start listening in time')),
-      options.startupTimeoutMs ?? 20_000,
-    )
     const onData = (chunk: Buffer) => {
       output = (output + chunk.toString('utf8')).slice(-4096)
       const match = /Listening on 127\.0\.0\.1:(\d+)/.exec(output)
-      if (match) {
-        clearTimeout(timer)
-        resolve(Number(match[1]))
-      }
+      if (match) settle(() => resolve(Number(match[1])))
     }
-    const fail = (err: Error) => {
+    const onError = (err: Error) => fail(err.message)
+    const onExit = (code: number | null) => fail(`exited with code ${code} before listening`)
+    const timer = setTimeout(
+      () => fail('did not start listening in time'),
+      options.startupTimeoutMs ?? 20_000,
+    )
+    const fail = (why: string) =>
+      settle(() => {
+        killGroup(child, 'SIGKILL')
+        reject(new Error(`anvil (${anvilBin}): ${why}\n${output.trim()}`))
+      })
+    const settle = (then: () => void) => {
       clearTimeout(timer)
-      killGroup(child, 'SIGKILL')
-      reject(new Error(`anvil (${anvilBin}): ${err.message}\n${output.trim()}`))
+      child.off('error', onError)
+      child.off('exit', onExit)
+      // Anvil logs every RPC call; keep draining so its pipe never fills.
+      child.stdout?.off('data', onData).resume()
+      child.stderr?.off('data', onData).resume()
+      then()
     }
     child.stdout?.on('data', onData)
     child.stderr?.on('data', onData)
-    child.once('error', fail)
-    child.once('exit', code => fail(new Error(`exited with code ${code} before listening`)))
+    child.once('error', onError)
+    child.once('exit', onExit)
   })
-  // Anvil logs every RPC call; keep draining so its pipe never fills.
-  child.stdout?.removeAllListeners('data').resume()
-  child.stderr?.removeAllListeners('data').resume()
-  child.removeAllListeners('error')
 
   const stop = async () => {
     killGroup(child, 'SIGTERM')

@@ -12,6 +12,8 @@ const here = dirname(fileURLToPath(import.meta.url))
 const artifactsDir = join(here, 'artifacts')
 const stampFile = join(artifactsDir, '.stamp')
 
+const SOLC_VERSION = '0.8.37'
+
 const settings = {
   optimizer: { enabled: true, runs: 10_000 },
   evmVersion: 'cancun',
@@ -36,6 +38,9 @@ function findImport(path: string): { contents: string } | { error: string } {
 export function compile(force = false): { compiled: boolean; contracts: string[] } {
   const solc = require('solc')
   const version: string = solc.version()
+  // The artifacts (and the gas figures in docs/contracts.md) belong to this compiler.
+  if (!version.startsWith(`${SOLC_VERSION}+`))
+    throw new Error(`expected solc ${SOLC_VERSION}, found ${version}`)
   const sources: Record<string, { content: string }> = {}
   for (const file of readdirSync(here)
     .filter(f => f.endsWith('.sol'))

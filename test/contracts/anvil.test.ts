@@ -30,4 +30,11 @@ describe('contracts: anvil launcher', () => {
     await assert.rejects(chainId(a.rpcUrl), /fetch failed/)
     await a.stop()
   })
+
+  it('reports why Anvil did not start', async () => {
+    await assert.rejects(
+      startAnvil({ chainId: -1 }),
+      /anvil .*exited with code \d+ before listening\n.*unexpected argument '-1'/,
+    )
+  })
 })
