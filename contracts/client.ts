@@ -304,10 +304,12 @@ export async function anchorEpoch(options: {
       const { txHash } = await send(rpcUrl, key, rewards, 'submitEpoch', args)
       return { alreadyAnchored: false, txHash }
     } catch (err) {
-      // Someone else may have anchored it between our read and our submission.
+      if (isTransient(err)) throw err
+      // Someone else may have anchored it between our read and our transaction (which then failed to
+      // simulate, to estimate gas, or on chain).
+      const raced = await existing()
+      if (raced) return raced
       if (revertName(err) === 'NotNextEpoch') {
-        const raced = await existing()
-        if (raced) return raced
         const next = await readRewards({ rpcUrl, rewards })
         throw new Error(
           `epoch ${submitted.epoch} cannot be anchored yet: the contract expects epoch ${next.nextEpoch} next`,

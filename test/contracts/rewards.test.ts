@@ -237,12 +237,15 @@ describe('contracts: WeirRewards on Anvil', () => {
       anchorEpoch({ rpcUrl: anvil.rpcUrl, key: deployer, rewards, certificate: cert2 }),
       /epoch 2 cannot be anchored yet: the contract expects epoch 1 next/,
     )
-    await anchorEpoch({
-      rpcUrl: anvil.rpcUrl,
-      key: deployer,
-      rewards,
-      certificate: await certificate(1, trees[1]!),
-    })
+    // Three submitters race with the same certificate: one anchors it, the others find it anchored.
+    const cert1 = await certificate(1, trees[1]!)
+    const raced = await Promise.all(
+      [deployer, outsider, committee[0]!].map(key =>
+        anchorEpoch({ rpcUrl: anvil.rpcUrl, key, rewards, certificate: cert1 }),
+      ),
+    )
+    assert.equal(raced.filter(r => !r.alreadyAnchored).length, 1)
+    assert.equal(new Set(raced.map(r => r.txHash)).size, 1)
     await anchorEpoch({ rpcUrl: anvil.rpcUrl, key: deployer, rewards, certificate: cert2 })
 
     const shrunk = rewardsTree({ [alice]: units(300), [bob]: units(120), [carol]: units(1000) })
