@@ -9,6 +9,7 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
   version: () => import('./commands/version.ts'),
