@@ -9,6 +9,8 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  init: () => import('./commands/init.ts'),
+  network: () => import('./commands/network.ts'),
   version: () => import('./commands/version.ts'),
 }
 

@@ -1,0 +1,44 @@
+import { utf8 } from './bytes.ts'
+import { sha256 } from './hash.ts'
+
+const TAG = utf8('weir/assignment/v1\0')
+
+/**
+ * The indices (into the canonically ordered witness list) of the k witnesses assigned to `relay` under
+ * `seed`: a sample without replacement drawn from the hash stream H(tag, seed, relay, block), 64 bits a
+ * draw, taken modulo the number of witnesses. Costs about one hash per relay, where ranking every
+ * witness for every relay (rendezvous hashing) would cost one hash per (relay, witness) pair; both are
+ * recomputable by anyone and equally unpredictable before the seed is known.
+ */
+export function assignedWitnessIndices(
+  seed: Uint8Array,
+  relay: Uint8Array,
+  witnessCount: number,
+  k: number,
+): number[] {
+  if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
+  const chosen: number[] = []
+  const n = BigInt(witnessCount)
+  const block = new Uint8Array(4)
+  for (let b = 0; chosen.length < k; b++) {
+    new DataView(block.buffer).setUint32(0, b)
+    const digest = sha256(TAG, seed, relay, block)
+    const view = new DataView(digest.buffer, digest.byteOffset, 32)
+    for (let i = 0; i < 4 && chosen.length < k; i++) {
+      const index = Number(view.getBigUint64(i * 8) % n)
+      if (!chosen.includes(index)) chosen.push(index)
+    }
+  }
+  return chosen
+}
+
+/** Whether the witness at `witnessIndex` is one of the relay's assigned witnesses. */
+export function isAssigned(
+  seed: Uint8Array,
+  relay: Uint8Array,
+  witnessIndex: number,
+  witnessCount: number,
+  k: number,
+) {
+  return assignedWitnessIndices(seed, relay, witnessCount, k).includes(witnessIndex)
+}

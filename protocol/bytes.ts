@@ -1,0 +1,52 @@
+export function toHex(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex')
+}
+
+/** `0x`-prefixed lowercase hex, the form EVM tooling expects. */
+export function to0x(bytes: Uint8Array): `0x${string}` {
+  return `0x${toHex(bytes)}`
+}
+
+/** Decodes hex (with or without `0x`); returns undefined unless it is well-formed and, if given, `length` bytes. */
+export function parseHex(text: string, length?: number): Uint8Array | undefined {
+  const hex = text.startsWith('0x') ? text.slice(2) : text
+  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) return undefined
+  if (length !== undefined && hex.length !== length * 2) return undefined
+  return new Uint8Array(Buffer.from(hex, 'hex'))
+}
+
+export function concatBytes(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let offset = 0
+  for (const p of parts) {
+    out.set(p, offset)
+    offset += p.length
+  }
+  return out
+}
+
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  return Buffer.compare(a, b)
+}
+
+export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && Buffer.compare(a, b) === 0
+}
+
+export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+export function u64be(value: number | bigint): Uint8Array {
+  const out = new Uint8Array(8)
+  new DataView(out.buffer).setBigUint64(0, BigInt(value))
+  return out
+}
+
+/** A uint256 as 32 big-endian bytes (the ABI word). */
+export function u256be(value: bigint): Uint8Array {
+  if (value < 0n || value >= 1n << 256n) throw new RangeError('uint256 out of range')
+  return parseHex(value.toString(16).padStart(64, '0'), 32) as Uint8Array
+}
+
+export function fromU256be(bytes: Uint8Array): bigint {
+  return BigInt(`0x${toHex(bytes) || '0'}`)
+}

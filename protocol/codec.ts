@@ -1,0 +1,78 @@
+import { decode, encode } from 'cborg'
+import { concatBytes, equalBytes, utf8 } from './bytes.ts'
+import { DecodeError } from './errors.ts'
+
+// Every signed message is a CBOR array of positional fields in cborg's deterministic encoding
+// (RFC 8949 §4.2: shortest forms, definite lengths). Decoding is strict: the input must be exactly the
+// canonical encoding of what it decodes to, so every message has one byte form and one id.
+
+export type Field = number | string | Uint8Array | Field[]
+
+const DECODE_OPTIONS = {
+  strict: true,
+  allowIndefinite: false,
+  allowUndefined: false,
+  allowInfinity: false,
+  allowNaN: false,
+  allowBigInt: false,
+  rejectDuplicateMapKeys: true,
+} as const
+
+export function encodeFields(fields: Field[]): Uint8Array {
+  return encode(fields)
+}
+
+/** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`. */
+export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number, what: string): unknown[] {
+  if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
+  if (bytes.length > maxBytes)
+    throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
+  let value: unknown
+  try {
+    value = decode(bytes, DECODE_OPTIONS)
+  } catch (err) {
+    throw new DecodeError('malformed', `${what}: ${(err as Error).message}`)
+  }
+  if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
+  if (value[0] !== 1)
+    throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
+  if (value.length !== arity)
+    throw new DecodeError('malformed', `${what}: expected ${arity} fields, got ${value.length}`)
+  let canonical: Uint8Array
+  try {
+    canonical = encode(value)
+  } catch {
+    throw new DecodeError('malformed', `${what}: not encodable`)
+  }
+  if (!equalBytes(canonical, bytes)) throw new DecodeError('noncanonical', `${what}: not in canonical form`)
+  return value
+}
+
+export function uint(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0 || value > max) {
+    throw new DecodeError('field', `${field}: expected an integer from 0 to ${max}`)
+  }
+  return value
+}
+
+export function bytesField(value: unknown, field: string, length: number): Uint8Array {
+  if (!(value instanceof Uint8Array) || value.length !== length) {
+    throw new DecodeError('field', `${field}: expected ${length} bytes`)
+  }
+  return value
+}
+
+export function text(value: unknown, field: string, maxLength: number): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > maxLength) {
+    throw new DecodeError('field', `${field}: expected a string of 1 to ${maxLength} characters`)
+  }
+  return value
+}
+
+/**
+ * The bytes an Ed25519 signature covers: a per-type tag and the network id (both NUL-terminated; neither
+ * can contain NUL) before the canonical body, so a signature means one thing on one network.
+ */
+export function signingBytes(tag: string, networkId: string, body: Uint8Array): Uint8Array {
+  return concatBytes(utf8(tag), Uint8Array.of(0), utf8(networkId), Uint8Array.of(0), body)
+}

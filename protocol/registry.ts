@@ -1,0 +1,80 @@
+import { compareBytes, to0x, toHex } from './bytes.ts'
+import type { Address, NetworkDefinition } from './network.ts'
+import { peerIdFromString } from './peer.ts'
+import type { RelayRecord } from './record.ts'
+
+/** What the network knows of one relay: when it registered and where to pay it. */
+export interface RegisteredRelay {
+  relay: Uint8Array
+  /** the epoch of its first certified record; -Infinity for relays in the network definition */
+  registeredIn: number
+  payout: Address
+  /** the record that set `payout` (undefined for genesis relays that never published one) */
+  record?: RelayRecord
+}
+
+/** Registered relays keyed by the hex of their PeerId bytes. */
+export type Registry = ReadonlyMap<string, RegisteredRelay>
+
+export const relayKey = (relay: Uint8Array): string => toHex(relay)
+
+/** Whether `record` supersedes `current`: higher seq wins; equal seq (a relay contradicting itself) breaks by bytes. */
+function supersedes(record: RelayRecord, current: RelayRecord | undefined): boolean {
+  if (!current) return true
+  if (record.seq !== current.seq) return record.seq > current.seq
+  return compareBytes(record.signature, current.signature) < 0
+}
+
+/**
+ * The registry from the genesis relays and certified relay records (any order; records must be valid
+ * and of this network). Pure: the same set of records gives the same registry.
+ */
+export function buildRegistry(
+  net: Pick<NetworkDefinition, 'relays'>,
+  records: Iterable<RelayRecord>,
+): Registry {
+  const registry = new Map<string, RegisteredRelay>()
+  for (const g of net.relays) {
+    const relay = peerIdFromString(g.peerId)
+    registry.set(relayKey(relay), { relay, registeredIn: Number.NEGATIVE_INFINITY, payout: g.payout })
+  }
+  for (const record of records) {
+    const key = relayKey(record.relay)
+    const entry = registry.get(key)
+    if (!entry) {
+      registry.set(key, {
+        relay: record.relay,
+        registeredIn: record.epoch,
+        payout: to0x(record.payout),
+        record,
+      })
+      continue
+    }
+    entry.registeredIn = Math.min(entry.registeredIn, record.epoch)
+    if (supersedes(record, entry.record)) {
+      entry.record = record
+      entry.payout = to0x(record.payout)
+    }
+  }
+  return registry
+}
+
+/** A relay is eligible in `epoch` iff it registered in an epoch ≤ epoch − d. */
+export function isEligible(
+  entry: RegisteredRelay | undefined,
+  epoch: number,
+  eligibilityDelay: number,
+): boolean {
+  return entry !== undefined && entry.registeredIn <= epoch - eligibilityDelay
+}
+
+/** The eligible relays of an epoch, in canonical (PeerId byte) order. */
+export function eligibleRelays(
+  registry: Registry,
+  epoch: number,
+  eligibilityDelay: number,
+): RegisteredRelay[] {
+  return [...registry.values()]
+    .filter(r => isEligible(r, epoch, eligibilityDelay))
+    .sort((a, b) => compareBytes(a.relay, b.relay))
+}

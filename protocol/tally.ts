@@ -1,0 +1,137 @@
+import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
+import { assignedWitnessIndices } from './assignment.ts'
+import type { Address, NetworkDefinition } from './network.ts'
+import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
+import { isEligible, type Registry, relayKey } from './registry.ts'
+import { witnessIndex } from './validate.ts'
+
+export interface TallyInput {
+  network: NetworkDefinition
+  epoch: number
+  seed: Uint8Array
+  /** the epoch's attestations, signatures already verified; any order, duplicates allowed */
+  attestations: Iterable<Attestation>
+  registry: Registry
+  /** cumulative amounts per payout address through the previous epoch */
+  previous: ReadonlyMap<Address, bigint>
+}
+
+export interface RelayTally {
+  relay: Uint8Array
+  payout: Address
+  /** capacities (bytes/s) attested by the relay's assigned witnesses, ascending; failed probes are 0 */
+  capacities: number[]
+  /** the median capacity, or 0 with fewer than m attestations */
+  score: number
+  reward: bigint
+}
+
+export interface Tally {
+  epoch: number
+  /** eligible relays that received at least one counted attestation, in PeerId byte order */
+  relays: RelayTally[]
+  /** (relay, witness) pairs dropped because the witness signed two different attestations */
+  equivocations: number
+  emitted: bigint
+  /** one leaf per payout address with a non-zero cumulative amount, ordered by address */
+  leaves: RewardLeaf[]
+  cumulativeTotal: bigint
+  rewardsRoot: Uint8Array
+}
+
+/** The lower median: with fewer than half the values arbitrary, it stays within the honest ones. */
+export function lowerMedian(sortedValues: readonly number[]): number {
+  return sortedValues[Math.floor((sortedValues.length - 1) / 2)] ?? 0
+}
+
+/**
+ * The epoch's rewards as a pure function of its attestations, the registry and the previous cumulative
+ * amounts. Iteration is over sorted keys and arithmetic is bigint, so every machine gets the same bytes.
+ *
+ * Remainder rule (largest remainder): each scored relay first gets ⌊E·s/S⌋; the R = E − Σ⌊E·s/S⌋ units
+ * left (R < number of scored relays) go one each to the relays with the largest (E·s mod S), ties to
+ * the lower PeerId. So the sum is exactly E whenever any relay scores, and 0 when none does.
+ */
+export function computeTally(input: TallyInput): Tally {
+  const { network: net, epoch, seed, registry } = input
+  const k = net.witnessesPerRelay
+  const witnessCount = net.witnesses.length
+
+  // relay key → witness index → the attestation (null once the witness equivocated)
+  const byRelay = new Map<string, Map<number, Attestation | null>>()
+  for (const a of input.attestations) {
+    if (a.epoch !== epoch || a.net !== net.id) continue
+    const w = witnessIndex(net, a.witness)
+    if (w === undefined) continue
+    const key = relayKey(a.relay)
+    let witnesses = byRelay.get(key)
+    if (!witnesses) byRelay.set(key, (witnesses = new Map()))
+    const seen = witnesses.get(w)
+    if (seen === undefined) witnesses.set(w, a)
+    else if (seen !== null && !sameClaim(seen, a)) witnesses.set(w, null)
+  }
+
+  let equivocations = 0
+  const relays: (RelayTally & { key: string })[] = []
+  for (const key of [...byRelay.keys()].sort()) {
+    const entry = registry.get(key)
+    if (!entry || !isEligible(entry, epoch, net.eligibilityDelay)) continue
+    const assigned = assignedWitnessIndices(seed, entry.relay, witnessCount, k)
+    const capacities: number[] = []
+    for (const [w, a] of byRelay.get(key) as Map<number, Attestation | null>) {
+      if (!assigned.includes(w)) continue
+      if (a === null) equivocations++
+      else capacities.push(capacityOf(a))
+    }
+    if (capacities.length === 0) continue
+    capacities.sort((x, y) => x - y)
+    const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
+    relays.push({ key, relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+  }
+
+  const emitted = distribute(net.emissionPerEpoch, relays)
+
+  const cumulative = new Map(input.previous)
+  for (const r of relays) {
+    if (r.reward > 0n) cumulative.set(r.payout, (cumulative.get(r.payout) ?? 0n) + r.reward)
+  }
+  const leaves = [...cumulative]
+    .filter(([, amount]) => amount > 0n)
+    .map(([account, amount]) => ({ account, amount }))
+    .sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0))
+  const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
+
+  return {
+    epoch,
+    relays: relays.map(({ key: _, ...r }) => r),
+    equivocations,
+    emitted,
+    leaves,
+    cumulativeTotal,
+    rewardsRoot: buildRewardsTree(leaves).root,
+  }
+}
+
+/** Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the sum. */
+function distribute(emission: bigint, relays: (RelayTally & { key: string })[]): bigint {
+  const scored = relays.filter(r => r.score > 0)
+  const total = scored.reduce((sum, r) => sum + BigInt(r.score), 0n)
+  if (total === 0n) return 0n
+  let assigned = 0n
+  const remainders = scored.map(r => {
+    const share = emission * BigInt(r.score)
+    r.reward = share / total
+    assigned += r.reward
+    return { r, rest: share % total }
+  })
+  let left = emission - assigned
+  if (left > 0n) {
+    remainders.sort((a, b) => (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : a.r.key < b.r.key ? -1 : 1))
+    for (const { r } of remainders) {
+      if (left === 0n) break
+      r.reward += 1n
+      left -= 1n
+    }
+  }
+  return emission
+}

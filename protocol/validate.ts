@@ -1,0 +1,85 @@
+import { type Attestation, decodeAttestation, verifyAttestation } from './attestation.ts'
+import { equalBytes, toHex } from './bytes.ts'
+import { isTimely } from './epoch.ts'
+import { DecodeError } from './errors.ts'
+import { assignedWitnessIndices } from './assignment.ts'
+import type { NetworkDefinition } from './network.ts'
+import { peerIdFromString } from './peer.ts'
+import { decodeRelayRecord, type RelayRecord, verifyRelayRecord } from './record.ts'
+import { isEligible, type Registry, relayKey } from './registry.ts'
+
+/**
+ * Gossip's three answers: accept (valid, forward and keep), ignore (cannot judge yet or not useful:
+ * drop without blame), reject (invalid: drop and penalise the peer that sent it).
+ */
+export type Verdict<T> = { verdict: 'accept'; value: T } | { verdict: 'ignore' | 'reject'; reason: string }
+
+export interface AttestationContext {
+  network: NetworkDefinition
+  nowMs: number
+  /** the epoch's seed, or undefined while the certificate it derives from is unknown */
+  seedOf(epoch: number): Uint8Array | undefined
+  /** the registry that decides eligibility in the epoch, or undefined while unknown */
+  registryFor(epoch: number): Registry | undefined
+}
+
+const witnessIndexes = new WeakMap<NetworkDefinition, Map<string, number>>()
+
+/** The position of a witness in the network's canonical witness list, or undefined if not a witness. */
+export function witnessIndex(network: NetworkDefinition, witness: Uint8Array): number | undefined {
+  let index = witnessIndexes.get(network)
+  if (!index) {
+    index = new Map(network.witnesses.map((w, i) => [toHex(peerIdFromString(w)), i]))
+    witnessIndexes.set(network, index)
+  }
+  return index.get(toHex(witness))
+}
+
+/** Everything about an attestation except "have I seen it before" (the caller's state). */
+export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext): Verdict<Attestation> {
+  let a: Attestation
+  try {
+    a = decodeAttestation(bytes)
+  } catch (err) {
+    if (err instanceof DecodeError) return { verdict: 'reject', reason: `undecodable: ${err.message}` }
+    throw err
+  }
+  const net = ctx.network
+  if (a.net !== net.id) return { verdict: 'reject', reason: 'another network' }
+  if (!isTimely(net, a.epoch, ctx.nowMs))
+    return { verdict: 'reject', reason: `epoch ${a.epoch} is stale or future` }
+  const index = witnessIndex(net, a.witness)
+  if (index === undefined) return { verdict: 'reject', reason: 'not from a witness of this network' }
+  if (equalBytes(a.relay, a.helper) || equalBytes(a.relay, a.witness)) {
+    return { verdict: 'reject', reason: 'helper or witness is the relay itself' }
+  }
+  if (!verifyAttestation(a)) return { verdict: 'reject', reason: 'bad signature' }
+  const seed = ctx.seedOf(a.epoch)
+  const registry = ctx.registryFor(a.epoch)
+  if (!seed || !registry) return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet` }
+  if (!isEligible(registry.get(relayKey(a.relay)), a.epoch, net.eligibilityDelay)) {
+    return { verdict: 'reject', reason: 'relay not eligible in this epoch' }
+  }
+  const assigned = assignedWitnessIndices(seed, a.relay, net.witnesses.length, net.witnessesPerRelay)
+  if (!assigned.includes(index)) return { verdict: 'reject', reason: 'witness not assigned to this relay' }
+  return { verdict: 'accept', value: a }
+}
+
+/** A relay record is valid gossip if well-formed, self-signed, of this network and published this epoch. */
+export function validateRelayRecord(
+  bytes: Uint8Array,
+  ctx: Pick<AttestationContext, 'network' | 'nowMs'>,
+): Verdict<RelayRecord> {
+  let r: RelayRecord
+  try {
+    r = decodeRelayRecord(bytes)
+  } catch (err) {
+    if (err instanceof DecodeError) return { verdict: 'reject', reason: `undecodable: ${err.message}` }
+    throw err
+  }
+  if (r.net !== ctx.network.id) return { verdict: 'reject', reason: 'another network' }
+  if (!isTimely(ctx.network, r.epoch, ctx.nowMs))
+    return { verdict: 'reject', reason: `epoch ${r.epoch} is stale or future` }
+  if (!verifyRelayRecord(r)) return { verdict: 'reject', reason: 'bad signature' }
+  return { verdict: 'accept', value: r }
+}
