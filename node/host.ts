@@ -1,7 +1,7 @@
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
-import { kadDHT } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -50,7 +50,13 @@ export async function createHost(options: HostOptions) {
     services: {
       identify: identify(),
       ping: ping(),
-      dht: kadDHT({ protocol: protocolId(options.networkId, 'kad'), clientMode: false }),
+      // The default mapper drops private and loopback addresses, which would hide local testnets and
+      // LAN deployments from each other; addresses from the DHT are only dialling hints anyway.
+      dht: kadDHT({
+        protocol: protocolId(options.networkId, 'kad'),
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+      }),
       pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
     },
   })
