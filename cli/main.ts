@@ -11,6 +11,8 @@ export interface Command {
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
+  proxy: () => import('./commands/proxy.ts'),
+  relay: () => import('./commands/relay.ts'),
   version: () => import('./commands/version.ts'),
 }
 

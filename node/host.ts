@@ -7,7 +7,7 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
-import { multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
 /** Nothing listens publicly unless the operator asks for it. */
@@ -72,7 +72,7 @@ function keepBootstrapped(node: Host, addresses: string[]): void {
   const targets = addresses.map(a => multiaddr(a))
   const dialAll = () => {
     for (const target of targets) {
-      const peer = target.getComponents().findLast(c => c.name === 'p2p')?.value
+      const peer = peerIdOfAddress(target)
       if (peer !== undefined && node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
       node
         .dial(target)
@@ -85,7 +85,7 @@ function keepBootstrapped(node: Host, addresses: string[]): void {
   node.addEventListener('stop', () => clearInterval(timer), { once: true })
 }
 
-/** Listen addresses with `/p2p/<peerId>`, ready to hand to a client. */
-export function dialableAddresses(node: Host): string[] {
-  return node.getMultiaddrs().map(a => a.toString())
+/** The `/p2p/<peerId>` of a multiaddr, if it names one. */
+export function peerIdOfAddress(address: Multiaddr): string | undefined {
+  return address.getComponents().findLast(c => c.name === 'p2p')?.value
 }

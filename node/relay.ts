@@ -1,3 +1,4 @@
+import type { RelayDirectory } from './directory.ts'
 import type { Host } from './host.ts'
 import { Meter } from './meter.ts'
 import type { MonthlyQuota } from './quota.ts'
@@ -13,6 +14,8 @@ export interface RelayOptions {
   maxBandwidthBps?: number
   quota?: MonthlyQuota
   limits?: Partial<TunnelLimits>
+  /** Reported in the status: the relays this one knows. */
+  directory?: RelayDirectory
 }
 
 /** The relay role on a host: tunnels with shaping, quota and metering, and what it reports about them. */
@@ -61,6 +64,13 @@ export class Relay implements StatusSource {
       quota: options.quota
         ? { limitBytes: options.quota.limitBytes, usedBytes: options.quota.usedBytes }
         : null,
+      knownRelays: (options.directory?.list() ?? []).map(r => ({
+        peerId: r.peerId,
+        addrs: r.record.addrs,
+        seq: r.record.seq,
+        epoch: r.record.epoch,
+        capacityBps: r.capacityBps ?? null,
+      })),
     }
   }
 
@@ -75,6 +85,9 @@ export class Relay implements StatusSource {
       ]),
       metric('weir_relay_connections', 'gauge', 'libp2p connections open now.', [
         [{}, this.host.getConnections().length],
+      ]),
+      metric('weir_relay_known_relays', 'gauge', "Relays in this relay's directory, itself included.", [
+        [{}, this.options.directory?.list().length ?? 0],
       ]),
       metric('weir_relay_max_bandwidth_bytes_per_second', 'gauge', 'Operator cap, 0 when uncapped.', [
         [{}, this.options.maxBandwidthBps ?? 0],

@@ -3,7 +3,7 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { type Host, protocolId } from './host.ts'
+import { type Host, peerIdOfAddress, protocolId } from './host.ts'
 import { streamToDuplex } from './stream-duplex.ts'
 import { decodeReply, encodeRequest, type ReplyCode, type TunnelTarget } from './tunnel-wire.ts'
 
@@ -74,7 +74,7 @@ export async function openCircuit(
 
 function peerOf(relay: RelayRef): PeerId {
   if (!('getComponents' in relay)) return relay
-  const id = relay.getComponents().findLast(c => c.name === 'p2p')?.value
+  const id = peerIdOfAddress(relay)
   if (id === undefined) throw new RangeError(`relay address ${relay} has no /p2p/<peerId>`)
   return peerIdFromString(id)
 }
