@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createHost, type Host, protocolId } from '../../node/host.ts'
+import { createHost, protocolId } from '../../node/host.ts'
 import { decodeReply, encodeRequest } from '../../node/tunnel-wire.ts'
 import { exited, Processes } from './processes.ts'
 
