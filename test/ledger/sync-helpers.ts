@@ -25,7 +25,7 @@ export function item(n: number): SyncItem {
 
 /** An in-memory epoch content: the SyncSource the component is tested against. */
 export class MemorySource implements SyncSource {
-  private readonly items = new Map<string, SyncItem>()
+  private readonly items = new Map<string, { id: Uint8Array; body: SyncItem }>()
   private sorted: Uint8Array[] | undefined
 
   constructor(items: Iterable<SyncItem> = []) {
@@ -39,17 +39,18 @@ export class MemorySource implements SyncSource {
   }
 
   add(body: SyncItem): void {
-    this.items.set(toHex(itemId(body.kind, body.bytes)), body)
+    const id = itemId(body.kind, body.bytes)
+    this.items.set(toHex(id), { id, body })
     this.sorted = undefined
   }
 
   ids(): Uint8Array[] {
-    this.sorted ??= [...this.items.values()].map(b => itemId(b.kind, b.bytes)).sort(compareBytes)
+    this.sorted ??= [...this.items.values()].map(i => i.id).sort(compareBytes)
     return this.sorted
   }
 
   bodies(_epoch: number, ids: Uint8Array[]): SyncItem[] {
-    return ids.flatMap(id => this.items.get(toHex(id)) ?? [])
+    return ids.flatMap(id => this.items.get(toHex(id))?.body ?? [])
   }
 
   /** the ids as hex, sorted, for comparing sets */
