@@ -249,9 +249,9 @@ describe('ledger anti-entropy sync against a hostile peer', () => {
       })
       return encodeResponse({ answers, bodies: [], served: 0 })
     })
-    // the bound space itself is finite (bounds are at most 33 bytes): the descent ends in "no progress"
+    // bounds are at most 33 bytes, so even unlimited the descent ends ("no progress") within maxRounds
     const unlimited = await syncWith(protocol)
-    assert.equal(unlimited.error?.code, 'protocol', String(unlimited.error))
+    assert.ok(['protocol', 'limit'].includes(unlimited.error?.code ?? ''), String(unlimited.error))
     assert.ok(unlimited.result.rounds <= 64 && answered <= 64)
     for (const limits of [{ maxRounds: 8 }, { maxPending: 500 }]) {
       const { error, result } = await syncWith(protocol, limits)
