@@ -261,7 +261,7 @@ describe('ledger anti-entropy sync against a hostile peer', () => {
       )
     }
     console.log(
-      `      unlimited descent: stopped after ${unlimited.result.rounds} rounds: ${unlimited.error.message}`,
+      `      unlimited descent: stopped after ${unlimited.result.rounds} rounds: ${unlimited.error?.message}`,
     )
   })
 
