@@ -1,7 +1,16 @@
 // Gas of the rewards contract's transactions on Anvil, each set against a plain ERC-20 transfer of the same
 // token measured in the same run (to an existing holder, and to a fresh account whose balance slot is new).
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
-import { type Address, createPublicClient, type Hex, http, keccak256, numberToHex, toHex } from 'viem'
+import {
+  type Address,
+  createPublicClient,
+  type Hex,
+  hexToBytes,
+  http,
+  keccak256,
+  numberToHex,
+  toHex,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { startAnvil } from '../contracts/anvil.ts'
 import { loadArtifact } from '../contracts/artifacts.ts'
@@ -12,7 +21,7 @@ const INTRINSIC = 21_000n
 const LEAVES = 1_000
 
 export async function main(): Promise<void> {
-  const anvil = await startAnvil({ accounts: 10 })
+  const anvil = await startAnvil({ accounts: 10, stepsTracing: true })
   try {
     const rpcUrl = anvil.rpcUrl
     const keys = anvil.privateKeys
@@ -78,7 +87,7 @@ export async function main(): Promise<void> {
         cumulativeAmount: BigInt(amount),
         proof: tree.getProof(index) as Hex[],
       })
-      return gasOf(txHash)
+      return { gas: await gasOf(txHash), txHash }
     }
     const leafIndex = (tree: StandardMerkleTree<(string | Address)[]>, account: Address) =>
       [...tree.entries()].find(([, [a]]) => a === account)![0]
@@ -86,10 +95,12 @@ export async function main(): Promise<void> {
     const epoch0 = await anchor(0)
     const epoch1 = await anchor(1)
     const proofLength = epoch1.tree.getProof(leafIndex(epoch1.tree, claimant)).length
-    const firstClaim = await claim(epoch1.tree, leafIndex(epoch1.tree, claimant))
+    const first = await claim(epoch1.tree, leafIndex(epoch1.tree, claimant))
+    const firstClaim = first.gas
     await claim(epoch1.tree, leafIndex(epoch1.tree, holder))
     const epoch2 = await anchor(2)
-    const repeatClaim = await claim(epoch2.tree, leafIndex(epoch2.tree, claimant))
+    const repeatClaim = (await claim(epoch2.tree, leafIndex(epoch2.tree, claimant))).gas
+    const breakdown = await gasBreakdown(rpcUrl, first.txHash)
 
     const wallet = privateKeyToAccount(keys[5]!)
     const transfer = async (to: Address) => {
@@ -97,7 +108,7 @@ export async function main(): Promise<void> {
       const w = createWalletClient({ account: wallet, transport: http(rpcUrl) })
       const hash = await w.writeContract({
         address: token,
-        abi: loadArtifact('WeirToken').abi,
+        abi: loadArtifact('WeirRewards').abi,
         functionName: 'transfer',
         args: [to, 1n],
         chain: null,
@@ -126,6 +137,9 @@ export async function main(): Promise<void> {
         `${name.padEnd(44)} ${String(gas).padStart(8)} ${String(gas - INTRINSIC).padStart(10)}  ${ratio.toFixed(2)}×`,
       )
     }
+    console.log('first claim, where the gas goes:')
+    for (const [part, gas] of Object.entries(breakdown))
+      console.log(`  ${part.padEnd(12)} ${String(gas).padStart(6)}`)
     console.log(
       JSON.stringify({
         bench: 'contracts',
@@ -137,6 +151,7 @@ export async function main(): Promise<void> {
         submitEpoch: Number(epoch1.gas),
         claimFirst: Number(firstClaim),
         claimRepeat: Number(repeatClaim),
+        claimFirstBreakdown: breakdown,
         claimFirstVsTransferToNew: Number(firstClaim - INTRINSIC) / Number(transferToNew - INTRINSIC),
         claimRepeatVsTransferToHolder: Number(repeatClaim - INTRINSIC) / Number(transferToHolder - INTRINSIC),
       }),
@@ -144,4 +159,24 @@ export async function main(): Promise<void> {
   } finally {
     await anvil.stop()
   }
+}
+
+/** Where a transaction's gas goes: the 21,000 base, calldata (EIP-2028 prices), and per opcode group from
+ * Anvil's opcode trace. The parts add up to the receipt's gasUsed (no refunds arise on the claim path). */
+async function gasBreakdown(rpcUrl: string, hash: Hex): Promise<Record<string, number>> {
+  const client = createPublicClient({ transport: http(rpcUrl) })
+  const input = hexToBytes((await client.getTransaction({ hash })).input)
+  const trace = (await client.request({
+    method: 'debug_traceTransaction',
+    params: [hash, { disableStack: true, disableStorage: true, enableMemory: false }],
+  } as never)) as { structLogs: { op: string; gasCost: number }[] }
+  const parts: Record<string, number> = {
+    intrinsic: Number(INTRINSIC),
+    calldata: input.reduce((sum, byte) => sum + (byte === 0 ? 4 : 16), 0),
+  }
+  for (const { op, gasCost } of trace.structLogs) {
+    const group = op.startsWith('LOG') ? 'LOG' : ['SSTORE', 'SLOAD', 'KECCAK256'].includes(op) ? op : 'other'
+    parts[group] = (parts[group] ?? 0) + gasCost
+  }
+  return parts
 }

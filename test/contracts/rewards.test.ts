@@ -70,6 +70,9 @@ describe('contracts: WeirRewards on Anvil', () => {
     return { ...root, signatures: await signEpoch(keys, target, root) }
   }
 
+  const totalSupply = async () =>
+    (await client.readContract({ address: rewards, abi: rewardsAbi, functionName: 'totalSupply' })) as bigint
+
   const claim = (account: Address, tree: RewardsTree, payer = deployer) =>
     claimRewards({
       rpcUrl: anvil.rpcUrl,
@@ -120,25 +123,18 @@ describe('contracts: WeirRewards on Anvil', () => {
     assert.equal(state.nextEpoch, 0n)
     assert.equal(state.rotationNonce, 0n)
     assert.equal(state.emissionPerEpoch, emissionPerEpoch)
-    const tokenAbi = loadArtifact('WeirToken').abi
+    // The rewards contract is the token; nothing but a claim can mint.
+    assert.equal(token, rewards)
     const read = (functionName: string) =>
-      client.readContract({ address: token, abi: tokenAbi, functionName })
-    assert.deepEqual(await Promise.all(['name', 'symbol', 'decimals', 'minter'].map(read)), [
+      client.readContract({ address: token, abi: rewardsAbi, functionName })
+    assert.deepEqual(await Promise.all(['name', 'symbol', 'decimals', 'totalSupply'].map(read)), [
       'Weir',
       'WEIR',
       18,
-      rewards,
+      0n,
     ])
-    await expectRevert(
-      client.simulateContract({
-        address: token,
-        abi: tokenAbi,
-        functionName: 'mint',
-        args: [alice, 1n],
-        account: alice,
-      }),
-      'NotMinter',
-    )
+    const functions = rewardsAbi.flatMap(item => (item.type === 'function' ? [item.name] : []))
+    assert.ok(functions.includes('claim') && !functions.some(name => /mint|burn/i.test(name)))
   })
 
   it('refuses an invalid committee at deployment', async () => {
@@ -156,6 +152,17 @@ describe('contracts: WeirRewards on Anvil', () => {
     await expectRevert(deploy(members, 5), 'InvalidQuorum')
     await expectRevert(deploy([], 1), 'InvalidCommitteeSize')
     await expectRevert(deploy([members[0]!, members[0]!], 1), 'InvalidMember')
+    await expectRevert(
+      deployContracts({
+        rpcUrl: anvil.rpcUrl,
+        deployerKey: deployer,
+        networkId,
+        committee: members,
+        quorum: 1,
+        emissionPerEpoch: 1n << 128n,
+      }),
+      'InvalidEmission',
+    )
     await assert.rejects(deploy(members, 0), (err: Error) => {
       assert.equal(err.message, 'deploying WeirRewards: reverted with InvalidQuorum(0, 4)')
       return true
@@ -173,7 +180,7 @@ describe('contracts: WeirRewards on Anvil', () => {
     const [a, b, c] = await signEpoch(committee.slice(0, 3), target, root)
     const [stranger] = await signEpoch([outsider], target, root)
     const [otherChain] = await signEpoch([committee[2]!], { ...target, chainId: 1 }, root)
-    const [otherContract] = await signEpoch([committee[2]!], { ...target, rewards: token }, root)
+    const [otherContract] = await signEpoch([committee[2]!], { ...target, rewards: address(outsider) }, root)
     const [otherNetwork] = await signEpoch([committee[2]!], { ...target, networkId: 'local-other' }, root)
     const [otherRoot] = await signEpoch([committee[2]!], target, { ...root, rewardsRoot: zeroHash })
     const highS = flipS(c!)
@@ -220,7 +227,9 @@ describe('contracts: WeirRewards on Anvil', () => {
       cumulativeTotal: trees[0]!.total,
     })
     assert.equal(await rootOf({ rpcUrl: anvil.rpcUrl, rewards, epoch: 1 }), undefined)
-    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: rewards }), trees[0]!.total)
+    // Certified, not minted: claims mint.
+    assert.equal(await totalSupply(), 0n)
+    assert.equal((await readRewards({ rpcUrl: anvil.rpcUrl, rewards })).anchoredTotal, trees[0]!.total)
   })
 
   it('pays a claim exactly the cumulative amount, then nothing until more is owed', async () => {
@@ -271,8 +280,8 @@ describe('contracts: WeirRewards on Anvil', () => {
     assert.equal((await claim(carol, latest, outsider)).amount, units(1100))
     assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: address(outsider) }), before)
     assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: carol }), units(1100))
-    // Every certified token is now paid out.
-    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: rewards }), 0n)
+    // Every certified token is now minted and paid out.
+    assert.equal(await totalSupply(), latest.total)
   })
 
   it('refuses a wrong proof, a wrong amount, somebody else’s account and a stale root', async () => {
