@@ -4,7 +4,6 @@ pragma solidity ^0.8.24;
 import {ERC20} from '@openzeppelin/contracts/token/ERC20/ERC20.sol';
 import {EIP712} from '@openzeppelin/contracts/utils/cryptography/EIP712.sol';
 import {ECDSA} from '@openzeppelin/contracts/utils/cryptography/ECDSA.sol';
-import {MerkleProof} from '@openzeppelin/contracts/utils/cryptography/MerkleProof.sol';
 
 /// @notice Anchors the ledger committee's certified epoch roots and pays cumulative rewards against them; it is
 /// also the WEIR ERC-20 itself. An epoch is accepted only in order and only with a quorum of distinct committee
@@ -32,6 +31,13 @@ contract WeirRewards is ERC20, EIP712 {
         uint128 claimed;
     }
 
+    /// The latest epoch's cumulativeTotal and how much of it claims have minted (the token's total supply);
+    /// minted <= anchored < 2^128 always.
+    struct Totals {
+        uint128 anchored;
+        uint128 minted;
+    }
+
     struct EpochRoot {
         bytes32 contentRoot;
         bytes32 rewardsRoot;
@@ -48,10 +54,8 @@ contract WeirRewards is ERC20, EIP712 {
 
     /// Duplicated from `_epochs[nextEpoch - 1]` so a claim reads one slot.
     bytes32 public latestRewardsRoot;
-    // One slot, read and written together by a claim: the latest epoch's cumulativeTotal and how much of it
-    // claims have minted (the token's total supply). _supply <= _anchoredTotal < 2^128 always.
-    uint128 private _anchoredTotal;
-    uint128 private _supply;
+    /// One slot, read and written together by a claim.
+    Totals private _totals;
     address[] private _committee;
     /// 1 + index in the committee of the given rotation nonce; 0 means not a member.
     mapping(uint64 nonce => mapping(address => uint256)) private _memberSlot;
@@ -102,7 +106,7 @@ contract WeirRewards is ERC20, EIP712 {
     ) external {
         uint64 expected = nextEpoch;
         if (epoch != expected) revert NotNextEpoch(expected, epoch);
-        uint256 previous = _anchoredTotal;
+        uint256 previous = _totals.anchored;
         if (cumulativeTotal < previous) revert TotalDecreased(previous, cumulativeTotal);
         uint256 minted = cumulativeTotal - previous;
         if (minted > emissionPerEpoch) revert EmissionExceeded(minted, emissionPerEpoch);
@@ -115,7 +119,7 @@ contract WeirRewards is ERC20, EIP712 {
 
         _epochs[epoch] = EpochRoot(contentRoot, rewardsRoot, cumulativeTotal);
         latestRewardsRoot = rewardsRoot;
-        _anchoredTotal = uint128(cumulativeTotal);
+        _totals.anchored = uint128(cumulativeTotal);
         nextEpoch = epoch + 1;
         // `minted` is what this epoch certified; claims mint it.
         emit EpochSubmitted(epoch, contentRoot, rewardsRoot, cumulativeTotal, minted);
@@ -125,23 +129,57 @@ contract WeirRewards is ERC20, EIP712 {
     /// Anyone may submit it; the tokens always go to `account`.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof) external {
         if (account == address(0)) revert ERC20InvalidReceiver(address(0));
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeAmount))));
-        if (!MerkleProof.verifyCalldata(proof, latestRewardsRoot, leaf)) revert InvalidProof();
-        Account memory held = _accounts[account];
+        if (!_inLatestTree(account, cumulativeAmount, proof)) revert InvalidProof();
+        Account storage stored = _accounts[account];
+        Account memory held = stored;
         if (cumulativeAmount <= held.claimed) revert NothingToClaim(account);
+        Totals memory totals = _totals;
         uint256 amount;
-        uint256 supply = _supply;
         unchecked {
             amount = cumulativeAmount - held.claimed;
-            // _supply <= _anchoredTotal holds after every transaction, so this cannot underflow.
-            uint256 unclaimed = _anchoredTotal - supply;
+            // minted <= anchored holds after every transaction, so this cannot underflow.
+            uint256 unclaimed = totals.anchored - totals.minted;
             if (amount > unclaimed) revert ClaimExceedsAnchoredTotal(amount, unclaimed);
-            // From here every sum is at most _anchoredTotal < 2^128: the casts and additions are exact.
-            _supply = uint128(supply + amount);
-            _accounts[account] = Account(uint128(held.balance + amount), uint128(cumulativeAmount));
+            // From here every sum is at most anchored < 2^128: the casts and additions are exact.
+            uint256 anchored = totals.anchored;
+            uint256 minted = totals.minted + amount;
+            uint256 newBalance = held.balance + amount;
+            // Whole-slot writes (low half the first member): one SSTORE each, where member-wise assignment
+            // would read the slot again.
+            assembly ("memory-safe") {
+                sstore(_totals.slot, or(shl(128, minted), anchored))
+                sstore(stored.slot, or(shl(128, cumulativeAmount), newBalance))
+            }
         }
         emit Transfer(address(0), account, amount);
         emit Claimed(account, amount, cumulativeAmount);
+    }
+
+    /// Whether the leaf (account, cumulativeAmount) is in the latest rewards tree: OpenZeppelin
+    /// StandardMerkleTree's double-hashed `abi.encode(address, uint256)` leaf and sorted-pair nodes, as
+    /// MerkleProof.verifyCalldata checks them, hashed in scratch space without allocating memory.
+    function _inLatestTree(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        private
+        view
+        returns (bool)
+    {
+        bytes32 node;
+        assembly ("memory-safe") {
+            mstore(0x00, account)
+            mstore(0x20, cumulativeAmount)
+            mstore(0x00, keccak256(0x00, 0x40))
+            node := keccak256(0x00, 0x20)
+            let end := add(proof.offset, shl(5, proof.length))
+            for { let p := proof.offset } lt(p, end) { p := add(p, 0x20) } {
+                let sibling := calldataload(p)
+                // Sorted pair: the node goes second (at 0x20) only when it is the larger.
+                let at := shl(5, gt(node, sibling))
+                mstore(at, node)
+                mstore(xor(at, 0x20), sibling)
+                node := keccak256(0x00, 0x40)
+            }
+        }
+        return node == latestRewardsRoot;
     }
 
     /// Replaces the committee; the new one is signed for by a quorum of the current one.
@@ -171,7 +209,7 @@ contract WeirRewards is ERC20, EIP712 {
 
     /// The latest anchored epoch's cumulativeTotal (everything ever certified), 0 before the first epoch.
     function anchoredTotal() external view returns (uint256) {
-        return _anchoredTotal;
+        return _totals.anchored;
     }
 
     /// Cumulative amount already paid to the account.
@@ -186,7 +224,7 @@ contract WeirRewards is ERC20, EIP712 {
 
     /// Tokens minted so far by claims; never above anchoredTotal().
     function totalSupply() public view override returns (uint256) {
-        return _supply;
+        return _totals.minted;
     }
 
     function balanceOf(address account) public view override returns (uint256) {
@@ -211,7 +249,7 @@ contract WeirRewards is ERC20, EIP712 {
         uint256 fromBalance = _accounts[from].balance;
         if (fromBalance < value) revert ERC20InsufficientBalance(from, fromBalance, value);
         unchecked {
-            // value <= fromBalance, and balances add up to _supply < 2^128.
+            // value <= fromBalance, and balances add up to the supply, below 2^128.
             _accounts[from].balance = uint128(fromBalance - value);
             _accounts[to].balance += uint128(value);
         }
