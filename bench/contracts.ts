@@ -20,7 +20,51 @@ import { epochRootTypedData } from '../contracts/typed-data.ts'
 const INTRINSIC = 21_000n
 const LEAVES = 1_000
 
+export interface ContractsGas {
+  bench: 'contracts'
+  leaves: number
+  proofLength: number
+  transferToHolder: number
+  transferToNew: number
+  submitEpochFirst: number
+  submitEpoch: number
+  claimFirst: number
+  claimRepeat: number
+  /** Parts of claimFirst: intrinsic, calldata, SSTORE, SLOAD, LOG, KECCAK256, other opcodes. */
+  claimFirstBreakdown: Record<string, number>
+  claimFirstVsTransferToNew: number
+  claimRepeatVsTransferToHolder: number
+}
+
 export async function main(): Promise<void> {
+  const gas = await measure()
+  const rows: [string, number, number][] = [
+    ['erc20 transfer to a holder (baseline)', gas.transferToHolder, gas.transferToHolder],
+    ['erc20 transfer to a new account (baseline)', gas.transferToNew, gas.transferToNew],
+    ['submitEpoch 3-of-4, first epoch', gas.submitEpochFirst, gas.transferToNew],
+    ['submitEpoch 3-of-4, later epoch', gas.submitEpoch, gas.transferToNew],
+    ['claim, first for the account', gas.claimFirst, gas.transferToNew],
+    ['claim, repeat (account claimed before)', gas.claimRepeat, gas.transferToHolder],
+  ]
+  const base = Number(INTRINSIC)
+  console.log(`gas on Anvil; ${gas.leaves}-leaf rewards tree, proof length ${gas.proofLength}`)
+  console.log(
+    `${'transaction'.padEnd(44)} ${'gas'.padStart(8)} ${'w/o 21000'.padStart(10)}  ratio to baseline`,
+  )
+  for (const [name, used, baseline] of rows) {
+    const ratio = (used - base) / (baseline - base)
+    console.log(
+      `${name.padEnd(44)} ${String(used).padStart(8)} ${String(used - base).padStart(10)}  ${ratio.toFixed(2)}×`,
+    )
+  }
+  console.log('first claim, where the gas goes:')
+  for (const [part, used] of Object.entries(gas.claimFirstBreakdown))
+    console.log(`  ${part.padEnd(12)} ${String(used).padStart(6)}`)
+  console.log(JSON.stringify(gas))
+}
+
+/** Runs the transactions on a fresh Anvil (with opcode tracing, for the breakdown) and returns their gas. */
+export async function measure(): Promise<ContractsGas> {
   const anvil = await startAnvil({ accounts: 10, stepsTracing: true })
   try {
     const rpcUrl = anvil.rpcUrl
@@ -119,43 +163,20 @@ export async function main(): Promise<void> {
     const transferToHolder = await transfer(holder)
     const transferToNew = await transfer(privateKeyToAccount(keys[7]!).address)
 
-    const rows: [string, bigint, bigint][] = [
-      ['erc20 transfer to a holder (baseline)', transferToHolder, transferToHolder],
-      ['erc20 transfer to a new account (baseline)', transferToNew, transferToNew],
-      ['submitEpoch 3-of-4, first epoch', epoch0.gas, transferToNew],
-      ['submitEpoch 3-of-4, later epoch', epoch1.gas, transferToNew],
-      ['claim, first for the account', firstClaim, transferToNew],
-      ['claim, repeat (account claimed before)', repeatClaim, transferToHolder],
-    ]
-    console.log(`gas on Anvil; ${LEAVES}-leaf rewards tree, proof length ${proofLength}`)
-    console.log(
-      `${'transaction'.padEnd(44)} ${'gas'.padStart(8)} ${'w/o 21000'.padStart(10)}  ratio to baseline`,
-    )
-    for (const [name, gas, baseline] of rows) {
-      const ratio = Number(gas - INTRINSIC) / Number(baseline - INTRINSIC)
-      console.log(
-        `${name.padEnd(44)} ${String(gas).padStart(8)} ${String(gas - INTRINSIC).padStart(10)}  ${ratio.toFixed(2)}×`,
-      )
+    return {
+      bench: 'contracts',
+      leaves: LEAVES,
+      proofLength,
+      transferToHolder: Number(transferToHolder),
+      transferToNew: Number(transferToNew),
+      submitEpochFirst: Number(epoch0.gas),
+      submitEpoch: Number(epoch1.gas),
+      claimFirst: Number(firstClaim),
+      claimRepeat: Number(repeatClaim),
+      claimFirstBreakdown: breakdown,
+      claimFirstVsTransferToNew: Number(firstClaim - INTRINSIC) / Number(transferToNew - INTRINSIC),
+      claimRepeatVsTransferToHolder: Number(repeatClaim - INTRINSIC) / Number(transferToHolder - INTRINSIC),
     }
-    console.log('first claim, where the gas goes:')
-    for (const [part, gas] of Object.entries(breakdown))
-      console.log(`  ${part.padEnd(12)} ${String(gas).padStart(6)}`)
-    console.log(
-      JSON.stringify({
-        bench: 'contracts',
-        leaves: LEAVES,
-        proofLength,
-        transferToHolder: Number(transferToHolder),
-        transferToNew: Number(transferToNew),
-        submitEpochFirst: Number(epoch0.gas),
-        submitEpoch: Number(epoch1.gas),
-        claimFirst: Number(firstClaim),
-        claimRepeat: Number(repeatClaim),
-        claimFirstBreakdown: breakdown,
-        claimFirstVsTransferToNew: Number(firstClaim - INTRINSIC) / Number(transferToNew - INTRINSIC),
-        claimRepeatVsTransferToHolder: Number(repeatClaim - INTRINSIC) / Number(transferToHolder - INTRINSIC),
-      }),
-    )
   } finally {
     await anvil.stop()
   }

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Address, createPublicClient, type Hex, http, type PublicClient, zeroHash } from 'viem'
+import {
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  type Hex,
+  http,
+  type PublicClient,
+  zeroHash,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { loadArtifact } from '../../contracts/artifacts.ts'
@@ -284,6 +292,48 @@ describe('contracts: WeirRewards on Anvil', () => {
     assert.equal(await totalSupply(), latest.total)
   })
 
+  it('is an ERC-20 whose transfers leave claimed totals alone', async () => {
+    const wallet = (key: Hex) =>
+      createWalletClient({ account: privateKeyToAccount(key), transport: http(anvil.rpcUrl) })
+    const call = async (key: Hex, functionName: string, args: readonly unknown[]) => {
+      const { request } = await client.simulateContract({
+        address: token,
+        abi: rewardsAbi,
+        functionName,
+        args,
+        account: address(key),
+      })
+      await client.waitForTransactionReceipt({
+        hash: await wallet(key).writeContract({ ...request, chain: null }),
+      })
+    }
+    const balance = (account: Address) => tokenBalance({ rpcUrl: anvil.rpcUrl, token, account })
+    const carolKey = anvil.privateKeys[11]!
+    const dave = address(outsider)
+    await call(carolKey, 'transfer', [dave, units(100)])
+    assert.equal(await balance(carol), units(1000))
+    assert.equal(await balance(dave), units(100))
+    assert.equal(await claimedBy({ rpcUrl: anvil.rpcUrl, rewards, account: carol }), units(1100))
+    await expectRevert(
+      client.simulateContract({
+        address: token,
+        abi: rewardsAbi,
+        functionName: 'transfer',
+        args: [carol, units(100) + 1n],
+        account: dave,
+      }),
+      'ERC20InsufficientBalance',
+    )
+    await call(carolKey, 'approve', [dave, units(30)])
+    await call(outsider, 'transferFrom', [carol, bob, units(30)])
+    assert.equal(await balance(carol), units(970))
+    assert.equal(await balance(bob), units(150))
+    await call(carolKey, 'transfer', [carol, units(970)])
+    assert.equal(await balance(carol), units(970))
+    assert.equal(await totalSupply(), trees[2]!.total)
+    assert.equal(await claimedBy({ rpcUrl: anvil.rpcUrl, rewards, account: bob }), units(120))
+  })
+
   it('refuses a wrong proof, a wrong amount, somebody else’s account and a stale root', async () => {
     const latest = trees[2]!
     const attempt = (account: Address, cumulativeAmount: bigint, proof: Hex[]) =>
@@ -339,6 +389,54 @@ describe('contracts: WeirRewards on Anvil', () => {
     const anchored = await anchorEpoch({ rpcUrl: anvil.rpcUrl, key: deployer, rewards, certificate: byNew })
     assert.equal(anchored.alreadyAnchored, false)
     assert.equal((await claim(alice, tree3)).amount, units(100))
+  })
+
+  it('never mints beyond the anchored total, and refuses totals of 2^128 or more', async () => {
+    const max = (1n << 128n) - 1n
+    const deployed = await deployContracts({
+      rpcUrl: anvil.rpcUrl,
+      deployerKey: deployer,
+      networkId,
+      committee: committee.map(address),
+      quorum: 3,
+      emissionPerEpoch: max,
+    })
+    const own = { chainId: anvil.chainId, rewards: deployed.rewards, networkId }
+    const anchorOwn = async (epoch: number, rewardsRoot: Hex, cumulativeTotal: bigint) => {
+      const root = { epoch, contentRoot: contentRoot(epoch), rewardsRoot, cumulativeTotal }
+      const signatures = await signEpoch(committee.slice(0, 3), own, root)
+      return anchorEpoch({
+        rpcUrl: anvil.rpcUrl,
+        key: deployer,
+        rewards: deployed.rewards,
+        certificate: { ...root, signatures },
+      })
+    }
+    const claimOwn = (account: Address, tree: RewardsTree) =>
+      claimRewards({
+        rpcUrl: anvil.rpcUrl,
+        key: deployer,
+        rewards: deployed.rewards,
+        account,
+        cumulativeAmount: tree.amount(account),
+        proof: tree.proof(account),
+      })
+    // A (byzantine) quorum certifies leaves adding up to 20 under a cumulative total of 15.
+    const overdrawn = rewardsTree({ [alice]: 10n, [bob]: 10n })
+    await anchorOwn(0, overdrawn.root, 15n)
+    assert.equal((await claimOwn(alice, overdrawn)).amount, 10n)
+    await expectRevert(claimOwn(bob, overdrawn), 'ClaimExceedsAnchoredTotal')
+    const supply = () =>
+      client.readContract({ address: deployed.rewards, abi: rewardsAbi, functionName: 'totalSupply' })
+    assert.equal(await supply(), 10n)
+    // Within one emission of the previous total, but not below 2^128.
+    await expectRevert(anchorOwn(1, overdrawn.root, max + 1n), 'TotalTooLarge')
+    // The largest total is fine, and a one-leaf tree is claimed with an empty proof.
+    const single = rewardsTree({ [bob]: max - 10n })
+    await anchorOwn(1, single.root, max)
+    assert.deepEqual(single.proof(bob), [])
+    assert.equal((await claimOwn(bob, single)).amount, max - 10n)
+    assert.equal(await supply(), max)
   })
 
   it('retries anchoring through transient RPC failures', async () => {
