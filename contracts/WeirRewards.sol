@@ -140,7 +140,9 @@ contract WeirRewards is ERC20, EIP712 {
             // minted <= anchored holds after every transaction, so this cannot underflow.
             uint256 unclaimed = totals.anchored - totals.minted;
             if (amount > unclaimed) revert ClaimExceedsAnchoredTotal(amount, unclaimed);
-            // From here every sum is at most anchored < 2^128: the casts and additions are exact.
+            // Claimed totals add up to minted and balances to minted too, so cumulativeAmount = claimed + amount
+            // <= minted + unclaimed = anchored < 2^128, and so are minted + amount and the new balance: the
+            // shifts below lose nothing and the halves do not overlap.
             uint256 anchored = totals.anchored;
             uint256 minted = totals.minted + amount;
             uint256 newBalance = held.balance + amount;
@@ -165,7 +167,7 @@ contract WeirRewards is ERC20, EIP712 {
     {
         bytes32 node;
         assembly ("memory-safe") {
-            mstore(0x00, account)
+            mstore(0x00, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
             mstore(0x20, cumulativeAmount)
             mstore(0x00, keccak256(0x00, 0x40))
             node := keccak256(0x00, 0x20)

@@ -14,7 +14,7 @@ describe('contracts: gas (bench/contracts.ts)', () => {
       gas.claimFirst,
     )
     // Gas is deterministic (not wall-clock). One fresh slot (20,000) plus one update (2,900), not two fresh
-    // ones; 63,000 is a ceiling over the 62,492 measured, against the 89,410 of the two-contract design.
+    // ones; 63,000 is a ceiling over the 62,501 measured, against the 89,410 of the two-contract design.
     assert.ok(parts.SSTORE! < 40_000, `SSTORE ${parts.SSTORE}`)
     assert.ok(gas.claimFirst <= 63_000, `first claim ${gas.claimFirst}`)
     assert.ok(gas.claimRepeat < gas.claimFirst)
