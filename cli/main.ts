@@ -9,6 +9,8 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  anchor: () => import('./commands/anchor.ts'),
+  claim: () => import('./commands/claim.ts'),
   contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
