@@ -96,7 +96,7 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
     certify(0, [300n, 700n])
     certify(1, [900n, 1000n])
     for (const [i, key] of anvil.privateKeys.entries())
-      createSecp256k1Key(join(dir, `key-${i}`), hexToBytes(key))
+      createSecp256k1Key(join(dir, `key-${i}`), Uint8Array.from(hexToBytes(key)))
     api = fakeLedgerApi(certificates, () => leaves)
     await new Promise<void>(resolve => api.listen(0, '127.0.0.1', resolve))
     ledgerUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`
