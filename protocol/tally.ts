@@ -91,7 +91,12 @@ export function computeTally(input: TallyInput): Tally {
 
   const emitted = distribute(net.emissionPerEpoch, relays)
 
-  const cumulative = new Map(input.previous)
+  // Addresses are compared as lower-case text; a previous amount keyed in another case is the same account.
+  const cumulative = new Map<Address, bigint>()
+  for (const [account, amount] of input.previous) {
+    const key = account.toLowerCase() as Address
+    cumulative.set(key, (cumulative.get(key) ?? 0n) + amount)
+  }
   for (const r of relays) {
     if (r.reward > 0n) cumulative.set(r.payout, (cumulative.get(r.payout) ?? 0n) + r.reward)
   }
