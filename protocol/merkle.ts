@@ -1,5 +1,5 @@
-import { compareBytes, concatBytes, parseHex, to0x, u256be } from './bytes.ts'
-import { keccak256 } from './hash.ts'
+import { compareBytes, parseHex, to0x } from './bytes.ts'
+import { keccak256, keccak256Pair } from './hash.ts'
 import type { Address } from './network.ts'
 
 // Rewards tree, compatible with OpenZeppelin's StandardMerkleTree for ['address', 'uint256'] leaves:
@@ -15,15 +15,36 @@ export interface RewardLeaf {
 export function leafHash(leaf: RewardLeaf): Uint8Array {
   const account = parseHex(leaf.account, 20)
   if (!account) throw new RangeError(`bad account ${leaf.account}`)
+  const amount = leaf.amount
+  if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
   const encoded = new Uint8Array(64)
   encoded.set(account, 12)
-  encoded.set(u256be(leaf.amount), 32)
+  const words = new DataView(encoded.buffer)
+  for (let i = 0; i < 4; i++)
+    words.setBigUint64(32 + 8 * i, BigInt.asUintN(64, amount >> BigInt(192 - 64 * i)))
   return keccak256(keccak256(encoded))
 }
 
 function hashPair(a: Uint8Array, b: Uint8Array): Uint8Array {
-  return keccak256(compareBytes(a, b) <= 0 ? concatBytes(a, b) : concatBytes(b, a))
+  return lessOrEqual(a, b) ? keccak256Pair(a, b) : keccak256Pair(b, a)
 }
+
+/** compareBytes(a, b) <= 0 for two hashes, without a native call per comparison. */
+function lessOrEqual(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) return (a[i] as number) < (b[i] as number)
+  }
+  return true
+}
+
+/** The first 48 bits of a hash as a number: sorts hashes like compareBytes except on (rare) ties. */
+const prefix48 = (h: Uint8Array): number =>
+  (h[0] as number) * 2 ** 40 +
+  (h[1] as number) * 2 ** 32 +
+  (((h[2] as number) << 24) >>> 0) +
+  ((h[3] as number) << 16) +
+  ((h[4] as number) << 8) +
+  (h[5] as number)
 
 export interface RewardsTree {
   root: Uint8Array
@@ -37,8 +58,11 @@ export const EMPTY_ROOT = new Uint8Array(32)
 
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
   const hashed = leaves
-    .map(leaf => ({ leaf, hash: leafHash(leaf) }))
-    .sort((a, b) => compareBytes(a.hash, b.hash))
+    .map(leaf => {
+      const hash = leafHash(leaf)
+      return { leaf, hash, key: prefix48(hash) }
+    })
+    .sort((a, b) => a.key - b.key || compareBytes(a.hash, b.hash))
   const n = hashed.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
   const tree: Uint8Array[] = new Array(2 * n - 1)
@@ -48,11 +72,13 @@ export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
   for (let i = tree.length - 1 - n; i >= 0; i--) {
     tree[i] = hashPair(tree[2 * i + 1] as Uint8Array, tree[2 * i + 2] as Uint8Array)
   }
-  const position = new Map(hashed.map((h, i) => [h.leaf.account.toLowerCase(), tree.length - 1 - i]))
+  // built on the first proof asked for: a tally only needs the root
+  let position: Map<string, number> | undefined
   return {
     root: tree[0] as Uint8Array,
     leaves,
     proof(account) {
+      position ??= new Map(hashed.map((h, i) => [h.leaf.account.toLowerCase(), tree.length - 1 - i]))
       let i = position.get(account.toLowerCase())
       if (i === undefined) return undefined
       const proof: Uint8Array[] = []

@@ -162,6 +162,37 @@ describe('assignment', () => {
     )
   })
 
+  it('equals the reference draw (64-bit big-endian words of sha256 blocks, BigInt modulo)', () => {
+    const reference = (s: Uint8Array, relay: Uint8Array, w: number, k: number) => {
+      if (k >= w) return Array.from({ length: w }, (_, i) => i)
+      const chosen: number[] = []
+      for (let b = 0; chosen.length < k; b++) {
+        const digest = sha256(
+          utf8('weir/assignment/v1\0'),
+          s,
+          relay,
+          Uint8Array.of(b >>> 24, b >>> 16, b >>> 8, b),
+        )
+        for (let i = 0; i < 4 && chosen.length < k; i++) {
+          const index = Number(BigInt(to0x(digest.subarray(8 * i, 8 * i + 8))) % BigInt(w))
+          if (!chosen.includes(index)) chosen.push(index)
+        }
+      }
+      return chosen
+    }
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 32, maxLength: 32 }),
+        fc.uint8Array({ minLength: 38, maxLength: 38 }),
+        fc.oneof(fc.integer({ min: 1, max: 50 }), fc.integer({ min: 1, max: 2 ** 32 })),
+        fc.integer({ min: 1, max: 12 }),
+        (s, relay, w, k) =>
+          assert.deepEqual(assignedWitnessIndices(s, relay, w, k), reference(s, relay, w, k)),
+      ),
+      { numRuns: 1000 },
+    )
+  })
+
   it('depends on the seed and the relay', () => {
     const relay = relayA.peerId
     const other = sha256(utf8('other seed'))
