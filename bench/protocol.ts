@@ -167,11 +167,17 @@ export async function main(argv: string[]): Promise<void> {
 
   // 3. tally of n relays × 5 attestations, rewards root included; then the Merkle root alone
   for (const n of sizes) {
-    const { registry, attestations } = epochOf(net, witnessIds.map((_, i) => witnessIdAt(net, witnessIds, i)), seed, n)
+    const { registry, attestations } = epochOf(
+      net,
+      witnessIds.map((_, i) => witnessIdAt(net, witnessIds, i)),
+      seed,
+      n,
+    )
     const [tally, seconds] = time(() =>
       computeTally({ network: net, epoch: EPOCH, seed, attestations, registry, previous: new Map() }),
     )
-    if (tally.relays.length !== n || tally.emitted !== net.emissionPerEpoch) throw new Error('tally lost relays')
+    if (tally.relays.length !== n || tally.emitted !== net.emissionPerEpoch)
+      throw new Error('tally lost relays')
     result[`tallySeconds${n}`] = Number(seconds.toFixed(2))
     console.log(
       `tally of ${n} relays × ${K} attestations: ${seconds.toFixed(2)} s (root ${to0x(tally.rewardsRoot).slice(0, 18)}…)`,
@@ -180,7 +186,9 @@ export async function main(argv: string[]): Promise<void> {
       const leaves: RewardLeaf[] = tally.leaves
       const [tree, treeSeconds] = time(() => buildRewardsTree(leaves))
       result[`merkleRootSeconds${n}`] = Number(treeSeconds.toFixed(2))
-      console.log(`rewards tree of ${leaves.length} leaves: ${treeSeconds.toFixed(2)} s (${to0x(tree.root).slice(0, 18)}…)`)
+      console.log(
+        `rewards tree of ${leaves.length} leaves: ${treeSeconds.toFixed(2)} s (${to0x(tree.root).slice(0, 18)}…)`,
+      )
     }
   }
   console.log(JSON.stringify(result))
