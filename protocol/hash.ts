@@ -32,10 +32,44 @@ export function keccak256Pair(a: Uint8Array, b: Uint8Array): Uint8Array {
   return squeeze(a.length + b.length)
 }
 
-function squeeze(length: number): Uint8Array {
+/**
+ * keccak256(src[a, a+32) ‖ src[b, b+32)) written to out[o, o+32): the Merkle tree hashes its flat node
+ * array in place, with no allocation per node.
+ */
+export function keccak256PairInto(src: Uint8Array, a: number, b: number, out: Uint8Array, o: number): void {
+  if (!littleEndian) {
+    out.set(keccak_256(Buffer.concat([src.subarray(a, a + 32), src.subarray(b, b + 32)])), o)
+    return
+  }
+  block.fill(0)
+  for (let i = 0; i < 32; i++) {
+    block[i] = src[a + i] as number
+    block[32 + i] = src[b + i] as number
+  }
+  absorbPadding(64)
+  for (let i = 0; i < 32; i++) out[o + i] = block[i] as number
+}
+
+/** keccak256 of data (shorter than 136 bytes) written to out[o, o+32). */
+export function keccak256Into(data: Uint8Array, out: Uint8Array, o: number): void {
+  if (data.length >= RATE || !littleEndian) {
+    out.set(keccak_256(data), o)
+    return
+  }
+  block.fill(0)
+  block.set(data)
+  absorbPadding(data.length)
+  for (let i = 0; i < 32; i++) out[o + i] = block[i] as number
+}
+
+function absorbPadding(length: number): void {
   block[length] = (block[length] as number) ^ 0x01
   block[RATE - 1] = (block[RATE - 1] as number) ^ 0x80
   permute(lanes)
+}
+
+function squeeze(length: number): Uint8Array {
+  absorbPadding(length)
   return block.slice(0, 32)
 }
 

@@ -57,39 +57,46 @@ export function computeTally(input: TallyInput): Tally {
   const k = net.witnessesPerRelay
   const witnessCount = net.witnesses.length
 
-  // relay key → witness index → the attestation (null once the witness equivocated)
-  const byRelay = new Map<string, Map<number, Attestation | null>>()
+  const byRelay = new Map<string, Attestation[]>()
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const w = witnessIndex(net, a.witness)
-    if (w === undefined) continue
     const key = relayKey(a.relay)
-    let witnesses = byRelay.get(key)
-    if (!witnesses) byRelay.set(key, (witnesses = new Map()))
-    const seen = witnesses.get(w)
-    if (seen === undefined) witnesses.set(w, a)
-    else if (seen !== null && !sameClaim(seen, a)) witnesses.set(w, null)
+    const list = byRelay.get(key)
+    if (list) list.push(a)
+    else byRelay.set(key, [a])
   }
 
   let equivocations = 0
-  const relays: (RelayTally & { key: string })[] = []
+  const relays: RelayTally[] = []
+  const keys: string[] = []
   for (const key of [...byRelay.keys()].sort()) {
     const entry = registry.get(key)
     if (!entry || !isEligible(entry, epoch, net.eligibilityDelay)) continue
     const assigned = assignedWitnessIndices(seed, entry.relay, witnessCount, k)
+    // slot i holds the attestation of witness assigned[i]: undefined until seen, null once it equivocated
+    const slots: (Attestation | null | undefined)[] = new Array(assigned.length)
+    for (const a of byRelay.get(key) as Attestation[]) {
+      const w = witnessIndex(net, a.witness)
+      if (w === undefined) continue
+      const slot = assigned.indexOf(w)
+      if (slot < 0) continue
+      const seen = slots[slot]
+      if (seen === undefined) slots[slot] = a
+      else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
+    }
     const capacities: number[] = []
-    for (const [w, a] of byRelay.get(key) as Map<number, Attestation | null>) {
-      if (!assigned.includes(w)) continue
+    for (const a of slots) {
       if (a === null) equivocations++
-      else capacities.push(capacityOf(a))
+      else if (a !== undefined) capacities.push(capacityOf(a))
     }
     if (capacities.length === 0) continue
     capacities.sort((x, y) => x - y)
     const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
-    relays.push({ key, relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    relays.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    keys.push(key)
   }
 
-  const emitted = distribute(net.emissionPerEpoch, relays)
+  const emitted = distribute(net.emissionPerEpoch, relays, keys)
 
   // Addresses are compared as lower-case text; a previous amount keyed in another case is the same account.
   const cumulative = new Map<Address, bigint>()
@@ -108,7 +115,7 @@ export function computeTally(input: TallyInput): Tally {
 
   return {
     epoch,
-    relays: relays.map(({ key: _, ...r }) => r),
+    relays,
     equivocations,
     emitted,
     leaves,
@@ -117,24 +124,40 @@ export function computeTally(input: TallyInput): Tally {
   }
 }
 
-/** Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the sum. */
-function distribute(emission: bigint, relays: (RelayTally & { key: string })[]): bigint {
-  const scored = relays.filter(r => r.score > 0)
-  const total = scored.reduce((sum, r) => sum + BigInt(r.score), 0n)
+/**
+ * Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the
+ * sum. `keys[i]` is the PeerId hex of `relays[i]`, the tie-break.
+ */
+function distribute(emission: bigint, relays: RelayTally[], keys: string[]): bigint {
+  const scored: number[] = []
+  let total = 0n
+  relays.forEach((r, i) => {
+    if (r.score > 0) {
+      scored.push(i)
+      total += BigInt(r.score)
+    }
+  })
   if (total === 0n) return 0n
   let assigned = 0n
-  const remainders = scored.map(r => {
+  const remainders = scored.map(i => {
+    const r = relays[i] as RelayTally
     const share = emission * BigInt(r.score)
     r.reward = share / total
     assigned += r.reward
-    return { r, rest: share % total }
+    const rest = share % total
+    // Number() rounds monotonically, so unequal approximations order the exact remainders the same way
+    return { i, rest, approx: Number(rest) }
   })
   let left = emission - assigned
   if (left > 0n) {
-    remainders.sort((a, b) => (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : a.r.key < b.r.key ? -1 : 1))
-    for (const { r } of remainders) {
+    remainders.sort(
+      (a, b) =>
+        b.approx - a.approx ||
+        (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : (keys[a.i] as string) < (keys[b.i] as string) ? -1 : 1),
+    )
+    for (const { i } of remainders) {
       if (left === 0n) break
-      r.reward += 1n
+      ;(relays[i] as RelayTally).reward += 1n
       left -= 1n
     }
   }

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto'
 import { keccak_256 } from '@noble/hashes/sha3.js'
 import fc from 'fast-check'
 import { concatBytes, equalBytes, toHex } from '../../protocol/bytes.ts'
-import { keccak256, keccak256Pair, sha256 } from '../../protocol/hash.ts'
+import { keccak256, keccak256Into, keccak256Pair, keccak256PairInto, sha256 } from '../../protocol/hash.ts'
 
 describe('hashes', () => {
   it('keccak256 equals noble keccak_256 for inputs of every length around the 136-byte rate', () => {
@@ -29,6 +29,29 @@ describe('hashes', () => {
         },
       ),
       { numRuns: 3000 },
+    )
+  })
+
+  it('keccak256Into and keccak256PairInto write the hash at the offset and touch nothing else', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 160, maxLength: 160 }),
+        fc.nat(64),
+        fc.nat(64),
+        fc.nat(96),
+        (src, a, b, o) => {
+          const out = src.slice()
+          keccak256PairInto(src, a, b, out, o)
+          const expected = keccak_256(concatBytes(src.subarray(a, a + 32), src.subarray(b, b + 32)))
+          assert.ok(equalBytes(out.subarray(o, o + 32), expected))
+          assert.ok(equalBytes(out.subarray(0, o), src.subarray(0, o)))
+          assert.ok(equalBytes(out.subarray(o + 32), src.subarray(o + 32)))
+          const into = new Uint8Array(200)
+          keccak256Into(src.subarray(0, a + b), into, o)
+          assert.ok(equalBytes(into.subarray(o, o + 32), keccak_256(src.subarray(0, a + b))))
+        },
+      ),
+      { numRuns: 1000 },
     )
   })
 
