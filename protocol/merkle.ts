@@ -1,4 +1,4 @@
-import { compareBytes, parseHex, to0x } from './bytes.ts'
+import { compareBytes, parseHex, prefix48, to0x } from './bytes.ts'
 import { keccak256Into, keccak256Pair, keccak256PairInto } from './hash.ts'
 import type { Address } from './network.ts'
 
@@ -66,13 +66,7 @@ export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
     leafHashInto(leaf, hashes, 32 * i)
     const h = 32 * i
     // the first 48 bits as a number order hashes as compareBytes does, except on (rare) ties
-    prefix[i] =
-      (hashes[h] as number) * 2 ** 40 +
-      (hashes[h + 1] as number) * 2 ** 32 +
-      (((hashes[h + 2] as number) << 24) >>> 0) +
-      ((hashes[h + 3] as number) << 16) +
-      ((hashes[h + 4] as number) << 8) +
-      (hashes[h + 5] as number)
+    prefix[i] = prefix48(hashes, h)
   })
   const order = Array.from({ length: n }, (_, i) => i).sort(
     (a, b) =>

@@ -1,5 +1,6 @@
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { assignedWitnessIndices } from './assignment.ts'
+import { prefix48 } from './bytes.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
 import { isEligible, type Registry, relayKey } from './registry.ts'
@@ -39,6 +40,13 @@ export interface Tally {
   rewardsRoot: Uint8Array
 }
 
+/** equalBytes for short arrays, without a native call. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** The lower median: with fewer than half the values arbitrary, it stays within the honest ones. */
 export function lowerMedian(sortedValues: readonly number[]): number {
   return sortedValues[Math.floor((sortedValues.length - 1) / 2)] ?? 0
@@ -57,13 +65,23 @@ export function computeTally(input: TallyInput): Tally {
   const k = net.witnessesPerRelay
   const witnessCount = net.witnesses.length
 
-  const byRelay = new Map<string, Attestation[]>()
+  // Group by relay without building a string per attestation: bucket by 48 bits of the key, then by bytes.
+  const buckets = new Map<number, Attestation[][]>()
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const key = relayKey(a.relay)
-    const list = byRelay.get(key)
+    const bucketKey = prefix48(a.relay, 6)
+    const lists = buckets.get(bucketKey)
+    if (!lists) {
+      buckets.set(bucketKey, [[a]])
+      continue
+    }
+    const list = lists.find(l => sameBytes((l[0] as Attestation).relay, a.relay))
     if (list) list.push(a)
-    else byRelay.set(key, [a])
+    else lists.push([a])
+  }
+  const byRelay = new Map<string, Attestation[]>()
+  for (const lists of buckets.values()) {
+    for (const list of lists) byRelay.set(relayKey((list[0] as Attestation).relay), list)
   }
 
   let equivocations = 0

@@ -251,6 +251,13 @@ describe('attestation validation', () => {
       assert.equal(witnessIndex(network, w.peerId), i)
     })
     assert.equal(witnessIndex(network, relayA.peerId), undefined)
+    // same 48-bit bucket, other bytes; and other lengths
+    const nearMiss = witnesses[0]!.peerId.slice()
+    nearMiss[37]! ^= 1
+    assert.equal(witnessIndex(network, nearMiss), undefined)
+    assert.equal(witnessIndex(network, witnesses[0]!.peerId.subarray(0, 37)), undefined)
+    assert.equal(witnessIndex(network, concatBytes(witnesses[0]!.peerId, Uint8Array.of(0))), undefined)
+    assert.equal(witnessIndex(network, new Uint8Array(0)), undefined)
   })
 
   it('accepts a valid attestation by an assigned witness', () => {
