@@ -1,5 +1,5 @@
 import { type Attestation, decodeAttestation, verifyAttestation } from './attestation.ts'
-import { equalBytes, toHex } from './bytes.ts'
+import { equalBytes, prefix48 } from './bytes.ts'
 import { isTimely } from './epoch.ts'
 import { DecodeError } from './errors.ts'
 import { assignedWitnessIndices } from './assignment.ts'
@@ -23,16 +23,26 @@ export interface AttestationContext {
   registryFor(epoch: number): Registry | undefined
 }
 
-const witnessIndexes = new WeakMap<NetworkDefinition, Map<string, number>>()
+// per network: witness PeerId bytes bucketed by 48 bits of their public key → canonical indices
+const witnessIndexes = new WeakMap<NetworkDefinition, { ids: Uint8Array[]; buckets: Map<number, number[]> }>()
 
 /** The position of a witness in the network's canonical witness list, or undefined if not a witness. */
 export function witnessIndex(network: NetworkDefinition, witness: Uint8Array): number | undefined {
   let index = witnessIndexes.get(network)
   if (!index) {
-    index = new Map(network.witnesses.map((w, i) => [toHex(peerIdFromString(w)), i]))
+    const ids = network.witnesses.map(peerIdFromString)
+    const buckets = new Map<number, number[]>()
+    ids.forEach((id, i) => {
+      const key = prefix48(id, 6)
+      buckets.set(key, [...(buckets.get(key) ?? []), i])
+    })
+    index = { ids, buckets }
     witnessIndexes.set(network, index)
   }
-  return index.get(toHex(witness))
+  const candidates = index.buckets.get(prefix48(witness, 6))
+  if (!candidates) return undefined
+  for (const i of candidates) if (equalBytes(index.ids[i] as Uint8Array, witness)) return i
+  return undefined
 }
 
 /** Everything about an attestation except "have I seen it before" (the caller's state). */
