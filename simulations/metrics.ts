@@ -1,0 +1,235 @@
+import type { Tally } from '../protocol/tally.ts'
+import type { AdversaryName } from './scenario.ts'
+import { gini, quantile, sortedCopy, spearman } from './stats.ts'
+import { ROLE, type World } from './world.ts'
+
+export interface EpochInput {
+  epoch: number
+  eligible: Int32Array
+  wholeEpoch: Uint8Array
+  lazyAssigned: Uint8Array
+  tally: Tally | undefined
+  certified: boolean
+  conflicting: number
+  probes: number
+  attestations: number
+  content: number
+  coverage: number
+  events: number
+}
+
+/** The per-epoch summary row (epochs.csv). */
+export interface EpochMetrics {
+  epoch: number
+  certified: boolean
+  conflicting: number
+  eligible: number
+  probes: number
+  attestations: number
+  content: number
+  /** the worst honest ledger member's share of published attestations it received before reconciling */
+  coverage: number
+  medianRelError: number
+  p95RelError: number
+  spearman: number
+  gini: number
+  /** per adversary: (its rewards ÷ its true capacity) ÷ (honest relays' rewards ÷ their true capacity) */
+  gains: Partial<Record<AdversaryName, number>>
+  gainParts: Partial<Record<AdversaryName, { rewards: number; expected: number }>>
+  events: number
+}
+
+export const HISTOGRAM_BINS = 40
+
+export interface Headline {
+  medianRelError: number
+  p95RelError: number
+  spearman: number
+  gini: number
+  gains: Partial<Record<AdversaryName, number>>
+}
+
+/** Who benefits from each adversary: the relays whose gain ratio measures what it achieves. */
+function beneficiaries(name: AdversaryName, role: number, lazy: number): boolean {
+  switch (name) {
+    case 'inflating':
+      return (role & ROLE.inflating) !== 0
+    case 'colluding':
+      return (role & ROLE.target) !== 0
+    case 'sybil':
+      return (role & ROLE.sybil) !== 0
+    case 'droppers':
+      return (role & ROLE.dropper) !== 0
+    case 'byzantine':
+      return (role & ROLE.favoured) !== 0
+    case 'lazy':
+      return lazy === 1
+  }
+}
+
+function roleName(role: number): string {
+  const names = Object.entries(ROLE).filter(([, bit]) => role & bit)
+  return names.length ? names.map(([name]) => name).join('+') : 'honest'
+}
+
+/**
+ * Turns each closed epoch into metrics: relative capacity error (|estimate − truth| ÷ truth) over eligible
+ * relays online all epoch, Spearman correlation of reward with true capacity, Gini of rewards, and each
+ * adversary's gain ratio; and streams the epoch × node rows.
+ */
+export class EpochRecorder {
+  readonly epochs: EpochMetrics[] = []
+  private errors: number[] = []
+  readonly histogram = new Float64Array(HISTOGRAM_BINS)
+  readonly cumulativeReward: Float64Array
+  /** the last certified epoch's (true capacity, estimate, reward, role) for a sample of relays */
+  sample: { truth: number; estimate: number; reward: number; role: string }[] = []
+  private adversaries: AdversaryName[]
+  private steadyFrom: number
+
+  constructor(
+    private world: World,
+    private nodes?: (chunk: string) => void,
+    private rowPrefix = '',
+  ) {
+    this.cumulativeReward = new Float64Array(world.relays.length)
+    this.adversaries = (Object.keys(world.scenario.adversaries) as AdversaryName[]).sort()
+    // Headline figures describe the steady state: the second half of the run. Before, the proxy is still
+    // learning capacities (epochs 0 and 1 spread users evenly, as nothing is certified yet).
+    const epochs = world.scenario.epochs
+    this.steadyFrom = Math.min(epochs - 1, Math.max(2, Math.floor(epochs / 2)))
+  }
+
+  record(input: EpochInput): void {
+    const w = this.world
+    const score = new Map<number, { score: number; reward: number; count: number }>()
+    for (const t of input.tally?.relays ?? []) {
+      const r = w.relayIndex.get(Buffer.from(t.relay).toString('hex')) as number
+      score.set(r, { score: t.score, reward: Number(t.reward), count: t.capacities.length })
+    }
+    const truths: number[] = []
+    const rewards: number[] = []
+    const errors: number[] = []
+    const parts: EpochMetrics['gainParts'] = {}
+    let honestRewards = 0
+    let honestTruth = 0
+    const lines: string[] = []
+    const steady = input.epoch >= this.steadyFrom
+    for (const r of input.eligible) {
+      const truth = w.relayTruth[r] as number
+      const got = score.get(r) ?? { score: 0, reward: 0, count: 0 }
+      const whole = input.wholeEpoch[r] === 1
+      const role = w.relayRole[r] as number
+      this.cumulativeReward[r] = (this.cumulativeReward[r] as number) + got.reward
+      if (this.nodes) {
+        const reward = input.tally?.relays.length ? (got.reward > 0 ? this.exactReward(input.tally, r) : '0') : '0'
+        lines.push(
+          `${this.rowPrefix}${input.epoch},${w.relays[r]?.id},${roleName(role)},${input.lazyAssigned[r]},${w.relayMachine[r]},${whole ? 1 : 0},${Math.round(truth)},${got.score},${got.count},${reward}`,
+        )
+      }
+      if (!whole) continue
+      truths.push(truth)
+      rewards.push(got.reward)
+      const signed = got.score / truth - 1
+      errors.push(Math.abs(signed))
+      if (steady) {
+        this.errors.push(Math.abs(signed))
+        const bin = Math.floor(((Math.max(-1, Math.min(1, signed)) + 1) / 2) * HISTOGRAM_BINS)
+        const at = Math.min(HISTOGRAM_BINS - 1, bin)
+        this.histogram[at] = (this.histogram[at] as number) + 1
+      }
+      if (role === 0 && input.lazyAssigned[r] === 0) {
+        honestRewards += got.reward
+        honestTruth += truth
+      }
+    }
+    const rate = honestTruth > 0 ? honestRewards / honestTruth : 0
+    const gains: EpochMetrics['gains'] = {}
+    for (const name of this.adversaries) {
+      let got = 0
+      let truth = 0
+      for (const r of input.eligible) {
+        if (input.wholeEpoch[r] !== 1) continue
+        if (!beneficiaries(name, w.relayRole[r] as number, input.lazyAssigned[r] as number)) continue
+        got += score.get(r)?.reward ?? 0
+        truth += w.relayTruth[r] as number
+      }
+      parts[name] = { rewards: got, expected: rate * truth }
+      gains[name] = rate > 0 && truth > 0 ? got / (rate * truth) : Number.NaN
+    }
+    if (this.nodes && lines.length) this.nodes(`${lines.join('\n')}\n`)
+    const sorted = sortedCopy(errors)
+    this.epochs.push({
+      epoch: input.epoch,
+      certified: input.certified,
+      conflicting: input.conflicting,
+      eligible: input.eligible.length,
+      probes: input.probes,
+      attestations: input.attestations,
+      content: input.content,
+      coverage: input.coverage,
+      medianRelError: quantile(sorted, 0.5),
+      p95RelError: quantile(sorted, 0.95),
+      spearman: input.certified ? spearman(rewards, truths) : Number.NaN,
+      gini: input.certified ? gini(rewards) : Number.NaN,
+      gains,
+      gainParts: parts,
+      events: input.events,
+    })
+    if (input.certified) this.takeSample(input, score)
+  }
+
+  private rewardIndex = new Map<string, string>()
+  private rewardTally: Tally | undefined
+  private exactReward(tally: Tally, r: number): string {
+    if (this.rewardTally !== tally) {
+      this.rewardTally = tally
+      this.rewardIndex = new Map(tally.relays.map(t => [Buffer.from(t.relay).toString('hex'), t.reward.toString()]))
+    }
+    return this.rewardIndex.get(this.world.relays[r]?.key as string) ?? '0'
+  }
+
+  private takeSample(input: EpochInput, score: Map<number, { score: number; reward: number }>): void {
+    const w = this.world
+    const eligible = Array.from(input.eligible).filter(r => input.wholeEpoch[r] === 1)
+    const stride = Math.max(1, Math.ceil(eligible.length / 1500))
+    this.sample = []
+    for (let i = 0; i < eligible.length; i += stride) {
+      const r = eligible[i] as number
+      this.sample.push({
+        truth: w.relayTruth[r] as number,
+        estimate: score.get(r)?.score ?? 0,
+        reward: score.get(r)?.reward ?? 0,
+        role: roleName(w.relayRole[r] as number),
+      })
+    }
+  }
+
+  headline(): Headline {
+    const steady = this.epochs.filter(e => e.epoch >= this.steadyFrom && e.certified)
+    const sorted = sortedCopy(this.errors)
+    const mean = (xs: number[]) => {
+      const v = xs.filter(Number.isFinite)
+      return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN
+    }
+    const gains: Headline['gains'] = {}
+    for (const name of this.adversaries) {
+      let rewards = 0
+      let expected = 0
+      for (const e of steady) {
+        rewards += e.gainParts[name]?.rewards ?? 0
+        expected += e.gainParts[name]?.expected ?? 0
+      }
+      gains[name] = expected > 0 ? rewards / expected : Number.NaN
+    }
+    return {
+      medianRelError: quantile(sorted, 0.5),
+      p95RelError: quantile(sorted, 0.95),
+      spearman: mean(steady.map(e => e.spearman)),
+      gini: mean(steady.map(e => e.gini)),
+      gains,
+    }
+  }
+}
+
+export const NODES_HEADER = 'epoch,node,role,lazy_witness,machine,online,true_bps,estimate_bps,attestations,reward'
