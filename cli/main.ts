@@ -11,6 +11,7 @@ export interface Command {
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
+  sim: () => import('./commands/sim.ts'),
   version: () => import('./commands/version.ts'),
 }
 

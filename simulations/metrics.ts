@@ -88,7 +88,7 @@ export class EpochRecorder {
   private steadyFrom: number
 
   constructor(
-    private world: World,
+    readonly world: World,
     private nodes?: (chunk: string) => void,
     private rowPrefix = '',
   ) {
@@ -203,6 +203,10 @@ export class EpochRecorder {
         role: roleName(w.relayRole[r] as number),
       })
     }
+  }
+
+  roleOf(r: number): string {
+    return roleName(this.world.relayRole[r] as number)
   }
 
   headline(): Headline {
