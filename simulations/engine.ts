@@ -1,5 +1,10 @@
 import { assignedWitnessIndices } from '../protocol/assignment.ts'
-import { type Attestation, type AttestationBody, encodeAttestation, signAttestation } from '../protocol/attestation.ts'
+import {
+  type Attestation,
+  type AttestationBody,
+  encodeAttestation,
+  signAttestation,
+} from '../protocol/attestation.ts'
 import { parseHex } from '../protocol/bytes.ts'
 import { contentRoot } from '../protocol/content.ts'
 import { epochEnd, epochStart, graceEnd, isTimely } from '../protocol/epoch.ts'
@@ -33,8 +38,7 @@ const RELAY_DOWN = 4
 const RELAY_UP = 5
 const RELAY_JOIN = 6
 
-// how a probe ended, besides measuring
-const RAN = 0
+// probes that did not measure: the target was down, or the witness is lazy
 const UNREACHABLE = 1
 const LAZY = 2
 
@@ -128,6 +132,7 @@ export class Simulation {
       this.windowMs,
       scenario.network.probeWarmupSeconds,
       m => w.relayRng[owner[m] as number] as Rng,
+      scenario.probeStreams,
     )
     this.registry = buildRegistry(w.net, [])
     this.arrivals = new Float64Array(w.members.length)
@@ -195,7 +200,10 @@ export class Simulation {
       this.registryRecords = this.certifiedRecords.length
     }
     const eligible = seed
-      ? Int32Array.from(eligibleRelays(this.registry, e, net.eligibilityDelay), r => w.relayIndex.get(relayKey(r.relay)) as number)
+      ? Int32Array.from(
+          eligibleRelays(this.registry, e, net.eligibilityDelay),
+          r => w.relayIndex.get(relayKey(r.relay)) as number,
+        )
       : new Int32Array(0)
     const k = Math.min(net.witnessesPerRelay, net.witnesses.length)
     const probes = new Probes(eligible.length * k)
@@ -226,7 +234,12 @@ export class Simulation {
     const last = epochEnd(net, e) - net.probe.timeoutSeconds * 1000 - 1000
     let p = 0
     for (const r of eligible) {
-      for (const wi of assignedWitnessIndices(seed, (w.relays[r] as { peer: Uint8Array }).peer, net.witnesses.length, k)) {
+      for (const wi of assignedWitnessIndices(
+        seed,
+        (w.relays[r] as { peer: Uint8Array }).peer,
+        net.witnesses.length,
+        k,
+      )) {
         probes.relay[p] = r
         probes.witness[p] = wi
         probes.start[p] = (w.witnessRng[wi] as Rng).uniform(first, last)
@@ -269,7 +282,9 @@ export class Simulation {
     const rates = this.flows.sessionRate
     rates.fill(0)
     this.knownScore = Float64Array.from(this.lastScore)
-    const known = Array.from(this.lastScore).filter(v => v > 0).sort((a, b) => a - b)
+    const known = Array.from(this.lastScore)
+      .filter(v => v > 0)
+      .sort((a, b) => a - b)
     const fallback = known.length ? (known[Math.floor(known.length / 2)] as number) : 1
     let capacity = 0
     let weights = 0
@@ -287,7 +302,9 @@ export class Simulation {
       rates[m] = (rates[m] as number) + arrivalsPerMs * share
     }
     // helpers are drawn by last score: keep the eligible relays sorted by it
-    const order = Array.from(eligible).sort((a, b) => (this.lastScore[a] as number) - (this.lastScore[b] as number) || a - b)
+    const order = Array.from(eligible).sort(
+      (a, b) => (this.lastScore[a] as number) - (this.lastScore[b] as number) || a - b,
+    )
     this.helperOrder = Int32Array.from(order)
     this.helperScores = Float64Array.from(order, r => this.lastScore[r] as number)
   }
@@ -348,7 +365,12 @@ export class Simulation {
     const w = this.world
     const probes = (this.current as EpochState).probes
     const wl = w.witnessLatencyMs[probes.witness[p] as number] as number
-    return 2 * (2 * wl + (w.relayLatencyMs[probes.relay[p] as number] as number) + (w.relayLatencyMs[probes.helper[p] as number] as number))
+    return (
+      2 *
+      (2 * wl +
+        (w.relayLatencyMs[probes.relay[p] as number] as number) +
+        (w.relayLatencyMs[probes.helper[p] as number] as number))
+    )
   }
 
   private endProbe(p: number, now: number): void {
@@ -376,7 +398,10 @@ export class Simulation {
     } else {
       const m = this.flows.measure(p, rttMs)
       const colluding = this.s.adversaries.colluding
-      const boost = colluding && w.witnessColluding[wi] && (w.relayRole[r] as number) & ROLE.target ? colluding.inflation : 1
+      const boost =
+        colluding && w.witnessColluding[wi] && (w.relayRole[r] as number) & ROLE.target
+          ? colluding.inflation
+          : 1
       forwardBps = Math.round(m.forwardBps * boost)
       reverseBps = Math.round(m.reverseBps * boost)
       bytes = Math.round(m.bytes)
@@ -471,11 +496,13 @@ export class Simulation {
       payout: parseHex(w.relayPayout[r] as string, 20) as Uint8Array,
       maxBandwidthBps: 0,
     }
-    const record = this.s.crypto === 'real' ? signRelayRecord(body, relay.seed) : { ...body, signature: NO_SIGNATURE }
+    const record =
+      this.s.crypto === 'real' ? signRelayRecord(body, relay.seed) : { ...body, signature: NO_SIGNATURE }
     const bytes = encodeRelayRecord(record)
     if (this.s.crypto === 'real') {
       const verdict = validateRelayRecord(bytes, { network: net, nowMs: now })
-      if (verdict.verdict !== 'accept') throw new Error(`simulator built an invalid relay record: ${verdict.reason}`)
+      if (verdict.verdict !== 'accept')
+        throw new Error(`simulator built an invalid relay record: ${verdict.reason}`)
     }
     st.records.push({ record, bytes })
   }
@@ -515,7 +542,14 @@ export class Simulation {
     let conflicting = 0
     if (!this.stalled && st.seed && (e < 1 || this.certifiedRoots.has(e - 1))) {
       const registry = buildRegistry(net, [...this.certifiedRecords, ...st.records.map(x => x.record)])
-      tally = computeTally({ network: net, epoch: e, seed: st.seed, attestations, registry, previous: this.cumulative })
+      tally = computeTally({
+        network: net,
+        epoch: e,
+        seed: st.seed,
+        attestations,
+        registry,
+        previous: this.cumulative,
+      })
       const root: EpochRoot = {
         net: net.id,
         epoch: e,

@@ -31,7 +31,8 @@ export interface Measurement {
 /**
  * The flow-level network model. Every machine is one resource of capacity min(up, down): a relayed byte
  * enters and leaves it. At any instant a machine shares its capacity max-min fairly among the flows
- * crossing it: background user sessions (each capped by its own demand) and probe flows (elastic).
+ * crossing it: background user sessions (each capped by its own demand) and probe flows (elastic; a
+ * probe opens `streams` parallel TCP streams, as FlashFlow's measurers do, so it holds that many shares).
  * A probe's rate is the smallest fair share over the machines on its circuit (target, helper, witness),
  * further capped by slow start from an initial window while its window ramps up. The witness records
  * the bytes received in each second and keeps the median after warm-up, as a real witness does, so
@@ -56,6 +57,7 @@ export class FlowModel {
     private windowMs: number,
     private warmupSeconds: number,
     private rngOf: (machine: number) => Rng,
+    private streams: number,
   ) {
     this.sessions = new Array(capacity.length)
     this.attached = new Array(capacity.length)
@@ -102,7 +104,8 @@ export class FlowModel {
       const cutoff = from - 2 * this.windowMs
       const kept: number[] = []
       for (let i = 0; i < list.length; i += 3)
-        if ((list[i + 1] as number) >= cutoff) kept.push(list[i] as number, list[i + 1] as number, list[i + 2] as number)
+        if ((list[i + 1] as number) >= cutoff)
+          kept.push(list[i] as number, list[i + 1] as number, list[i + 2] as number)
       list = kept
     }
     let at = this.horizon[m] as number
@@ -115,7 +118,7 @@ export class FlowModel {
     this.sessions[m] = list
   }
 
-  /** The fair share (bytes/s) an elastic flow gets at machine m at instant t. */
+  /** The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets at machine m at instant t. */
   private share(m: number, t: number): number {
     const demands = this.scratch
     demands.length = 0
@@ -128,7 +131,7 @@ export class FlowModel {
     const span = 2 * this.windowMs
     for (const q of this.attached[m] ?? []) {
       const s = this.probes.start[q] as number
-      if (s <= t && t < s + span) flows++
+      if (s <= t && t < s + span) flows += this.streams
     }
     demands.sort((a, b) => a - b)
     let left = this.capacity[m] as number
@@ -174,8 +177,9 @@ export class FlowModel {
         const t1 = cuts[i + 1] as number
         if (t1 <= t0) continue
         const mid = (t0 + t1) / 2
-        let rate = prioritised ? (this.capacity[target] as number) : this.share(target, mid)
-        for (let k = 1; k < 3; k++) rate = Math.min(rate, this.share(this.probes.machines[3 * p + k] as number, mid))
+        let rate = prioritised ? (this.capacity[target] as number) : this.streams * this.share(target, mid)
+        for (let k = 1; k < 3; k++)
+          rate = Math.min(rate, this.streams * this.share(this.probes.machines[3 * p + k] as number, mid))
         const got = ramped(rate, (t0 - a) / 1000, (t1 - a) / 1000, rtt, iw)
         const bin = Math.min(seconds - 1, Math.floor((t0 - a) / 1000))
         bins[bin] = (bins[bin] as number) + got

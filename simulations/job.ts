@@ -44,7 +44,11 @@ export function runJob(job: Job, progress?: (epochsDone: number) => void): JobRe
     const stride = Math.max(1, Math.ceil(world.relays.length / 1500))
     const cumulative: JobResult['cumulative'] = []
     for (let r = 0; r < world.relays.length; r += stride) {
-      cumulative.push({ truth: world.relayTruth[r] as number, reward: rec.cumulativeReward[r] as number, role: rec.roleOf(r) })
+      cumulative.push({
+        truth: world.relayTruth[r] as number,
+        reward: rec.cumulativeReward[r] as number,
+        role: rec.roleOf(r),
+      })
     }
     return {
       index: job.index,

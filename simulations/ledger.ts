@@ -27,7 +27,10 @@ export interface Finality {
  */
 export function finalize(world: World, honest: EpochRoot): Finality {
   const net = world.net
-  const domain: VoteDomain = { chainId: net.chain.chainId, verifyingContract: net.chain.rewards as `0x${string}` }
+  const domain: VoteDomain = {
+    chainId: net.chain.chainId,
+    verifyingContract: net.chain.rewards as `0x${string}`,
+  }
   const strategy = world.scenario.adversaries.byzantine?.strategy
   const forged: EpochRoot = {
     ...honest,

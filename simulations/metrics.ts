@@ -33,7 +33,7 @@ export interface EpochMetrics {
   p95RelError: number
   spearman: number
   gini: number
-  /** per adversary: (its rewards ÷ its true capacity) ÷ (honest relays' rewards ÷ their true capacity) */
+  /** per adversary: its rewards ÷ what honest relays of the same true capacity received */
   gains: Partial<Record<AdversaryName, number>>
   gainParts: Partial<Record<AdversaryName, { rewards: number; expected: number }>>
   events: number
@@ -47,6 +47,46 @@ export interface Headline {
   spearman: number
   gini: number
   gains: Partial<Record<AdversaryName, number>>
+}
+
+/**
+ * What an honest relay of a given true capacity earns: the reward per unit of true capacity of the honest
+ * relays nearest in capacity (by rank), times the capacity. Matching capacity matters because the
+ * measurement's accuracy depends on it (large relays are harder to saturate), so a network-wide
+ * average would credit or blame adversaries for the size of their relays.
+ */
+class HonestReference {
+  private truth: Float64Array
+  private reward: Float64Array
+  constructor(
+    honest: [number, number][],
+    private neighbours = 50,
+  ) {
+    honest.sort((a, b) => a[0] - b[0])
+    this.truth = Float64Array.from(honest, h => h[0])
+    this.reward = Float64Array.from(honest, h => h[1])
+  }
+
+  expected(capacity: number): number {
+    const n = this.truth.length
+    if (n === 0) return 0
+    let lo = 0
+    let hi = n
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1
+      if ((this.truth[mid] as number) < capacity) lo = mid + 1
+      else hi = mid
+    }
+    const k = Math.min(this.neighbours, n)
+    const from = Math.max(0, Math.min(n - k, lo - (k >> 1)))
+    let truth = 0
+    let reward = 0
+    for (let i = from; i < from + k; i++) {
+      truth += this.truth[i] as number
+      reward += this.reward[i] as number
+    }
+    return truth > 0 ? (reward / truth) * capacity : 0
+  }
 }
 
 /** Who benefits from each adversary: the relays whose gain ratio measures what it achieves. */
@@ -111,8 +151,7 @@ export class EpochRecorder {
     const rewards: number[] = []
     const errors: number[] = []
     const parts: EpochMetrics['gainParts'] = {}
-    let honestRewards = 0
-    let honestTruth = 0
+    const honest: [number, number][] = []
     const lines: string[] = []
     const steady = input.epoch >= this.steadyFrom
     for (const r of input.eligible) {
@@ -122,7 +161,11 @@ export class EpochRecorder {
       const role = w.relayRole[r] as number
       this.cumulativeReward[r] = (this.cumulativeReward[r] as number) + got.reward
       if (this.nodes) {
-        const reward = input.tally?.relays.length ? (got.reward > 0 ? this.exactReward(input.tally, r) : '0') : '0'
+        const reward = input.tally?.relays.length
+          ? got.reward > 0
+            ? this.exactReward(input.tally, r)
+            : '0'
+          : '0'
         lines.push(
           `${this.rowPrefix}${input.epoch},${w.relays[r]?.id},${roleName(role)},${input.lazyAssigned[r]},${w.relayMachine[r]},${whole ? 1 : 0},${Math.round(truth)},${got.score},${got.count},${reward}`,
         )
@@ -138,24 +181,30 @@ export class EpochRecorder {
         const at = Math.min(HISTOGRAM_BINS - 1, bin)
         this.histogram[at] = (this.histogram[at] as number) + 1
       }
-      if (role === 0 && input.lazyAssigned[r] === 0) {
-        honestRewards += got.reward
-        honestTruth += truth
-      }
+      if (role === 0 && input.lazyAssigned[r] === 0) honest.push([truth, got.reward])
     }
-    const rate = honestTruth > 0 ? honestRewards / honestTruth : 0
+    const reference = new HonestReference(honest)
     const gains: EpochMetrics['gains'] = {}
     for (const name of this.adversaries) {
-      let got = 0
-      let truth = 0
+      // the units an honest operator would be: one relay, or one Sybil machine with all its identities
+      const units = new Map<number, { reward: number; truth: number }>()
       for (const r of input.eligible) {
         if (input.wholeEpoch[r] !== 1) continue
         if (!beneficiaries(name, w.relayRole[r] as number, input.lazyAssigned[r] as number)) continue
-        got += score.get(r)?.reward ?? 0
-        truth += w.relayTruth[r] as number
+        const key = name === 'sybil' ? -1 - (w.relayOperator[r] as number) : r
+        const unit = units.get(key) ?? { reward: 0, truth: 0 }
+        unit.reward += score.get(r)?.reward ?? 0
+        unit.truth += w.relayTruth[r] as number
+        units.set(key, unit)
       }
-      parts[name] = { rewards: got, expected: rate * truth }
-      gains[name] = rate > 0 && truth > 0 ? got / (rate * truth) : Number.NaN
+      let got = 0
+      let expected = 0
+      for (const unit of units.values()) {
+        got += unit.reward
+        expected += reference.expected(unit.truth)
+      }
+      parts[name] = { rewards: got, expected }
+      gains[name] = expected > 0 ? got / expected : Number.NaN
     }
     if (this.nodes && lines.length) this.nodes(`${lines.join('\n')}\n`)
     const sorted = sortedCopy(errors)
@@ -184,7 +233,9 @@ export class EpochRecorder {
   private exactReward(tally: Tally, r: number): string {
     if (this.rewardTally !== tally) {
       this.rewardTally = tally
-      this.rewardIndex = new Map(tally.relays.map(t => [Buffer.from(t.relay).toString('hex'), t.reward.toString()]))
+      this.rewardIndex = new Map(
+        tally.relays.map(t => [Buffer.from(t.relay).toString('hex'), t.reward.toString()]),
+      )
     }
     return this.rewardIndex.get(this.world.relays[r]?.key as string) ?? '0'
   }
@@ -236,4 +287,5 @@ export class EpochRecorder {
   }
 }
 
-export const NODES_HEADER = 'epoch,node,role,lazy_witness,machine,online,true_bps,estimate_bps,attestations,reward'
+export const NODES_HEADER =
+  'epoch,node,role,lazy_witness,machine,online,true_bps,estimate_bps,attestations,reward'

@@ -32,7 +32,8 @@ interface Plot {
   reference?: 'diagonal' | number
 }
 
-const esc = (s: string) => s.replace(/[&<>"]/g, c => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[c]};`)
+const esc = (s: string) =>
+  s.replace(/[&<>"]/g, c => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[c]};`)
 const fmt = (v: number) =>
   !Number.isFinite(v)
     ? '–'
@@ -61,9 +62,20 @@ function svgPlot(p: Plot): string {
   const xs: number[] = []
   const ys: number[] = []
   for (const s of p.series) {
-    for (const [x, y] of [...(s.points ?? []), ...(s.line ?? [])]) if (ok(x, y)) xs.push(tx(x)), ys.push(ty(y))
-    for (const [x, lo, hi] of s.band ?? []) if (ok(x, lo) && ok(x, hi)) xs.push(tx(x)), ys.push(ty(lo), ty(hi))
-    for (const b of s.bars ?? []) xs.push(b.x0, b.x1), ys.push(0, Number.isFinite(b.hi) ? b.hi : b.y)
+    for (const [x, y] of [...(s.points ?? []), ...(s.line ?? [])]) {
+      if (!ok(x, y)) continue
+      xs.push(tx(x))
+      ys.push(ty(y))
+    }
+    for (const [x, lo, hi] of s.band ?? []) {
+      if (!ok(x, lo) || !ok(x, hi)) continue
+      xs.push(tx(x))
+      ys.push(ty(lo), ty(hi))
+    }
+    for (const b of s.bars ?? []) {
+      xs.push(b.x0, b.x1)
+      ys.push(0, Number.isFinite(b.hi) ? b.hi : b.y)
+    }
   }
   if (typeof p.reference === 'number') ys.push(ty(p.reference))
   if (xs.length === 0) xs.push(0, 1)
@@ -103,7 +115,7 @@ function svgPlot(p: Plot): string {
     for (const b of s.bars ?? []) {
       const top = py(b.y)
       parts.push(
-        `<rect x="${px(b.x0) + 0.5}" y="${top}" width="${Math.max(0.5, px(b.x1) - px(b.x0) - 1)}" height="${Math.max(0, py(y0 < 0 ? 0 : y0) - top)}" fill="${s.color}" fill-opacity="0.55"/>`,
+        `<rect x="${px(b.x0) + 0.5}" y="${top}" width="${Math.max(0.5, px(b.x1) - px(b.x0) - 1)}" height="${Math.max(0, py(Math.max(0, y0)) - top)}" fill="${s.color}" fill-opacity="0.55"/>`,
       )
       if (Number.isFinite(b.lo) && b.hi > b.lo) {
         const cx = (px(b.x0) + px(b.x1)) / 2
@@ -114,7 +126,9 @@ function svgPlot(p: Plot): string {
     if (band.length > 1) {
       const upper = band.map(([x, , hi]) => `${px(tx(x))},${py(ty(hi))}`)
       const lower = band.map(([x, lo]) => `${px(tx(x))},${py(ty(lo))}`).reverse()
-      parts.push(`<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color}" fill-opacity="0.18"/>`)
+      parts.push(
+        `<polygon points="${[...upper, ...lower].join(' ')}" fill="${s.color}" fill-opacity="0.18"/>`,
+      )
     }
     const line = (s.line ?? []).filter(([x, y]) => ok(x, y))
     if (line.length > 1) {
@@ -122,11 +136,17 @@ function svgPlot(p: Plot): string {
       parts.push(`<polyline points="${d}" fill="none" stroke="${s.color}" stroke-width="2"/>`)
     }
     for (const [x, y] of s.points ?? []) {
-      if (ok(x, y)) parts.push(`<circle cx="${px(tx(x)).toFixed(1)}" cy="${py(ty(y)).toFixed(1)}" r="2" fill="${s.color}" fill-opacity="0.5"/>`)
+      if (ok(x, y))
+        parts.push(
+          `<circle cx="${px(tx(x)).toFixed(1)}" cy="${py(ty(y)).toFixed(1)}" r="2" fill="${s.color}" fill-opacity="0.5"/>`,
+        )
     }
   }
   const legend = p.series
-    .map((s, i) => `<text x="${M.left + 8}" y="${M.top + 14 + 14 * i}" fill="${s.color}">■ ${esc(s.name)}</text>`)
+    .map(
+      (s, i) =>
+        `<text x="${M.left + 8}" y="${M.top + 14 + 14 * i}" fill="${s.color}">■ ${esc(s.name)}</text>`,
+    )
     .join('')
   return `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(p.title)}">
 <text x="${W / 2}" y="16" text-anchor="middle" class="title">${esc(p.title)}</text>
@@ -139,12 +159,28 @@ ${legend}</svg></figure>`
 }
 
 /** Per-epoch mean and 95% interval across runs of one metric. */
-function epochSeries(results: JobResult[], pick: (e: JobResult['epochs'][number]) => number): [number, Interval][] {
+function epochSeries(
+  results: JobResult[],
+  pick: (e: JobResult['epochs'][number]) => number,
+): [number, Interval][] {
   const epochs = Math.max(0, ...results.map(r => r.epochs.length))
-  return Array.from({ length: epochs }, (_, e) => [e, tInterval(results.map(r => pick(r.epochs[e] as JobResult['epochs'][number]) ?? Number.NaN))] as [number, Interval])
+  return Array.from(
+    { length: epochs },
+    (_, e) =>
+      [e, tInterval(results.map(r => pick(r.epochs[e] as JobResult['epochs'][number]) ?? Number.NaN))] as [
+        number,
+        Interval,
+      ],
+  )
 }
 
-function overEpochs(title: string, y: string, groups: [string, JobResult[]][], pick: (e: JobResult['epochs'][number]) => number, reference?: number): string {
+function overEpochs(
+  title: string,
+  y: string,
+  groups: [string, JobResult[]][],
+  pick: (e: JobResult['epochs'][number]) => number,
+  reference?: number,
+): string {
   const series = groups.map(([name, results], i) => {
     const s = epochSeries(results, e => (e ? pick(e) : Number.NaN))
     return {
@@ -167,7 +203,9 @@ export function writeReport(
   meta: { fingerprint: string; codeVersion: string },
 ): string {
   const groups: [string, JobResult[]][] = points.map(p => [p.point, results.filter(r => r.point === p.point)])
-  const adversaries = [...new Set(results.flatMap(r => Object.keys(r.headline.gains)))].sort() as AdversaryName[]
+  const adversaries = [
+    ...new Set(results.flatMap(r => Object.keys(r.headline.gains))),
+  ].sort() as AdversaryName[]
   const scatter = (pick: (r: JobResult) => [number, number][]) =>
     groups.map(([name, rs], i) => ({
       name,
@@ -200,7 +238,13 @@ export function writeReport(
             return total ? (r.histogram[b] as number) / total : Number.NaN
           })
           const ci = tInterval(shares)
-          return { x0: -1 + (2 * b) / HISTOGRAM_BINS, x1: -1 + (2 * (b + 1)) / HISTOGRAM_BINS, y: ci.mean, lo: ci.low, hi: ci.high }
+          return {
+            x0: -1 + (2 * b) / HISTOGRAM_BINS,
+            x1: -1 + (2 * (b + 1)) / HISTOGRAM_BINS,
+            y: ci.mean,
+            lo: ci.low,
+            hi: ci.high,
+          }
         }),
       })),
     }),
@@ -216,22 +260,46 @@ export function writeReport(
     }),
   )
   for (const name of adversaries) {
-    charts.push(overEpochs(`Gain ratio of ${name} over epochs`, 'gain ratio (1 = fair)', groups, e => e.gains[name] ?? Number.NaN, 1))
+    charts.push(
+      overEpochs(
+        `Gain ratio of ${name} over epochs`,
+        'gain ratio (1 = fair)',
+        groups,
+        e => e.gains[name] ?? Number.NaN,
+        1,
+      ),
+    )
   }
   if (adversaries.length === 0) {
-    charts.push(overEpochs('Attacker gain over epochs (no adversary: honest reference)', 'gain ratio', groups, () => Number.NaN, 1))
+    charts.push(
+      overEpochs(
+        'Attacker gain over epochs (no adversary: honest reference)',
+        'gain ratio',
+        groups,
+        () => Number.NaN,
+        1,
+      ),
+    )
   }
   charts.push(overEpochs('Gini coefficient of rewards', 'Gini', groups, e => e.gini))
-  charts.push(overEpochs('Median relative capacity error', '|estimate − truth| ÷ truth', groups, e => e.medianRelError))
-  charts.push(overEpochs('Spearman correlation of reward with true capacity', 'Spearman ρ', groups, e => e.spearman))
+  charts.push(
+    overEpochs('Median relative capacity error', '|estimate − truth| ÷ truth', groups, e => e.medianRelError),
+  )
+  charts.push(
+    overEpochs('Spearman correlation of reward with true capacity', 'Spearman ρ', groups, e => e.spearman),
+  )
 
   const rows = points
     .map(
-      p => `<tr><td>${esc(p.point)}</td><td>${p.runs}</td><td>${cell(p.medianRelError)}</td><td>${cell(p.p95RelError)}</td><td>${cell(p.spearman)}</td><td>${cell(p.gini)}</td>${adversaries.map(a => `<td>${p.gains[a] ? cell(p.gains[a] as Interval) : '–'}</td>`).join('')}</tr>`,
+      p =>
+        `<tr><td>${esc(p.point)}</td><td>${p.runs}</td><td>${cell(p.medianRelError)}</td><td>${cell(p.p95RelError)}</td><td>${cell(p.spearman)}</td><td>${cell(p.gini)}</td>${adversaries.map(a => `<td>${p.gains[a] ? cell(p.gains[a] as Interval) : '–'}</td>`).join('')}</tr>`,
     )
     .join('\n')
   const runs = results
-    .map(r => `<tr><td>${esc(r.point)}</td><td>${r.seed}</td><td><code>${r.fingerprint.slice(0, 16)}…</code></td><td>${r.events}</td></tr>`)
+    .map(
+      r =>
+        `<tr><td>${esc(r.point)}</td><td>${r.seed}</td><td><code>${r.fingerprint.slice(0, 16)}…</code></td><td>${r.events}</td></tr>`,
+    )
     .join('\n')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Weir simulation: ${esc(scenario.name)}</title>

@@ -39,6 +39,7 @@ export interface Scenario {
     downRatio: number
   }
   witnessCapacity: number
+  probeStreams: number
   latency: { medianMs: number; sigma: number }
   traffic: {
     load: number
@@ -135,6 +136,7 @@ export const SCHEMA: Spec = {
       },
     },
     witnessCapacity: num(1e3, 1e12, 1.25e9, "each witness machine's capacity (bytes/s)"),
+    probeStreams: int(1, 256, 4, 'parallel TCP streams a probe opens (each takes a fair share)'),
     latency: {
       type: 'object',
       doc: "each node's one-way access latency",

@@ -68,7 +68,11 @@ function summarize(point: string, results: JobResult[]): PointSummary {
 }
 
 /** Runs jobs on a pool of worker threads, results in job order. */
-async function runOnWorkers(jobs: Job[], workers: number, onProgress: (index: number, epochs: number) => void) {
+async function runOnWorkers(
+  jobs: Job[],
+  workers: number,
+  onProgress: (index: number, epochs: number) => void,
+) {
   const results: JobResult[] = new Array(jobs.length)
   const queue = [...jobs]
   const tsxApi = import.meta.resolve('tsx/esm/api')
@@ -150,7 +154,10 @@ export async function runSweep(scenario: Scenario, options: SweepOptions): Promi
       : Buffer.from(sha256(utf8(results.map(r => r.fingerprint).join('\n')))).toString('hex')
   const summaries = points.map(p => {
     const label = p.label || scenario.name
-    return summarize(label, results.filter(r => r.point === label))
+    return summarize(
+      label,
+      results.filter(r => r.point === label),
+    )
   })
   const version = codeVersion()
 
@@ -174,7 +181,10 @@ export async function runSweep(scenario: Scenario, options: SweepOptions): Promi
   }
   writeFileSync(join(out, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`)
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify({ fingerprint, points: summaries }, null, 2)}\n`)
-  writeFileSync(join(out, 'report.html'), writeReport(scenario, results, summaries, { fingerprint, codeVersion: version }))
+  writeFileSync(
+    join(out, 'report.html'),
+    writeReport(scenario, results, summaries, { fingerprint, codeVersion: version }),
+  )
   return { fingerprint, results, points: summaries, codeVersion: version, wallMs }
 }
 
@@ -218,7 +228,10 @@ function writeEpochsCsv(path: string, results: JobResult[]): void {
 
 function writeRunsCsv(path: string, results: JobResult[]): void {
   const names = adversaryNames(results)
-  const header = ['point,seed,fingerprint,events,median_rel_error,p95_rel_error,spearman,gini', ...names.map(n => `gain_${n}`)]
+  const header = [
+    'point,seed,fingerprint,events,median_rel_error,p95_rel_error,spearman,gini',
+    ...names.map(n => `gain_${n}`),
+  ]
   const rows = results.map(r =>
     [
       quote(r.point),
@@ -240,7 +253,8 @@ async function concatenate(path: string, header: string, files: string[]): Promi
   out.write(header)
   for (const file of files) {
     try {
-      for await (const chunk of createReadStream(file)) if (!out.write(chunk)) await new Promise<void>(r => out.once('drain', () => r()))
+      for await (const chunk of createReadStream(file))
+        if (!out.write(chunk)) await new Promise<void>(r => out.once('drain', () => r()))
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
     }

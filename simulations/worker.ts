@@ -4,7 +4,9 @@ import { type Job, runJob } from './job.ts'
 
 parentPort?.on('message', (job: Job) => {
   try {
-    const result = runJob(job, epochs => parentPort?.postMessage({ type: 'progress', index: job.index, epochs }))
+    const result = runJob(job, epochs =>
+      parentPort?.postMessage({ type: 'progress', index: job.index, epochs }),
+    )
     parentPort?.postMessage({ type: 'result', result })
   } catch (err) {
     parentPort?.postMessage({ type: 'error', index: job.index, message: (err as Error).stack ?? String(err) })

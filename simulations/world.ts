@@ -171,11 +171,14 @@ export function buildWorld(s: Scenario, seed: number): World {
   })
 
   // Relay roles are disjoint: drawn in turn from one shuffle of the honest genesis relays.
-  const candidates = relays.flatMap((_, i) => (relayJoinEpoch[i] === -1 && relayOperator[i] === -1 ? [i] : []))
+  const candidates = relays.flatMap((_, i) =>
+    relayJoinEpoch[i] === -1 && relayOperator[i] === -1 ? [i] : [],
+  )
   const genesisHonest = permutation(rng, candidates.length).map(j => candidates[j] as number)
   let cursor = 0
   const take = (count: number, role: number) => {
-    for (const i of genesisHonest.slice(cursor, cursor + count)) relayRole[i] = (relayRole[i] as number) | role
+    for (const i of genesisHonest.slice(cursor, cursor + count))
+      relayRole[i] = (relayRole[i] as number) | role
     cursor += count
   }
   take(Math.round((adv.inflating?.fraction ?? 0) * n.relays), ROLE.inflating)
@@ -186,14 +189,16 @@ export function buildWorld(s: Scenario, seed: number): World {
   const witnessIds = Array.from({ length: n.witnesses }, (_, i) => identity(seed, `witness-${i}`, realKeys))
   witnessIds.sort((a, b) => compareBytes(a.peer, b.peer))
   const witnessRng = witnessIds.map(w => new Rng(seed, w.id))
-  const witnessLatencyMs = Float64Array.from(witnessRng, r => r.lognormal(s.latency.medianMs, s.latency.sigma))
+  const witnessLatencyMs = Float64Array.from(witnessRng, r =>
+    r.lognormal(s.latency.medianMs, s.latency.sigma),
+  )
   const witnessLazy = new Uint8Array(n.witnesses)
   const witnessColluding = new Uint8Array(n.witnesses)
   const wOrder = permutation(rng, n.witnesses)
   const lazyCount = Math.round((adv.lazy?.fraction ?? 0) * n.witnesses)
   const colludingCount = Math.round((adv.colluding?.witnesses ?? 0) * n.witnesses)
-  wOrder.slice(0, lazyCount).forEach(i => (witnessLazy[i] = 1))
-  wOrder.slice(lazyCount, lazyCount + colludingCount).forEach(i => (witnessColluding[i] = 1))
+  for (const i of wOrder.slice(0, lazyCount)) witnessLazy[i] = 1
+  for (const i of wOrder.slice(lazyCount, lazyCount + colludingCount)) witnessColluding[i] = 1
 
   const members = Array.from({ length: n.committee }, (_, i) => {
     const id = identity(seed, `ledger-${i}`, realKeys)

@@ -21,7 +21,12 @@ export const command: Command = {
   async run(argv) {
     const { values: v, positionals } = parseFlags(
       argv,
-      { out: { type: 'string' }, seed: { type: 'string' }, runs: { type: 'string' }, workers: { type: 'string' } },
+      {
+        out: { type: 'string' },
+        seed: { type: 'string' },
+        runs: { type: 'string' },
+        workers: { type: 'string' },
+      },
       1,
     )
     const file = positionals[0]
@@ -47,15 +52,19 @@ export const command: Command = {
     if (tty) process.stderr.write('\n')
 
     console.log(`scenario ${scenario.name}: ${scenario.description}`)
-    console.log(`${result.results.length} run(s), seeds from ${scenario.seed}, ${result.codeVersion}, ${(result.wallMs / 1000).toFixed(1)} s`)
-    for (const r of result.results) console.log(`  ${r.point} seed ${r.seed}: fingerprint ${r.fingerprint}, ${r.events} events`)
+    console.log(
+      `${result.results.length} run(s), seeds from ${scenario.seed}, ${result.codeVersion}, ${(result.wallMs / 1000).toFixed(1)} s`,
+    )
+    for (const r of result.results)
+      console.log(`  ${r.point} seed ${r.seed}: fingerprint ${r.fingerprint}, ${r.events} events`)
     for (const p of result.points) {
       console.log(`${p.point} (${p.runs} run(s); mean [95% t-interval]):`)
       console.log(`  median relative capacity error  ${show(p.medianRelError)}`)
       console.log(`  p95 relative capacity error     ${show(p.p95RelError)}`)
       console.log(`  Spearman(reward, true capacity) ${show(p.spearman)}`)
       console.log(`  Gini of rewards                 ${show(p.gini)}`)
-      for (const [name, gain] of Object.entries(p.gains)) console.log(`  gain ratio: ${name.padEnd(19)} ${show(gain)}`)
+      for (const [name, gain] of Object.entries(p.gains))
+        console.log(`  gain ratio: ${name.padEnd(19)} ${show(gain)}`)
     }
     console.log(`wrote ${out}/ (report.html, epochs.csv, nodes.csv, runs.csv, meta.json)`)
     const first = result.points[0]
