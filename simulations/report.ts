@@ -32,6 +32,7 @@ interface Plot {
   reference?: 'diagonal' | number
 }
 
+let clipIds = 0
 const esc = (s: string) =>
   s.replace(/[&<>"]/g, c => `&${{ '&': 'amp', '<': 'lt', '>': 'gt', '"': 'quot' }[c]};`)
 const fmt = (v: number) =>
@@ -41,7 +42,7 @@ const fmt = (v: number) =>
       ? v.toExponential(2)
       : String(Number(v.toPrecision(3)))
 
-function ticks(lo: number, hi: number, log: boolean): number[] {
+function ticks(lo: number, hi: number, log: boolean, integer = false): number[] {
   if (log) {
     const out: number[] = []
     for (let e = Math.floor(lo); e <= Math.ceil(hi); e++) if (e >= lo - 1e-9 && e <= hi + 1e-9) out.push(e)
@@ -49,7 +50,8 @@ function ticks(lo: number, hi: number, log: boolean): number[] {
   }
   const span = hi - lo || 1
   const step = 10 ** Math.floor(Math.log10(span / 5))
-  const nice = [1, 2, 5, 10].map(m => m * step).find(s => span / s <= 6) ?? step * 10
+  let nice = [1, 2, 5, 10].map(m => m * step).find(s => span / s <= 6) ?? step * 10
+  if (integer) nice = Math.max(1, Math.round(nice))
   const out: number[] = []
   for (let v = Math.ceil(lo / nice) * nice; v <= hi + 1e-12; v += nice) out.push(Number(v.toPrecision(12)))
   return out
@@ -90,8 +92,9 @@ function svgPlot(p: Plot): string {
   const px = (v: number) => M.left + ((v - x0) / (x1 - x0)) * (W - M.left - M.right)
   const py = (v: number) => H - M.bottom - ((v - y0) / (y1 - y0)) * (H - M.top - M.bottom)
   const label = (v: number, log?: boolean) => (log ? fmt(10 ** v) : fmt(v))
+  const clip = `c${(clipIds++).toString(36)}`
   const parts: string[] = []
-  for (const t of ticks(x0, x1, !!p.logX)) {
+  for (const t of ticks(x0, x1, !!p.logX, p.x === 'epoch')) {
     parts.push(
       `<line x1="${px(t)}" x2="${px(t)}" y1="${M.top}" y2="${H - M.bottom}" class="grid"/>`,
       `<text x="${px(t)}" y="${H - M.bottom + 16}" text-anchor="middle">${label(t, p.logX)}</text>`,
@@ -111,6 +114,7 @@ function svgPlot(p: Plot): string {
     const y = py(ty(p.reference))
     parts.push(`<line x1="${M.left}" x2="${W - M.right}" y1="${y}" y2="${y}" class="ref"/>`)
   }
+  parts.push(`<g clip-path="url(#${clip})">`)
   for (const s of p.series) {
     for (const b of s.bars ?? []) {
       const top = py(b.y)
@@ -142,6 +146,7 @@ function svgPlot(p: Plot): string {
         )
     }
   }
+  parts.push('</g>')
   const legend = p.series
     .map(
       (s, i) =>
@@ -149,6 +154,7 @@ function svgPlot(p: Plot): string {
     )
     .join('')
   return `<figure><svg class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" aria-label="${esc(p.title)}">
+<clipPath id="${clip}"><rect x="${M.left}" y="${M.top}" width="${W - M.left - M.right}" height="${H - M.top - M.bottom}"/></clipPath>
 <text x="${W / 2}" y="16" text-anchor="middle" class="title">${esc(p.title)}</text>
 ${parts.join('\n')}
 <line x1="${M.left}" x2="${M.left}" y1="${M.top}" y2="${H - M.bottom}" class="axis"/>
@@ -202,6 +208,7 @@ export function writeReport(
   points: PointSummary[],
   meta: { fingerprint: string; codeVersion: string },
 ): string {
+  clipIds = 0
   const groups: [string, JobResult[]][] = points.map(p => [p.point, results.filter(r => r.point === p.point)])
   const adversaries = [
     ...new Set(results.flatMap(r => Object.keys(r.headline.gains))),
@@ -327,7 +334,8 @@ ${charts.join('\n')}
 <h2>Runs</h2>
 <table><tr><th>point</th><th>seed</th><th>fingerprint</th><th>events</th></tr>
 ${runs}</table>
-<p>Gain ratio = an adversary's rewards ÷ (its true capacity × honest relays' reward per unit of true capacity).
+<p>Gain ratio = an adversary's rewards ÷ what honest relays of the same true capacity earned (reward per unit of
+true capacity of the 50 honest relays nearest in capacity, times its capacity; a Sybil operator counts as one machine).
 Relative error = |estimate − truth| ÷ truth over eligible relays online for the whole epoch.
 Intervals: Student-t, 95%, across runs (seeds); a single run has none.</p>
 </body></html>
