@@ -18,14 +18,21 @@ export function assignedWitnessIndices(
 ): number[] {
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
   const chosen: number[] = []
-  const n = BigInt(witnessCount)
   const block = new Uint8Array(4)
+  const blockView = new DataView(block.buffer)
+  // A draw is a 64-bit big-endian word mod n. With n < 2^26, (hi mod n)·(2^32 mod n) + lo stays below
+  // 2^53, so plain numbers give exactly the BigInt result at a fraction of the cost.
+  const small = witnessCount < 2 ** 26
+  const n = BigInt(witnessCount)
+  const twoTo32 = 2 ** 32 % witnessCount
   for (let b = 0; chosen.length < k; b++) {
-    new DataView(block.buffer).setUint32(0, b)
+    blockView.setUint32(0, b)
     const digest = sha256(TAG, seed, relay, block)
     const view = new DataView(digest.buffer, digest.byteOffset, 32)
     for (let i = 0; i < 4 && chosen.length < k; i++) {
-      const index = Number(view.getBigUint64(i * 8) % n)
+      const index = small
+        ? ((view.getUint32(i * 8) % witnessCount) * twoTo32 + view.getUint32(i * 8 + 4)) % witnessCount
+        : Number(view.getBigUint64(i * 8) % n)
       if (!chosen.includes(index)) chosen.push(index)
     }
   }

@@ -1,29 +1,21 @@
 import { assignedWitnessIndices } from '../protocol/assignment.ts'
-import {
-  type Attestation,
-  type AttestationBody,
-  encodeAttestation,
-  signAttestation,
-} from '../protocol/attestation.ts'
+import { type AttestationBody, encodeAttestation, signAttestation } from '../protocol/attestation.ts'
 import { parseHex } from '../protocol/bytes.ts'
-import { contentRoot } from '../protocol/content.ts'
 import { epochEnd, epochStart, graceEnd, isTimely } from '../protocol/epoch.ts'
-import type { Address } from '../protocol/network.ts'
 import {
   encodeRelayRecord,
-  itemId,
   type RelayRecord,
   type RelayRecordBody,
   signRelayRecord,
 } from '../protocol/record.ts'
 import { buildRegistry, eligibleRelays, type Registry, relayKey } from '../protocol/registry.ts'
 import { epochSeed } from '../protocol/seed.ts'
-import { computeTally, type Tally } from '../protocol/tally.ts'
 import { validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
 import type { EpochRoot } from '../protocol/vote.ts'
 import { FlowModel, Probes } from './flows.ts'
 import { finalize } from './ledger.ts'
-import { type EpochMetrics, EpochRecorder } from './metrics.ts'
+import { type EpochInput, type EpochMetrics, EpochRecorder } from './metrics.ts'
+import { Closer, type CloseResult } from './closer.ts'
 import { EventQueue } from './queue.ts'
 import type { Rng } from './rng.ts'
 import { Trace } from './trace.ts'
@@ -52,8 +44,7 @@ interface EpochState {
   eligible: Int32Array
   probes: Probes
   kind: Uint8Array
-  /** the attestation each probe produced, if some honest ledger member accepted it in time */
-  accepted: (Attestation | undefined)[]
+  /** the bytes of each probe's attestation, if ledger members accepted it */
   encoded: (Uint8Array | undefined)[]
   /** per (member, probe): the member received and accepted it in time */
   received: Uint8Array
@@ -77,6 +68,8 @@ export interface RunOptions {
   nodes?: (chunk: string) => void
   /** prepended to every nodes.csv row (e.g. the sweep point and seed columns) */
   rowPrefix?: string
+  /** close epochs (content root, tally) on a second thread, overlapping the next epoch's probes */
+  parallelClose?: boolean
   /** called after each epoch closes */
   progress?: (epochsDone: number) => void
 }
@@ -99,7 +92,15 @@ export class Simulation {
   private certifiedRecords: RelayRecord[] = []
   private registry: Registry
   private registryRecords = -1
-  private cumulative = new Map<Address, bigint>()
+  private closer: Closer
+  private closing = new Map<
+    number,
+    {
+      closing: boolean
+      records: RelayRecord[]
+      input: Omit<EpochInput, 'relays' | 'certified' | 'conflicting' | 'events'>
+    }
+  >()
   private epochs = new Map<number, EpochState>()
   private current: EpochState | undefined
   private stalled = false
@@ -137,6 +138,7 @@ export class Simulation {
     this.registry = buildRegistry(w.net, [])
     this.arrivals = new Float64Array(w.members.length)
     this.recorder = new EpochRecorder(w, options.nodes, options.rowPrefix)
+    this.closer = new Closer(w.net, options.parallelClose ?? false)
   }
 
   run(): RunResult {
@@ -155,7 +157,7 @@ export class Simulation {
       this.trace.event(ev.kind, ev.time, ev.a, ev.b)
       switch (ev.kind) {
         case EPOCH_START:
-          this.startEpoch(ev.a, ev.time)
+          this.startEpoch(ev.a)
           break
         case PROBE_START:
           this.startProbe(ev.a, ev.time)
@@ -164,7 +166,7 @@ export class Simulation {
           this.endProbe(ev.a, ev.time)
           break
         case EPOCH_CLOSE:
-          this.closeEpoch(ev.a, ev.time)
+          this.closeEpoch(ev.a)
           break
         case RELAY_DOWN:
           this.online[ev.a] = 0
@@ -179,6 +181,8 @@ export class Simulation {
           break
       }
     }
+    for (const e of [...this.closing.keys()].sort((a, b) => a - b)) this.applyClose(e)
+    this.closer.stop()
     return {
       fingerprint: this.trace.digest(),
       events: this.trace.events,
@@ -187,7 +191,8 @@ export class Simulation {
     }
   }
 
-  private startEpoch(e: number, now: number): void {
+  private startEpoch(e: number): void {
+    this.applyClose(e - 2)
     const w = this.world
     const net = w.net
     const s = this.s
@@ -215,7 +220,6 @@ export class Simulation {
       eligible,
       probes,
       kind: new Uint8Array(probes.count),
-      accepted: new Array(probes.count),
       encoded: new Array(probes.count),
       received: new Uint8Array(probes.count * w.members.length),
       wholeEpoch: Uint8Array.from(this.online),
@@ -248,7 +252,6 @@ export class Simulation {
         p++
       }
     }
-    void now
   }
 
   /** Leaves and crashes of this epoch, drawn from each online relay's own stream. */
@@ -388,7 +391,7 @@ export class Simulation {
     let bytes = 0
     const kind = st.kind[p]
     if (kind === LAZY) {
-      const claim = this.s.adversaries.lazy?.claimBps || (this.lastScore[r] as number)
+      const claim = this.s.adversaries.lazy?.claimBps || (this.knownScore[r] as number)
       forwardBps = reverseBps = Math.round(claim)
       bytes = Math.round(claim * 2 * net.probe.windowSeconds)
     } else if (kind === UNREACHABLE) {
@@ -472,7 +475,6 @@ export class Simulation {
     })
     this.trace.number(verdict.verdict === 'accept' ? 1 : 0)
     if (verdict.verdict !== 'accept') return
-    st.accepted[p] = verdict.value
     st.encoded[p] = encoded
     const members = w.members.length
     for (let j = 0; j < members; j++) {
@@ -509,21 +511,21 @@ export class Simulation {
 
   /**
    * After the grace period: honest members reconcile (anti-entropy leaves each with the union of what
-   * any honest member accepted), compute the content root and the tally, vote, and certify. The epoch
-   * is tallied once because reconciled honest members hold identical content.
+   * any honest member accepted) and close the epoch: content root and tally, computed once because
+   * reconciled honest members hold identical content. The result is applied — votes, certificate,
+   * new scores — at the start of epoch e + 2, the first moment anything depends on it (its seed).
    */
-  private closeEpoch(e: number, now: number): void {
+  private closeEpoch(e: number): void {
     const st = this.epochs.get(e) as EpochState
     this.epochs.delete(e)
     const w = this.world
-    const net = w.net
     const members = w.members.length
-    const attestations: Attestation[] = []
-    const ids: Uint8Array[] = []
     const coverage = new Float64Array(members)
+    const kept: Uint8Array[] = []
+    let length = 0
     for (let p = 0; p < st.probes.count; p++) {
-      const a = st.accepted[p]
-      if (!a) continue
+      const bytes = st.encoded[p]
+      if (!bytes) continue
       let any = false
       for (let j = 0; j < members; j++) {
         if (st.received[p * members + j] && !w.members[j]?.byzantine) {
@@ -532,30 +534,64 @@ export class Simulation {
         }
       }
       if (!any) continue
-      attestations.push(a)
-      ids.push(itemId('attestation', st.encoded[p] as Uint8Array))
+      kept.push(bytes)
+      length += bytes.length
     }
-    for (const { bytes } of st.records) ids.push(itemId('relay-record', bytes))
+    // epochs are certified in order: the previous one is certified, or still being applied
+    const previous = e < 1 || this.certifiedRoots.has(e - 1) || this.closing.get(e - 1)?.closing === true
+    const closing = !this.stalled && st.seed !== undefined && previous
+    if (closing) {
+      const attestations = new Uint8Array(length)
+      const offsets = new Uint32Array(kept.length + 1)
+      kept.forEach((bytes, i) => {
+        attestations.set(bytes, offsets[i] as number)
+        offsets[i + 1] = (offsets[i] as number) + bytes.length
+      })
+      this.closer.submit({
+        epoch: e,
+        seed: st.seed as Uint8Array,
+        attestations,
+        offsets,
+        records: st.records.map(x => x.record),
+        recordBytes: st.records.map(x => x.bytes),
+      })
+    }
+    const honestCoverage = Array.from(coverage).filter((_, j) => !w.members[j]?.byzantine)
+    this.closing.set(e, {
+      closing,
+      records: st.records.map(x => x.record),
+      input: {
+        epoch: e,
+        eligible: st.eligible,
+        wholeEpoch: st.wholeEpoch,
+        lazyAssigned: st.lazyAssigned,
+        probes: st.probes.count,
+        attestations: st.attestations,
+        content: kept.length,
+        coverage: st.attestations ? Math.min(...honestCoverage) / st.attestations : 1,
+      },
+    })
+  }
 
-    let tally: Tally | undefined
+  /** Applies a closed epoch: committee votes, certificate, scores, metrics. */
+  private applyClose(e: number): void {
+    const pending = this.closing.get(e)
+    if (!pending) return
+    this.closing.delete(e)
+    const w = this.world
     let certified = false
     let conflicting = 0
-    if (!this.stalled && st.seed && (e < 1 || this.certifiedRoots.has(e - 1))) {
-      const registry = buildRegistry(net, [...this.certifiedRecords, ...st.records.map(x => x.record)])
-      tally = computeTally({
-        network: net,
-        epoch: e,
-        seed: st.seed,
-        attestations,
-        registry,
-        previous: this.cumulative,
-      })
+    let result: CloseResult | undefined
+    if (pending.closing) {
+      result = this.closer.take(e)
+    }
+    if (result && !this.stalled && (e < 1 || this.certifiedRoots.has(e - 1))) {
       const root: EpochRoot = {
-        net: net.id,
+        net: w.net.id,
         epoch: e,
-        contentRoot: contentRoot(ids),
-        rewardsRoot: tally.rewardsRoot,
-        cumulativeTotal: tally.cumulativeTotal,
+        contentRoot: result.contentRoot,
+        rewardsRoot: result.rewardsRoot,
+        cumulativeTotal: result.cumulativeTotal,
       }
       const finality = finalize(w, root)
       conflicting = finality.conflicting
@@ -564,32 +600,21 @@ export class Simulation {
       if (finality.certificate) {
         certified = true
         this.certifiedRoots.set(e, root)
-        this.certifiedRecords.push(...st.records.map(x => x.record))
-        this.cumulative = new Map(tally.leaves.map(l => [l.account, l.amount]))
-        for (const r of st.eligible) this.lastScore[r] = 0
-        for (const t of tally.relays) this.lastScore[w.relayIndex.get(relayKey(t.relay)) as number] = t.score
+        this.certifiedRecords.push(...pending.records)
+        for (const r of pending.input.eligible) this.lastScore[r] = 0
+        for (const t of result.relays) this.lastScore[w.relayIndex.get(relayKey(t.relay)) as number] = t.score
       }
     }
     if (!certified) this.stalled = true
     this.trace.number(certified ? 1 : 0)
     this.recorder.record({
-      epoch: e,
-      eligible: st.eligible,
-      wholeEpoch: st.wholeEpoch,
-      lazyAssigned: st.lazyAssigned,
-      tally: certified ? tally : undefined,
+      ...pending.input,
+      relays: certified ? result?.relays : undefined,
       certified,
       conflicting,
-      probes: st.probes.count,
-      attestations: st.attestations,
-      content: attestations.length,
-      coverage: st.attestations
-        ? Math.min(...Array.from(coverage).filter((_, j) => !w.members[j]?.byzantine)) / st.attestations
-        : 1,
       events: this.trace.events,
     })
     this.options.progress?.(e + 1)
-    void now
   }
 }
 

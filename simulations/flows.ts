@@ -49,7 +49,6 @@ export class FlowModel {
   /** user session arrivals per millisecond at each machine (set each epoch) */
   readonly sessionRate: Float64Array
   private probes: Probes = new Probes(0)
-  private scratch: number[] = []
 
   constructor(
     private capacity: Float64Array,
@@ -118,24 +117,26 @@ export class FlowModel {
     this.sessions[m] = list
   }
 
-  /** The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets at machine m at instant t. */
-  private share(m: number, t: number): number {
-    const demands = this.scratch
-    demands.length = 0
-    const list = this.sessions[m]
-    if (list) {
-      for (let i = 0; i < list.length; i += 3)
-        if ((list[i] as number) <= t && t < (list[i + 1] as number)) demands.push(list[i + 2] as number)
-    }
-    let flows = demands.length
+  /**
+   * The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets on machine slot i of the
+   * probe being measured at instant t: water-filling over the sessions active then (sorted by demand,
+   * so the smallest are satisfied first) and the probe streams active then.
+   */
+  private share(i: number, t: number): number {
+    const v = this.views[i] as MachineView
+    let flows = 0
+    const from = v.from
+    const to = v.to
+    for (let j = 0; j < v.sessions; j++) if ((from[j] as number) <= t && t < (to[j] as number)) flows++
     const span = 2 * this.windowMs
-    for (const q of this.attached[m] ?? []) {
-      const s = this.probes.start[q] as number
+    for (let j = 0; j < v.probes; j++) {
+      const s = v.probeStart[j] as number
       if (s <= t && t < s + span) flows += this.streams
     }
-    demands.sort((a, b) => a - b)
-    let left = this.capacity[m] as number
-    for (const d of demands) {
+    let left = this.capacity[v.machine] as number
+    for (let j = 0; j < v.sessions; j++) {
+      if (!((from[j] as number) <= t && t < (to[j] as number))) continue
+      const d = v.demand[j] as number
       if (d * flows > left) break
       left -= d
       flows--
@@ -143,51 +144,124 @@ export class FlowModel {
     return left / Math.max(1, flows)
   }
 
+  private views = [new MachineView(), new MachineView(), new MachineView()]
+  private cuts = new Float64Array(256)
+  private bins = new Float64Array(64)
+
   /** What the witness measures for probe p: median per-second goodput after warm-up, each direction. */
   measure(p: number, rttMs: number): Measurement {
     const start = this.probes.start[p] as number
     const span = 2 * this.windowMs
-    const target = this.probes.machines[3 * p] as number
+    const end = start + span
     const prioritised = this.probes.priority[p] === 1
-    const points: number[] = []
+    let ncuts = 0
+    const cut = (t: number) => {
+      if (ncuts === this.cuts.length) {
+        const grown = new Float64Array(ncuts * 2)
+        grown.set(this.cuts)
+        this.cuts = grown
+      }
+      this.cuts[ncuts++] = t
+    }
     for (let i = 0; i < 3; i++) {
+      const v = this.views[i] as MachineView
       const m = this.probes.machines[3 * p + i] as number
-      const list = this.sessions[m] ?? []
-      for (let j = 0; j < list.length; j += 3) points.push(list[j] as number, list[j + 1] as number)
-      for (const q of this.attached[m] ?? []) {
-        const s = this.probes.start[q] as number
-        points.push(s, s + span)
+      v.load(m, this.sessions[m], this.attached[m], this.probes.start, start, end, span)
+      for (let j = 0; j < v.sessions; j++) {
+        cut(v.from[j] as number)
+        cut(v.to[j] as number)
+      }
+      for (let j = 0; j < v.probes; j++) {
+        cut(v.probeStart[j] as number)
+        cut((v.probeStart[j] as number) + span)
       }
     }
-    const rtt = Math.max(rttMs, 0.1) / 1000
-    const iw = this.traffic.initialWindowBytes
     const seconds = this.windowMs / 1000
-    const result: number[] = []
-    let bytes = 0
     for (let phase = 0; phase < 2; phase++) {
       const a = start + phase * this.windowMs
-      const b = a + this.windowMs
-      const cuts = points.filter(t => t > a && t < b)
-      for (let s = 1; s < seconds; s++) cuts.push(a + 1000 * s)
-      cuts.push(a, b)
-      cuts.sort((x, y) => x - y)
-      const bins = new Float64Array(seconds)
-      for (let i = 0; i + 1 < cuts.length; i++) {
-        const t0 = cuts[i] as number
-        const t1 = cuts[i + 1] as number
-        if (t1 <= t0) continue
-        const mid = (t0 + t1) / 2
-        let rate = prioritised ? (this.capacity[target] as number) : this.streams * this.share(target, mid)
-        for (let k = 1; k < 3; k++)
-          rate = Math.min(rate, this.streams * this.share(this.probes.machines[3 * p + k] as number, mid))
-        const got = ramped(rate, (t0 - a) / 1000, (t1 - a) / 1000, rtt, iw)
-        const bin = Math.min(seconds - 1, Math.floor((t0 - a) / 1000))
-        bins[bin] = (bins[bin] as number) + got
-        bytes += got
-      }
-      result.push(lowerMedian(Array.from(bins.subarray(this.warmupSeconds)).sort((x, y) => x - y)))
+      for (let s = 0; s <= seconds; s++) cut(a + 1000 * s)
     }
-    return { forwardBps: Math.round(result[0] as number), reverseBps: Math.round(result[1] as number), bytes }
+    const cuts = this.cuts.subarray(0, ncuts).sort()
+    const rtt = Math.max(rttMs, 0.1) / 1000
+    const iw = this.traffic.initialWindowBytes
+    if (this.bins.length < 2 * seconds) this.bins = new Float64Array(2 * seconds)
+    const bins = this.bins.fill(0, 0, 2 * seconds)
+    const targetCapacity = this.capacity[(this.views[0] as MachineView).machine] as number
+    let bytes = 0
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const t0 = cuts[i] as number
+      const t1 = cuts[i + 1] as number
+      if (t1 <= t0 || t0 < start || t1 > end) continue
+      const mid = (t0 + t1) / 2
+      let rate = prioritised ? targetCapacity : this.streams * this.share(0, mid)
+      rate = Math.min(rate, this.streams * this.share(1, mid), this.streams * this.share(2, mid))
+      const phase = t0 < start + this.windowMs ? 0 : 1
+      const a = start + phase * this.windowMs
+      const got = ramped(rate, (t0 - a) / 1000, (t1 - a) / 1000, rtt, iw)
+      const bin = phase * seconds + Math.min(seconds - 1, Math.floor((t0 - a) / 1000))
+      bins[bin] = (bins[bin] as number) + got
+      bytes += got
+    }
+    const median = (phase: number) =>
+      lowerMedian(
+        Array.from(bins.subarray(phase * seconds + this.warmupSeconds, (phase + 1) * seconds)).sort(
+          (x, y) => x - y,
+        ),
+      )
+    return { forwardBps: Math.round(median(0)), reverseBps: Math.round(median(1)), bytes }
+  }
+}
+
+/** The flows on one machine that overlap the probe being measured, in flat arrays reused between probes. */
+class MachineView {
+  machine = 0
+  sessions = 0
+  from = new Float64Array(64)
+  to = new Float64Array(64)
+  demand = new Float64Array(64)
+  probes = 0
+  probeStart = new Float64Array(64)
+  private order: number[] = []
+
+  load(
+    machine: number,
+    list: number[] | undefined,
+    attached: number[] | undefined,
+    starts: Float64Array,
+    start: number,
+    end: number,
+    span: number,
+  ): void {
+    this.machine = machine
+    // sessions overlapping the window, by ascending demand (what water-filling visits first)
+    const order = this.order
+    order.length = 0
+    if (list)
+      for (let j = 0; j < list.length; j += 3)
+        if ((list[j] as number) < end && (list[j + 1] as number) > start) order.push(j)
+    order.sort((x, y) => (list as number[])[x + 2]! - (list as number[])[y + 2]! || x - y)
+    if (order.length > this.from.length) {
+      this.from = new Float64Array(order.length * 2)
+      this.to = new Float64Array(order.length * 2)
+      this.demand = new Float64Array(order.length * 2)
+    }
+    this.sessions = order.length
+    order.forEach((j, i) => {
+      this.from[i] = (list as number[])[j] as number
+      this.to[i] = (list as number[])[j + 1] as number
+      this.demand[i] = (list as number[])[j + 2] as number
+    })
+    this.probes = 0
+    for (const q of attached ?? []) {
+      const s = starts[q] as number
+      if (s >= end || s + span <= start) continue
+      if (this.probes === this.probeStart.length) {
+        const grown = new Float64Array(this.probes * 2)
+        grown.set(this.probeStart)
+        this.probeStart = grown
+      }
+      this.probeStart[this.probes++] = s
+    }
   }
 }
 

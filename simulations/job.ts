@@ -11,6 +11,8 @@ export interface Job {
   scenario: Scenario
   /** where this run's epoch × node rows go (header-less; the sweep concatenates them) */
   nodesFile?: string
+  /** close epochs on a second thread (for runs not already spread over worker threads) */
+  parallelClose?: boolean
 }
 
 /** What a run hands back: small enough to pass between threads. */
@@ -37,6 +39,7 @@ export function runJob(job: Job, progress?: (epochsDone: number) => void): JobRe
     const result = runSimulation(job.scenario, job.seed, {
       ...(fd === undefined ? {} : { nodes: (chunk: string) => writeSync(fd, chunk) }),
       rowPrefix: `${csvText(job.point)},${job.seed},`,
+      parallelClose: job.parallelClose ?? false,
       ...(progress ? { progress } : {}),
     })
     const rec = result.recorder

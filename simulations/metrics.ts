@@ -1,4 +1,4 @@
-import type { Tally } from '../protocol/tally.ts'
+import type { RelayOutcome } from './closer.ts'
 import type { AdversaryName } from './scenario.ts'
 import { gini, quantile, sortedCopy, spearman } from './stats.ts'
 import { ROLE, type World } from './world.ts'
@@ -8,7 +8,8 @@ export interface EpochInput {
   eligible: Int32Array
   wholeEpoch: Uint8Array
   lazyAssigned: Uint8Array
-  tally: Tally | undefined
+  /** the certified tally's relays, undefined if the epoch was not certified */
+  relays: RelayOutcome[] | undefined
   certified: boolean
   conflicting: number
   probes: number
@@ -143,9 +144,11 @@ export class EpochRecorder {
   record(input: EpochInput): void {
     const w = this.world
     const score = new Map<number, { score: number; reward: number; count: number }>()
-    for (const t of input.tally?.relays ?? []) {
+    const exact = new Map<number, bigint>()
+    for (const t of input.relays ?? []) {
       const r = w.relayIndex.get(Buffer.from(t.relay).toString('hex')) as number
-      score.set(r, { score: t.score, reward: Number(t.reward), count: t.capacities.length })
+      score.set(r, { score: t.score, reward: Number(t.reward), count: t.attestations })
+      exact.set(r, t.reward)
     }
     const truths: number[] = []
     const rewards: number[] = []
@@ -161,11 +164,7 @@ export class EpochRecorder {
       const role = w.relayRole[r] as number
       this.cumulativeReward[r] = (this.cumulativeReward[r] as number) + got.reward
       if (this.nodes) {
-        const reward = input.tally?.relays.length
-          ? got.reward > 0
-            ? this.exactReward(input.tally, r)
-            : '0'
-          : '0'
+        const reward = String(exact.get(r) ?? 0n)
         lines.push(
           `${this.rowPrefix}${input.epoch},${w.relays[r]?.id},${roleName(role)},${input.lazyAssigned[r]},${w.relayMachine[r]},${whole ? 1 : 0},${Math.round(truth)},${got.score},${got.count},${reward}`,
         )
@@ -226,18 +225,6 @@ export class EpochRecorder {
       events: input.events,
     })
     if (input.certified) this.takeSample(input, score)
-  }
-
-  private rewardIndex = new Map<string, string>()
-  private rewardTally: Tally | undefined
-  private exactReward(tally: Tally, r: number): string {
-    if (this.rewardTally !== tally) {
-      this.rewardTally = tally
-      this.rewardIndex = new Map(
-        tally.relays.map(t => [Buffer.from(t.relay).toString('hex'), t.reward.toString()]),
-      )
-    }
-    return this.rewardIndex.get(this.world.relays[r]?.key as string) ?? '0'
   }
 
   private takeSample(input: EpochInput, score: Map<number, { score: number; reward: number }>): void {

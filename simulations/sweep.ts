@@ -146,7 +146,7 @@ export async function runSweep(scenario: Scenario, options: SweepOptions): Promi
   const results =
     workers > 0
       ? await runOnWorkers(jobs, workers, onProgress)
-      : jobs.map(job => runJob(job, epochs => onProgress(job.index, epochs)))
+      : jobs.map(job => runJob({ ...job, parallelClose: true }, epochs => onProgress(job.index, epochs)))
 
   const fingerprint =
     results.length === 1

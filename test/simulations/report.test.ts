@@ -20,7 +20,10 @@ describe('report.html', () => {
 
   it('loads in headless Chromium without console errors and draws its charts', async function () {
     this.timeout(120_000)
-    assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: install Debian's chromium package to run this test`)
+    assert.ok(
+      existsSync(CHROMIUM),
+      `${CHROMIUM} is missing: install Debian's chromium package to run this test`,
+    )
     mkdirSync(out, { recursive: true })
     const scenario = resolveScenario({
       name: 'report',
@@ -61,7 +64,13 @@ describe('report.html', () => {
       })),
     )
     const titles = charts.map(c => c.title ?? '')
-    for (const expected of ['Estimate vs true', 'Error distribution', 'reward vs true capacity', 'Gain ratio of inflating', 'Gini']) {
+    for (const expected of [
+      'Estimate vs true',
+      'Error distribution',
+      'reward vs true capacity',
+      'Gain ratio of inflating',
+      'Gini',
+    ]) {
       const chart = charts.find(c => c.title?.includes(expected))
       assert.ok(chart, `no chart titled '${expected}' in ${titles}`)
       assert.ok(chart.marks > 0 && chart.width > 100, `chart '${expected}' drew nothing`)

@@ -177,3 +177,17 @@ describe('scenario schema', () => {
     }
   })
 })
+
+describe('parallel epoch closing', () => {
+  it('closes epochs on a second thread with the same fingerprint', () => {
+    const scenario = resolveScenario({
+      epochs: 4,
+      network: { relays: 120, witnesses: 8, epochSeconds: 600, graceSeconds: 60 },
+      adversaries: { byzantine: { members: 2 } },
+    })
+    const inline = runSimulation(scenario, 5)
+    const parallel = runSimulation(scenario, 5, { parallelClose: true })
+    assert.equal(parallel.fingerprint, inline.fingerprint)
+    assert.deepEqual(parallel.epochs, inline.epochs)
+  })
+})
