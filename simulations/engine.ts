@@ -556,6 +556,7 @@ export class Simulation {
         recordBytes: st.records.map(x => x.bytes),
       })
     }
+    for (const c of coverage) this.trace.number(c)
     const honestCoverage = Array.from(coverage).filter((_, j) => !w.members[j]?.byzantine)
     this.closing.set(e, {
       closing,
@@ -595,6 +596,8 @@ export class Simulation {
       }
       const finality = finalize(w, root)
       conflicting = finality.conflicting
+      this.trace.number(finality.votes)
+      this.trace.number(conflicting)
       this.trace.bytes(root.contentRoot)
       this.trace.bytes(root.rewardsRoot)
       if (finality.certificate) {
