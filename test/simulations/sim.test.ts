@@ -69,7 +69,7 @@ describe('simulator', () => {
     assert.ok(run.epochs.every(e => e.content > 0 && e.content === e.attestations))
   })
 
-  it('applies churn: joiners become eligible after the delay, crashed relays score zero', () => {
+  it('applies churn: joiners become eligible after the eligibility delay', () => {
     const run = runSimulation(
       small({
         epochs: 6,
