@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runSimulation } from '../../simulations/engine.ts'
-import { resolveScenario, type Scenario, ScenarioError } from '../../simulations/scenario.ts'
+import { loadScenario, resolveScenario, type Scenario, ScenarioError } from '../../simulations/scenario.ts'
 import { runSweep } from '../../simulations/sweep.ts'
 
 const small = (extra: Record<string, unknown> = {}): Scenario =>
@@ -55,12 +55,30 @@ describe('simulator', () => {
     assert.equal(new Set(pooled.results.map(r => r.fingerprint)).size, 4)
   })
 
-  it('measures an honest network well enough that rewards follow capacity', () => {
-    const run = runSimulation(small({ epochs: 8, network: { relays: 400, witnesses: 20 } }), 1)
+  it('baseline scenario: rewards follow true capacity (Spearman ≥ 0.95)', () => {
+    const run = runSimulation(loadScenario('simulations/scenarios/baseline.yaml'), 1)
     const h = run.recorder.headline()
-    assert.ok(h.spearman >= 0.9, `spearman ${h.spearman}`)
-    assert.ok(h.medianRelError < 0.3, `median error ${h.medianRelError}`)
+    assert.ok(h.spearman >= 0.95, `spearman ${h.spearman}`)
+    assert.ok(h.medianRelError < 0.2, `median error ${h.medianRelError}`)
     assert.ok(run.epochs.every(e => e.certified && e.conflicting === 0))
+  })
+
+  it('every adversary scenario file yields its gain ratio, reproducibly', () => {
+    for (const name of ['inflating', 'lazy', 'colluding', 'sybil', 'byzantine', 'droppers']) {
+      const scenario = loadScenario(`simulations/scenarios/${name}.yaml`)
+      assert.ok(scenario.description.length > 40, `${name} says what it shows`)
+      scenario.epochs = 4
+      scenario.network.relays = 200
+      scenario.network.witnesses = 12
+      const a = runSimulation(scenario, 7)
+      const gain = a.recorder.headline().gains[name as keyof Scenario['adversaries']]
+      assert.ok(gain !== undefined && Number.isFinite(gain), `${name}: gain ${gain}`)
+      if (name === 'colluding') {
+        const b = runSimulation(scenario, 7)
+        assert.equal(b.fingerprint, a.fingerprint)
+        assert.equal(b.recorder.headline().gains.colluding, gain)
+      }
+    }
   })
 
   it('uses real signatures end to end when crypto is real', () => {
