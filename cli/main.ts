@@ -17,6 +17,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   proxy: () => import('./commands/proxy.ts'),
   relay: () => import('./commands/relay.ts'),
   testnet: () => import('./commands/testnet.ts'),
+  sim: () => import('./commands/sim.ts'),
   version: () => import('./commands/version.ts'),
 }
 
