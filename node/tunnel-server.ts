@@ -30,8 +30,9 @@ export interface TunnelLimits {
 }
 
 export const DEFAULT_LIMITS: TunnelLimits = {
-  maxTunnels: 256,
-  maxTunnelsPerPeer: 32,
+  maxTunnels: 512,
+  // A proxy carries a whole browser's connections over one peer identity.
+  maxTunnelsPerPeer: 128,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
 }
