@@ -10,6 +10,7 @@ export interface Command {
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.ts'),
+  ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),
   version: () => import('./commands/version.ts'),
 }

@@ -1,0 +1,68 @@
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+
+// Stand-in for node/host.ts (being written on the relay branch) with the same names, so switching is
+// an import change: tcp + noise + yamux + identify + ping + gossipsub.
+
+const BOOTSTRAP_RETRY_MS = 2_000
+
+export interface HostOptions {
+  networkId: string
+  privateKey: PrivateKey
+  listen?: string[]
+  bootstrap?: string[]
+}
+
+export function protocolId(networkId: string, name: string): string {
+  return `/weir/${networkId}/${name}/1.0.0`
+}
+
+export function topic(networkId: string, name: string): string {
+  return `weir/${networkId}/${name}/1`
+}
+
+export async function createHost(options: HostOptions) {
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
+    },
+  })
+  keepBootstrapped(node, options.bootstrap ?? [])
+  return node
+}
+
+export type Host = Awaited<ReturnType<typeof createHost>>
+
+function keepBootstrapped(node: Host, addresses: string[]): void {
+  if (addresses.length === 0) return
+  const targets = addresses.map(a => multiaddr(a))
+  const dialAll = () => {
+    for (const target of targets) {
+      const peer = target.getComponents().findLast(c => c.name === 'p2p')?.value
+      if (peer !== undefined && node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
+      node.dial(target).catch(() => {})
+    }
+  }
+  dialAll()
+  const timer = setInterval(dialAll, BOOTSTRAP_RETRY_MS)
+  timer.unref()
+  node.addEventListener('stop', () => clearInterval(timer), { once: true })
+}
+
+export function dialableAddresses(node: Host): string[] {
+  return node.getMultiaddrs().map(a => a.toString())
+}
