@@ -81,6 +81,20 @@ export class LedgerApi {
       this.handle(req, res),
     )
     server.headersTimeout = 5_000
+    server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+      // Requests too malformed to route still get a JSON error, then the connection is dropped.
+      if (!socket.writable) return socket.destroy()
+      const [status, text] =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? [431, 'Request Header Fields Too Large']
+          : err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+            ? [408, 'Request Timeout']
+            : [400, 'Bad Request']
+      const body = JSON.stringify({ error: text.toLowerCase() })
+      socket.end(
+        `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
+      )
+    })
     this.server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
