@@ -9,9 +9,11 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
   ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),
+  testnet: () => import('./commands/testnet.ts'),
   version: () => import('./commands/version.ts'),
 }
 
