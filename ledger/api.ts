@@ -76,6 +76,7 @@ export class LedgerApi {
 
   constructor(private readonly ctx: ApiContext) {}
 
+  /** Listens and returns the bound HOST:PORT. */
   async listen(host: string, port: number): Promise<string> {
     const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) =>
       this.handle(req, res),
@@ -101,7 +102,7 @@ export class LedgerApi {
       server.listen(port, host, () => resolve())
     })
     const a = server.address() as AddressInfo
-    return a.family === 'IPv6' ? `http://[${a.address}]:${a.port}` : `http://${a.address}:${a.port}`
+    return a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`
   }
 
   async close(): Promise<void> {

@@ -1,6 +1,7 @@
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { PrivateKey } from '@libp2p/interface'
+import { kadDHT } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
@@ -9,7 +10,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 
 // Stand-in for node/host.ts (being written on the relay branch) with the same names, so switching is
-// an import change: tcp + noise + yamux + identify + ping + gossipsub.
+// an import change: tcp + noise + yamux + identify + ping + kad-dht (peer routing) + gossipsub.
 
 const BOOTSTRAP_RETRY_MS = 2_000
 
@@ -38,6 +39,7 @@ export async function createHost(options: HostOptions) {
     services: {
       identify: identify(),
       ping: ping(),
+      dht: kadDHT({ protocol: protocolId(options.networkId, 'kad'), clientMode: false }),
       pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
     },
   })

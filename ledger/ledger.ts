@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
 import type { DataDir } from '../node/datadir.ts'
 import { epochAt } from '../protocol/epoch.ts'
 import { epochSeed } from '../protocol/seed.ts'
@@ -15,6 +16,7 @@ import { VoteBook } from './votes.ts'
 export const DB_FILE = 'ledger.sqlite'
 const TICK_MS = 250
 const CERT_ANSWER_MS = 1_000
+const DIAL_MS = 3_000
 
 export interface LedgerOptions {
   data: DataDir
@@ -42,11 +44,13 @@ export class Ledger {
   readonly votes: VoteBook
   readonly closer: EpochCloser
   private api: LedgerApi | undefined
-  apiUrl: string | undefined
+  /** HOST:PORT the API listens on */
+  apiAddress: string | undefined
   private timer: NodeJS.Timeout | undefined
   private readonly seeds = new Map<number, Uint8Array>()
   private readonly certAnswered = new Map<number, number>()
   private reconciler: Reconciler = gossipOnly
+  private lastDial = 0
 
   private constructor(
     readonly options: LedgerOptions,
@@ -132,14 +136,28 @@ export class Ledger {
         nextToFinish: () => this.closer.next,
         now: Date.now,
       })
-      this.apiUrl = await this.api.listen(this.options.api.host, this.options.api.port)
+      this.apiAddress = await this.api.listen(this.options.api.host, this.options.api.port)
     }
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.sweepPending()
   }
 
   private tick(): void {
+    if (Date.now() - this.lastDial >= DIAL_MS) this.dialCommittee()
     this.closer.tick().catch(err => console.error('ledger: epoch close failed:', err))
+  }
+
+  /**
+   * Keeps a direct connection to every committee member: reconciliation needs one, and how many are
+   * reachable decides whether voting makes sense. Addresses come from the peer store or the DHT.
+   */
+  private dialCommittee(): void {
+    this.lastDial = Date.now()
+    const connected = new Set(this.host.getConnections().map(c => c.remotePeer.toString()))
+    for (const member of this.options.data.network.committee) {
+      if (member.peerId === this.host.peerId.toString() || connected.has(member.peerId)) continue
+      this.host.dial(peerIdFromString(member.peerId)).catch(() => {})
+    }
   }
 
   private onVoteMessage(bytes: Uint8Array): TopicValidatorResult {
@@ -204,11 +222,12 @@ export class Ledger {
       )
   }
 
+  /** What `weir ledger` prints first: how to reach this member. */
   info() {
     return {
       peerId: this.host.peerId.toString(),
-      multiaddrs: this.host.getMultiaddrs().map(a => a.toString()),
-      api: this.apiUrl ?? null,
+      addresses: this.host.getMultiaddrs().map(a => a.toString()),
+      api: this.apiAddress ?? null,
       signer: this.closer.signer,
     }
   }

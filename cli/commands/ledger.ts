@@ -8,7 +8,7 @@ const USAGE = `weir ledger --dir DIR --signer-key FILE [--api HOST:PORT] [--list
 
 Runs a ledger committee member: stores attestations and relay records from gossip, certifies each
 epoch's tally with the committee and serves the HTTP API (default 127.0.0.1:7380). The first stdout
-line is JSON: {"peerId", "multiaddrs", "api", "signer"}.`
+line is JSON: {"peerId", "addresses", "api" (HOST:PORT), "signer"}.`
 
 export const command: Command = {
   summary: 'run a ledger committee member (store, epoch votes and certificates, HTTP API)',

@@ -118,7 +118,15 @@ export async function startLedger(
     proc.once('exit', code => reject(new Error(`weir ledger exited ${code}: ${stderr.join('')}`)))
   })
   const info = JSON.parse(first)
-  return { proc, dir, stderr, ...info }
+  return {
+    proc,
+    dir,
+    stderr,
+    peerId: info.peerId,
+    multiaddrs: info.addresses,
+    api: `http://${info.api}`,
+    signer: info.signer,
+  }
 }
 
 /** Starts ledgers one after another, each bootstrapping to all started before it (a full mesh). */
