@@ -8,6 +8,7 @@ import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { toHex } from '../protocol/bytes.ts'
 
 // Stand-in for node/host.ts (being written on the relay branch) with the same names, so switching is
 // an import change: tcp + noise + yamux + identify + ping + kad-dht (peer routing) + gossipsub.
@@ -35,12 +36,20 @@ export async function createHost(options: HostOptions) {
     addresses: { listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // A busy node reads gossip late; yamux's 4 MiB read buffer default then aborts the stream and
+    // everything queued on it is lost, so allow as much as the largest window (node/host.ts does too).
+    streamMuxers: [yamux({ streamOptions: { maxReadBufferLength: 32 * 1024 * 1024 } })],
     services: {
       identify: identify(),
       ping: ping(),
       dht: kadDHT({ protocol: protocolId(options.networkId, 'kad'), clientMode: false }),
-      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
+      pubsub: gossipsub({
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        // Spot copies of a message already seen (from + seqno, the default message id) before
+        // verifying their signature again: under load each copy otherwise costs a verification.
+        fastMsgIdFn: msg => `${toHex(msg.from ?? new Uint8Array())}/${toHex(msg.seqno ?? new Uint8Array())}`,
+      }),
     },
   })
   keepBootstrapped(node, options.bootstrap ?? [])
