@@ -13,6 +13,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   init: () => import('./commands/init.ts'),
   ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),
+  proxy: () => import('./commands/proxy.ts'),
+  relay: () => import('./commands/relay.ts'),
   testnet: () => import('./commands/testnet.ts'),
   version: () => import('./commands/version.ts'),
 }
