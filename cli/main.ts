@@ -13,6 +13,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   claim: () => import('./commands/claim.ts'),
   contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
+  ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),
   proxy: () => import('./commands/proxy.ts'),
   relay: () => import('./commands/relay.ts'),
