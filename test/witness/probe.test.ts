@@ -70,6 +70,7 @@ describe('witness probe over direct TCP', function () {
     const rate = 4_000_000
     const m = await runProbe(await via({ rate }), sink, PARAMS)
     assert.equal(m.outcome, 'ok')
+    console.log(`      forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s, rtt ${m.rttMs} ms`)
     for (const bps of [m.forwardBps, m.reverseBps]) {
       assert.ok(Math.abs(bps - rate) / rate < 0.1, `measured ${bps} B/s for a ${rate} B/s path`)
     }
