@@ -29,6 +29,11 @@ export class CircuitError extends Error {
   }
 }
 
+/** The circuit failed at the helper (or before it): the probe says nothing about the target. */
+export class HelperError extends Error {
+  override name = 'HelperError'
+}
+
 class ProbeFailure extends Error {
   constructor(readonly outcome: Outcome) {
     super(outcome)
