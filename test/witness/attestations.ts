@@ -66,5 +66,5 @@ export function testNetwork(overrides: Record<string, unknown> = {}) {
       },
       witness.seed,
     )
-  return { network, registry, epoch, relays, seedOf, witnessesOf, attest }
+  return { network, registry, epoch, relays, witnessKeys, seedOf, witnessesOf, attest }
 }

@@ -2,32 +2,20 @@ import { strict as assert } from 'node:assert'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
-import { noise } from '@libp2p/noise'
-import { tcp } from '@libp2p/tcp'
-import { yamux } from '@libp2p/yamux'
-import { createLibp2p, type Libp2p } from 'libp2p'
+import type { GossipSub } from '@libp2p/gossipsub'
 import { randomBytes } from 'node:crypto'
 import { encodeAttestation } from '../../protocol/attestation.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { AttestationTopic } from '../../node/attestation-topic.ts'
 import { EvidenceLog } from '../../node/evidence.ts'
-import { gossipScoring, SCORE_THRESHOLDS } from '../../node/gossip-scoring.ts'
+import { SCORE_THRESHOLDS } from '../../node/gossip-scoring.ts'
 import { testNetwork } from './attestations.ts'
+import { type GossipNode, gossipNode, until } from './nodes.ts'
 
-type Node = Libp2p<{ pubsub: GossipSub }>
+type Node = GossipNode
 // the gossipsub class has getScore; its public interface does not declare it
 const scoreOf = (node: Node, peer: Node): number =>
   (node.services.pubsub as unknown as { getScore(id: string): number }).getScore(peer.peerId.toString())
-
-async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 /** Waits until `state()` has not changed for 500 ms. */
 async function settled(state: () => string): Promise<void> {
@@ -135,20 +123,7 @@ describe('attestations topic', function () {
   describe('over gossipsub with peer scoring', () => {
     const nodes: Node[] = []
     const newNode = async () => {
-      const node = await createLibp2p({
-        addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-        transports: [tcp()],
-        connectionEncrypters: [noise()],
-        streamMuxers: [yamux()],
-        services: {
-          identify: identify(),
-          pubsub: gossipsub({
-            emitSelf: false,
-            allowPublishToZeroTopicPeers: true,
-            ...gossipScoring(t.network.id),
-          }),
-        },
-      })
+      const node = await gossipNode(t.network.id)
       nodes.push(node)
       return node
     }
