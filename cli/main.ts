@@ -9,8 +9,10 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
+  testnet: () => import('./commands/testnet.ts'),
   version: () => import('./commands/version.ts'),
 }
 
