@@ -190,6 +190,7 @@ export class Witness {
       return this.log(`epoch ${epoch}: no time left to probe ${target}`)
     }
     const tried = new Set<string>()
+    let suspect: { helper: string; m: ProbeMeasurement } | undefined
     // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
     // twice its target's capacity, so with two probes at a time it is still not the bottleneck.
     const busyTargets = new Set(this.targets)
@@ -197,6 +198,7 @@ export class Witness {
     this.use(target, 1)
     try {
       for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
+        if (attempt > 0 && this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) break
         const helper = chooseHelper(
           this.helperCandidates(epoch, target, new Set([...tried, ...busyTargets])),
           this.estimate(target),
@@ -221,9 +223,19 @@ export class Witness {
           this.log(`epoch ${epoch}: helper ${helper} failed for ${target}; trying another`)
           continue
         }
+        // Corrupt bytes implicate the helper as much as the target: confirm with another helper before
+        // attesting a relay as corrupt, so a bit-flipping helper cannot frame the relays it carries.
+        if (m.outcome === 'corrupt' && suspect === undefined) {
+          suspect = { helper, m }
+          this.log(
+            `epoch ${epoch}: corrupt bytes probing ${target} via ${helper}; confirming via another helper`,
+          )
+          continue
+        }
         await this.attest(epoch, target, helper, m)
         return
       }
+      if (suspect !== undefined) return this.attest(epoch, target, suspect.helper, suspect.m)
       this.counts.skipped++
       this.log(`epoch ${epoch}: no working helper for ${target}`)
     } finally {
