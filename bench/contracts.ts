@@ -1,7 +1,16 @@
 // Gas of the rewards contract's transactions on Anvil, each set against a plain ERC-20 transfer of the same
 // token measured in the same run (to an existing holder, and to a fresh account whose balance slot is new).
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
-import { type Address, createPublicClient, type Hex, http, keccak256, numberToHex, toHex } from 'viem'
+import {
+  type Address,
+  createPublicClient,
+  type Hex,
+  hexToBytes,
+  http,
+  keccak256,
+  numberToHex,
+  toHex,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { startAnvil } from '../contracts/anvil.ts'
 import { loadArtifact } from '../contracts/artifacts.ts'
@@ -11,8 +20,52 @@ import { epochRootTypedData } from '../contracts/typed-data.ts'
 const INTRINSIC = 21_000n
 const LEAVES = 1_000
 
+export interface ContractsGas {
+  bench: 'contracts'
+  leaves: number
+  proofLength: number
+  transferToHolder: number
+  transferToNew: number
+  submitEpochFirst: number
+  submitEpoch: number
+  claimFirst: number
+  claimRepeat: number
+  /** Parts of claimFirst: intrinsic, calldata, SSTORE, SLOAD, LOG, KECCAK256, other opcodes. */
+  claimFirstBreakdown: Record<string, number>
+  claimFirstVsTransferToNew: number
+  claimRepeatVsTransferToHolder: number
+}
+
 export async function main(): Promise<void> {
-  const anvil = await startAnvil({ accounts: 10 })
+  const gas = await measure()
+  const rows: [string, number, number][] = [
+    ['erc20 transfer to a holder (baseline)', gas.transferToHolder, gas.transferToHolder],
+    ['erc20 transfer to a new account (baseline)', gas.transferToNew, gas.transferToNew],
+    ['submitEpoch 3-of-4, first epoch', gas.submitEpochFirst, gas.transferToNew],
+    ['submitEpoch 3-of-4, later epoch', gas.submitEpoch, gas.transferToNew],
+    ['claim, first for the account', gas.claimFirst, gas.transferToNew],
+    ['claim, repeat (account claimed before)', gas.claimRepeat, gas.transferToHolder],
+  ]
+  const base = Number(INTRINSIC)
+  console.log(`gas on Anvil; ${gas.leaves}-leaf rewards tree, proof length ${gas.proofLength}`)
+  console.log(
+    `${'transaction'.padEnd(44)} ${'gas'.padStart(8)} ${'w/o 21000'.padStart(10)}  ratio to baseline`,
+  )
+  for (const [name, used, baseline] of rows) {
+    const ratio = (used - base) / (baseline - base)
+    console.log(
+      `${name.padEnd(44)} ${String(used).padStart(8)} ${String(used - base).padStart(10)}  ${ratio.toFixed(2)}×`,
+    )
+  }
+  console.log('first claim, where the gas goes:')
+  for (const [part, used] of Object.entries(gas.claimFirstBreakdown))
+    console.log(`  ${part.padEnd(12)} ${String(used).padStart(6)}`)
+  console.log(JSON.stringify(gas))
+}
+
+/** Runs the transactions on a fresh Anvil (with opcode tracing, for the breakdown) and returns their gas. */
+export async function measure(): Promise<ContractsGas> {
+  const anvil = await startAnvil({ accounts: 10, stepsTracing: true })
   try {
     const rpcUrl = anvil.rpcUrl
     const keys = anvil.privateKeys
@@ -78,7 +131,7 @@ export async function main(): Promise<void> {
         cumulativeAmount: BigInt(amount),
         proof: tree.getProof(index) as Hex[],
       })
-      return gasOf(txHash)
+      return { gas: await gasOf(txHash), txHash }
     }
     const leafIndex = (tree: StandardMerkleTree<(string | Address)[]>, account: Address) =>
       [...tree.entries()].find(([, [a]]) => a === account)![0]
@@ -86,10 +139,12 @@ export async function main(): Promise<void> {
     const epoch0 = await anchor(0)
     const epoch1 = await anchor(1)
     const proofLength = epoch1.tree.getProof(leafIndex(epoch1.tree, claimant)).length
-    const firstClaim = await claim(epoch1.tree, leafIndex(epoch1.tree, claimant))
+    const first = await claim(epoch1.tree, leafIndex(epoch1.tree, claimant))
+    const firstClaim = first.gas
     await claim(epoch1.tree, leafIndex(epoch1.tree, holder))
     const epoch2 = await anchor(2)
-    const repeatClaim = await claim(epoch2.tree, leafIndex(epoch2.tree, claimant))
+    const repeatClaim = (await claim(epoch2.tree, leafIndex(epoch2.tree, claimant))).gas
+    const breakdown = await gasBreakdown(rpcUrl, first.txHash)
 
     const wallet = privateKeyToAccount(keys[5]!)
     const transfer = async (to: Address) => {
@@ -97,7 +152,7 @@ export async function main(): Promise<void> {
       const w = createWalletClient({ account: wallet, transport: http(rpcUrl) })
       const hash = await w.writeContract({
         address: token,
-        abi: loadArtifact('WeirToken').abi,
+        abi: loadArtifact('WeirRewards').abi,
         functionName: 'transfer',
         args: [to, 1n],
         chain: null,
@@ -108,40 +163,41 @@ export async function main(): Promise<void> {
     const transferToHolder = await transfer(holder)
     const transferToNew = await transfer(privateKeyToAccount(keys[7]!).address)
 
-    const rows: [string, bigint, bigint][] = [
-      ['erc20 transfer to a holder (baseline)', transferToHolder, transferToHolder],
-      ['erc20 transfer to a new account (baseline)', transferToNew, transferToNew],
-      ['submitEpoch 3-of-4, first epoch', epoch0.gas, transferToNew],
-      ['submitEpoch 3-of-4, later epoch', epoch1.gas, transferToNew],
-      ['claim, first for the account', firstClaim, transferToNew],
-      ['claim, repeat (account claimed before)', repeatClaim, transferToHolder],
-    ]
-    console.log(`gas on Anvil; ${LEAVES}-leaf rewards tree, proof length ${proofLength}`)
-    console.log(
-      `${'transaction'.padEnd(44)} ${'gas'.padStart(8)} ${'w/o 21000'.padStart(10)}  ratio to baseline`,
-    )
-    for (const [name, gas, baseline] of rows) {
-      const ratio = Number(gas - INTRINSIC) / Number(baseline - INTRINSIC)
-      console.log(
-        `${name.padEnd(44)} ${String(gas).padStart(8)} ${String(gas - INTRINSIC).padStart(10)}  ${ratio.toFixed(2)}×`,
-      )
+    return {
+      bench: 'contracts',
+      leaves: LEAVES,
+      proofLength,
+      transferToHolder: Number(transferToHolder),
+      transferToNew: Number(transferToNew),
+      submitEpochFirst: Number(epoch0.gas),
+      submitEpoch: Number(epoch1.gas),
+      claimFirst: Number(firstClaim),
+      claimRepeat: Number(repeatClaim),
+      claimFirstBreakdown: breakdown,
+      claimFirstVsTransferToNew: Number(firstClaim - INTRINSIC) / Number(transferToNew - INTRINSIC),
+      claimRepeatVsTransferToHolder: Number(repeatClaim - INTRINSIC) / Number(transferToHolder - INTRINSIC),
     }
-    console.log(
-      JSON.stringify({
-        bench: 'contracts',
-        leaves: LEAVES,
-        proofLength,
-        transferToHolder: Number(transferToHolder),
-        transferToNew: Number(transferToNew),
-        submitEpochFirst: Number(epoch0.gas),
-        submitEpoch: Number(epoch1.gas),
-        claimFirst: Number(firstClaim),
-        claimRepeat: Number(repeatClaim),
-        claimFirstVsTransferToNew: Number(firstClaim - INTRINSIC) / Number(transferToNew - INTRINSIC),
-        claimRepeatVsTransferToHolder: Number(repeatClaim - INTRINSIC) / Number(transferToHolder - INTRINSIC),
-      }),
-    )
   } finally {
     await anvil.stop()
   }
+}
+
+/** Where a transaction's gas goes: the 21,000 base, calldata (EIP-2028 prices), and per opcode group from
+ * Anvil's opcode trace. The parts add up to the receipt's gasUsed (no refunds arise on the claim path). */
+async function gasBreakdown(rpcUrl: string, hash: Hex): Promise<Record<string, number>> {
+  const client = createPublicClient({ transport: http(rpcUrl) })
+  const input = hexToBytes((await client.getTransaction({ hash })).input)
+  const trace = (await client.request({
+    method: 'debug_traceTransaction',
+    params: [hash, { disableStack: true, disableStorage: true, enableMemory: false }],
+  } as never)) as { structLogs: { op: string; gasCost: number }[] }
+  const parts: Record<string, number> = {
+    intrinsic: Number(INTRINSIC),
+    calldata: input.reduce((sum, byte) => sum + (byte === 0 ? 4 : 16), 0),
+  }
+  for (const { op, gasCost } of trace.structLogs) {
+    const group = op.startsWith('LOG') ? 'LOG' : ['SSTORE', 'SLOAD', 'KECCAK256'].includes(op) ? op : 'other'
+    parts[group] = (parts[group] ?? 0) + gasCost
+  }
+  return parts
 }

@@ -12,6 +12,8 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
   network: () => import('./commands/network.ts'),
+  proxy: () => import('./commands/proxy.ts'),
+  relay: () => import('./commands/relay.ts'),
   testnet: () => import('./commands/testnet.ts'),
   version: () => import('./commands/version.ts'),
 }

@@ -1,16 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.24;
 
+import {ERC20} from '@openzeppelin/contracts/token/ERC20/ERC20.sol';
 import {EIP712} from '@openzeppelin/contracts/utils/cryptography/EIP712.sol';
 import {ECDSA} from '@openzeppelin/contracts/utils/cryptography/ECDSA.sol';
-import {MerkleProof} from '@openzeppelin/contracts/utils/cryptography/MerkleProof.sol';
-import {WeirToken} from './WeirToken.sol';
 
-/// @notice Anchors the ledger committee's certified epoch roots and pays cumulative rewards against them.
-/// An epoch is accepted only in order and only with a quorum of distinct committee signatures over one
-/// EIP-712 digest; each epoch mints at most `emissionPerEpoch`. Leaves hold cumulative amounts, so one claim
-/// against the latest root pays everything owed so far.
-contract WeirRewards is EIP712 {
+/// @notice Anchors the ledger committee's certified epoch roots and pays cumulative rewards against them; it is
+/// also the WEIR ERC-20 itself. An epoch is accepted only in order and only with a quorum of distinct committee
+/// signatures over one EIP-712 digest, and certifies at most `emissionPerEpoch` more than the previous one.
+/// Leaves hold cumulative amounts, so one claim against the latest root pays everything owed so far.
+///
+/// Tokens are minted when claimed, never beyond the latest anchored cumulative total, so the supply never
+/// exceeds what the committee certified. An account's balance and its claimed total share one storage slot:
+/// a first claim writes one fresh slot instead of two, and the claim path makes no external call.
+/// Amounts are uint128: the deployment refuses an emission of 2^128 or more (as the network definition does)
+/// and submitEpoch a cumulative total of 2^128 or more, and every balance, claimed total and the supply is
+/// at most the anchored total.
+contract WeirRewards is ERC20, EIP712 {
     bytes32 private constant EPOCH_ROOT_TYPEHASH = keccak256(
         'EpochRoot(bytes32 network,uint64 epoch,bytes32 contentRoot,bytes32 rewardsRoot,uint256 cumulativeTotal)'
     );
@@ -19,6 +25,19 @@ contract WeirRewards is EIP712 {
     /// Signers are tracked in a 256-bit set while a submission is checked.
     uint256 private constant MAX_COMMITTEE = 256;
 
+    /// One slot per account.
+    struct Account {
+        uint128 balance;
+        uint128 claimed;
+    }
+
+    /// The latest epoch's cumulativeTotal and how much of it claims have minted (the token's total supply);
+    /// minted <= anchored < 2^128 always.
+    struct Totals {
+        uint128 anchored;
+        uint128 minted;
+    }
+
     struct EpochRoot {
         bytes32 contentRoot;
         bytes32 rewardsRoot;
@@ -26,7 +45,6 @@ contract WeirRewards is EIP712 {
     }
 
     bytes32 public immutable network;
-    WeirToken public immutable token;
     uint256 public immutable emissionPerEpoch;
 
     // One slot, read together by submitEpoch.
@@ -36,11 +54,14 @@ contract WeirRewards is EIP712 {
 
     /// Duplicated from `_epochs[nextEpoch - 1]` so a claim reads one slot.
     bytes32 public latestRewardsRoot;
+    /// One slot, read and written together by a claim.
+    Totals private _totals;
     address[] private _committee;
     /// 1 + index in the committee of the given rotation nonce; 0 means not a member.
     mapping(uint64 nonce => mapping(address => uint256)) private _memberSlot;
     mapping(uint64 epoch => EpochRoot) private _epochs;
-    mapping(address account => uint256) public claimed;
+    /// Replaces ERC20's balance storage (ERC20._balances and ERC20._totalSupply stay unused).
+    mapping(address account => Account) private _accounts;
 
     event EpochSubmitted(
         uint64 indexed epoch, bytes32 contentRoot, bytes32 rewardsRoot, uint256 cumulativeTotal, uint256 minted
@@ -62,13 +83,17 @@ contract WeirRewards is EIP712 {
     error InvalidQuorum(uint256 quorum, uint256 members);
     error InvalidCommitteeSize(uint256 members);
     error InvalidMember(address member);
+    error InvalidEmission(uint256 emissionPerEpoch);
+    error TotalTooLarge(uint256 cumulativeTotal);
+    error ClaimExceedsAnchoredTotal(uint256 amount, uint256 unclaimed);
 
     constructor(bytes32 network_, address[] memory committee_, uint256 quorum_, uint256 emissionPerEpoch_)
+        ERC20('Weir', 'WEIR')
         EIP712('Weir', '1')
     {
+        if (emissionPerEpoch_ > type(uint128).max) revert InvalidEmission(emissionPerEpoch_);
         network = network_;
         emissionPerEpoch = emissionPerEpoch_;
-        token = new WeirToken(address(this));
         _setCommittee(committee_, quorum_);
     }
 
@@ -81,10 +106,11 @@ contract WeirRewards is EIP712 {
     ) external {
         uint64 expected = nextEpoch;
         if (epoch != expected) revert NotNextEpoch(expected, epoch);
-        uint256 previous = expected == 0 ? 0 : _epochs[expected - 1].cumulativeTotal;
+        uint256 previous = _totals.anchored;
         if (cumulativeTotal < previous) revert TotalDecreased(previous, cumulativeTotal);
         uint256 minted = cumulativeTotal - previous;
         if (minted > emissionPerEpoch) revert EmissionExceeded(minted, emissionPerEpoch);
+        if (cumulativeTotal > type(uint128).max) revert TotalTooLarge(cumulativeTotal);
 
         bytes32 digest = _hashTypedDataV4(
             keccak256(abi.encode(EPOCH_ROOT_TYPEHASH, network, epoch, contentRoot, rewardsRoot, cumulativeTotal))
@@ -93,22 +119,69 @@ contract WeirRewards is EIP712 {
 
         _epochs[epoch] = EpochRoot(contentRoot, rewardsRoot, cumulativeTotal);
         latestRewardsRoot = rewardsRoot;
+        _totals.anchored = uint128(cumulativeTotal);
         nextEpoch = epoch + 1;
-        if (minted > 0) token.mint(address(this), minted);
+        // `minted` is what this epoch certified; claims mint it.
         emit EpochSubmitted(epoch, contentRoot, rewardsRoot, cumulativeTotal, minted);
     }
 
-    /// Pays `account` what its leaf in the latest rewards tree holds beyond what it has already claimed.
+    /// Mints to `account` what its leaf in the latest rewards tree holds beyond what it has already claimed.
     /// Anyone may submit it; the tokens always go to `account`.
     function claim(address account, uint256 cumulativeAmount, bytes32[] calldata proof) external {
-        bytes32 leaf = keccak256(bytes.concat(keccak256(abi.encode(account, cumulativeAmount))));
-        if (!MerkleProof.verifyCalldata(proof, latestRewardsRoot, leaf)) revert InvalidProof();
-        uint256 already = claimed[account];
-        if (cumulativeAmount <= already) revert NothingToClaim(account);
-        claimed[account] = cumulativeAmount;
-        uint256 amount = cumulativeAmount - already;
-        token.transfer(account, amount);
+        if (account == address(0)) revert ERC20InvalidReceiver(address(0));
+        if (!_inLatestTree(account, cumulativeAmount, proof)) revert InvalidProof();
+        Account storage stored = _accounts[account];
+        Account memory held = stored;
+        if (cumulativeAmount <= held.claimed) revert NothingToClaim(account);
+        Totals memory totals = _totals;
+        uint256 amount;
+        unchecked {
+            amount = cumulativeAmount - held.claimed;
+            // minted <= anchored holds after every transaction, so this cannot underflow.
+            uint256 unclaimed = totals.anchored - totals.minted;
+            if (amount > unclaimed) revert ClaimExceedsAnchoredTotal(amount, unclaimed);
+            // Claimed totals add up to minted and balances to minted too, so cumulativeAmount = claimed + amount
+            // <= minted + unclaimed = anchored < 2^128, and so are minted + amount and the new balance: the
+            // shifts below lose nothing and the halves do not overlap.
+            uint256 anchored = totals.anchored;
+            uint256 minted = totals.minted + amount;
+            uint256 newBalance = held.balance + amount;
+            // Whole-slot writes (low half the first member): one SSTORE each, where member-wise assignment
+            // would read the slot again.
+            assembly ("memory-safe") {
+                sstore(_totals.slot, or(shl(128, minted), anchored))
+                sstore(stored.slot, or(shl(128, cumulativeAmount), newBalance))
+            }
+        }
+        emit Transfer(address(0), account, amount);
         emit Claimed(account, amount, cumulativeAmount);
+    }
+
+    /// Whether the leaf (account, cumulativeAmount) is in the latest rewards tree: OpenZeppelin
+    /// StandardMerkleTree's double-hashed `abi.encode(address, uint256)` leaf and sorted-pair nodes, as
+    /// MerkleProof.verifyCalldata checks them, hashed in scratch space without allocating memory.
+    function _inLatestTree(address account, uint256 cumulativeAmount, bytes32[] calldata proof)
+        private
+        view
+        returns (bool)
+    {
+        bytes32 node;
+        assembly ("memory-safe") {
+            mstore(0x00, and(account, 0xffffffffffffffffffffffffffffffffffffffff))
+            mstore(0x20, cumulativeAmount)
+            mstore(0x00, keccak256(0x00, 0x40))
+            node := keccak256(0x00, 0x20)
+            let end := add(proof.offset, shl(5, proof.length))
+            for { let p := proof.offset } lt(p, end) { p := add(p, 0x20) } {
+                let sibling := calldataload(p)
+                // Sorted pair: the node goes second (at 0x20) only when it is the larger.
+                let at := shl(5, gt(node, sibling))
+                mstore(at, node)
+                mstore(xor(at, 0x20), sibling)
+                node := keccak256(0x00, 0x40)
+            }
+        }
+        return node == latestRewardsRoot;
     }
 
     /// Replaces the committee; the new one is signed for by a quorum of the current one.
@@ -136,10 +209,28 @@ contract WeirRewards is EIP712 {
         return (root.contentRoot, root.rewardsRoot, root.cumulativeTotal);
     }
 
-    /// The latest anchored epoch's cumulativeTotal (everything ever minted), 0 before the first epoch.
+    /// The latest anchored epoch's cumulativeTotal (everything ever certified), 0 before the first epoch.
     function anchoredTotal() external view returns (uint256) {
-        uint64 next = nextEpoch;
-        return next == 0 ? 0 : _epochs[next - 1].cumulativeTotal;
+        return _totals.anchored;
+    }
+
+    /// Cumulative amount already paid to the account.
+    function claimed(address account) external view returns (uint256) {
+        return _accounts[account].claimed;
+    }
+
+    /// The reward token: this contract.
+    function token() external view returns (address) {
+        return address(this);
+    }
+
+    /// Tokens minted so far by claims; never above anchoredTotal().
+    function totalSupply() public view override returns (uint256) {
+        return _totals.minted;
+    }
+
+    function balanceOf(address account) public view override returns (uint256) {
+        return _accounts[account].balance;
     }
 
     function committee() external view returns (address[] memory) {
@@ -152,6 +243,19 @@ contract WeirRewards is EIP712 {
 
     function isCommitteeMember(address account) external view returns (bool) {
         return _memberSlot[rotationNonce][account] != 0;
+    }
+
+    /// ERC20's transfer and transferFrom land here, always with non-zero `from` and `to` (minting happens only
+    /// in claim, and nothing burns).
+    function _update(address from, address to, uint256 value) internal override {
+        uint256 fromBalance = _accounts[from].balance;
+        if (fromBalance < value) revert ERC20InsufficientBalance(from, fromBalance, value);
+        unchecked {
+            // value <= fromBalance, and balances add up to the supply, below 2^128.
+            _accounts[from].balance = uint128(fromBalance - value);
+            _accounts[to].balance += uint128(value);
+        }
+        emit Transfer(from, to, value);
     }
 
     function _checkQuorum(bytes32 digest, bytes[] calldata signatures) private view {

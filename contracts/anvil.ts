@@ -20,6 +20,8 @@ export interface AnvilOptions {
   accounts?: number
   chainId?: number
   startupTimeoutMs?: number
+  /** Record opcode steps so debug_traceTransaction returns geth-style structLogs (slower; for gas analysis). */
+  stepsTracing?: boolean
 }
 
 const anvilBin = fileURLToPath(new URL('../node_modules/.bin/anvil', import.meta.url))
@@ -82,6 +84,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   const chainId = options.chainId ?? 31337
   const args = ['--host', '127.0.0.1', '--port', '0', '--accounts', String(count)]
   args.push('--mnemonic', ANVIL_MNEMONIC, '--chain-id', String(chainId))
+  if (options.stepsTracing) args.push('--steps-tracing')
   const child = spawn(anvilBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   track(child)
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))

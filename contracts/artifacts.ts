@@ -6,7 +6,7 @@ export interface Artifact {
   bytecode: Hex
 }
 
-export type ContractName = 'WeirToken' | 'WeirRewards'
+export type ContractName = 'WeirRewards'
 
 const cache = new Map<ContractName, Artifact>()
 

@@ -1,4 +1,4 @@
-// viem clients for WeirToken and WeirRewards: deploy, anchor certified epochs, claim, read state.
+// viem clients for WeirRewards (which is also the WEIR token): deploy, anchor certified epochs, claim, read state.
 import {
   type Address,
   BaseError,
@@ -75,7 +75,6 @@ export class AnchorConflictError extends Error {
 }
 
 const rewardsAbi = () => loadArtifact('WeirRewards').abi
-const tokenAbi = () => loadArtifact('WeirToken').abi
 
 function publicClient(rpcUrl: string): PublicClient {
   // Retries are ours (withRetry), so that a whole read-check-send step is repeated, not one request.
@@ -114,7 +113,7 @@ export function decodeRevert(err: unknown): { errorName: string; args: readonly 
   const raw = (err.walk(e => isHex((e as { data?: unknown }).data)) as { data?: Hex } | null)?.data
   if (!raw || raw.length < 10) return undefined
   try {
-    const decoded = decodeErrorResult({ abi: [...rewardsAbi(), ...tokenAbi()], data: raw })
+    const decoded = decodeErrorResult({ abi: rewardsAbi(), data: raw })
     return { errorName: decoded.errorName, args: decoded.args ?? [] }
   } catch {
     return undefined
@@ -173,7 +172,7 @@ async function send(
   return { txHash, blockNumber: receipt.blockNumber }
 }
 
-/** Deploys WeirRewards, which deploys its WeirToken and is its only minter. */
+/** Deploys WeirRewards, which is also the WEIR token (`token` is the same address as `rewards`). */
 export async function deployContracts(options: {
   rpcUrl: string
   deployerKey: Hex
@@ -344,7 +343,7 @@ export async function claimRewards(options: {
   const balanceAt = async (block: bigint) =>
     (await reader.readContract({
       address: token,
-      abi: tokenAbi(),
+      abi: rewardsAbi(),
       functionName: 'balanceOf',
       args: [account],
       blockNumber: block,
@@ -386,7 +385,7 @@ export async function tokenBalance(options: {
 }): Promise<bigint> {
   return (await publicClient(options.rpcUrl).readContract({
     address: options.token,
-    abi: tokenAbi(),
+    abi: rewardsAbi(),
     functionName: 'balanceOf',
     args: [options.account],
   })) as bigint

@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { type Address, createPublicClient, type Hex, http, type PublicClient, zeroHash } from 'viem'
+import {
+  type Address,
+  createPublicClient,
+  createWalletClient,
+  type Hex,
+  http,
+  type PublicClient,
+  zeroHash,
+} from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { loadArtifact } from '../../contracts/artifacts.ts'
@@ -70,6 +78,9 @@ describe('contracts: WeirRewards on Anvil', () => {
     return { ...root, signatures: await signEpoch(keys, target, root) }
   }
 
+  const totalSupply = async () =>
+    (await client.readContract({ address: rewards, abi: rewardsAbi, functionName: 'totalSupply' })) as bigint
+
   const claim = (account: Address, tree: RewardsTree, payer = deployer) =>
     claimRewards({
       rpcUrl: anvil.rpcUrl,
@@ -120,25 +131,18 @@ describe('contracts: WeirRewards on Anvil', () => {
     assert.equal(state.nextEpoch, 0n)
     assert.equal(state.rotationNonce, 0n)
     assert.equal(state.emissionPerEpoch, emissionPerEpoch)
-    const tokenAbi = loadArtifact('WeirToken').abi
+    // The rewards contract is the token; nothing but a claim can mint.
+    assert.equal(token, rewards)
     const read = (functionName: string) =>
-      client.readContract({ address: token, abi: tokenAbi, functionName })
-    assert.deepEqual(await Promise.all(['name', 'symbol', 'decimals', 'minter'].map(read)), [
+      client.readContract({ address: token, abi: rewardsAbi, functionName })
+    assert.deepEqual(await Promise.all(['name', 'symbol', 'decimals', 'totalSupply'].map(read)), [
       'Weir',
       'WEIR',
       18,
-      rewards,
+      0n,
     ])
-    await expectRevert(
-      client.simulateContract({
-        address: token,
-        abi: tokenAbi,
-        functionName: 'mint',
-        args: [alice, 1n],
-        account: alice,
-      }),
-      'NotMinter',
-    )
+    const functions = rewardsAbi.flatMap(item => (item.type === 'function' ? [item.name] : []))
+    assert.ok(functions.includes('claim') && !functions.some(name => /mint|burn/i.test(name)))
   })
 
   it('refuses an invalid committee at deployment', async () => {
@@ -156,6 +160,17 @@ describe('contracts: WeirRewards on Anvil', () => {
     await expectRevert(deploy(members, 5), 'InvalidQuorum')
     await expectRevert(deploy([], 1), 'InvalidCommitteeSize')
     await expectRevert(deploy([members[0]!, members[0]!], 1), 'InvalidMember')
+    await expectRevert(
+      deployContracts({
+        rpcUrl: anvil.rpcUrl,
+        deployerKey: deployer,
+        networkId,
+        committee: members,
+        quorum: 1,
+        emissionPerEpoch: 1n << 128n,
+      }),
+      'InvalidEmission',
+    )
     await assert.rejects(deploy(members, 0), (err: Error) => {
       assert.equal(err.message, 'deploying WeirRewards: reverted with InvalidQuorum(0, 4)')
       return true
@@ -173,7 +188,7 @@ describe('contracts: WeirRewards on Anvil', () => {
     const [a, b, c] = await signEpoch(committee.slice(0, 3), target, root)
     const [stranger] = await signEpoch([outsider], target, root)
     const [otherChain] = await signEpoch([committee[2]!], { ...target, chainId: 1 }, root)
-    const [otherContract] = await signEpoch([committee[2]!], { ...target, rewards: token }, root)
+    const [otherContract] = await signEpoch([committee[2]!], { ...target, rewards: address(outsider) }, root)
     const [otherNetwork] = await signEpoch([committee[2]!], { ...target, networkId: 'local-other' }, root)
     const [otherRoot] = await signEpoch([committee[2]!], target, { ...root, rewardsRoot: zeroHash })
     const highS = flipS(c!)
@@ -220,7 +235,9 @@ describe('contracts: WeirRewards on Anvil', () => {
       cumulativeTotal: trees[0]!.total,
     })
     assert.equal(await rootOf({ rpcUrl: anvil.rpcUrl, rewards, epoch: 1 }), undefined)
-    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: rewards }), trees[0]!.total)
+    // Certified, not minted: claims mint.
+    assert.equal(await totalSupply(), 0n)
+    assert.equal((await readRewards({ rpcUrl: anvil.rpcUrl, rewards })).anchoredTotal, trees[0]!.total)
   })
 
   it('pays a claim exactly the cumulative amount, then nothing until more is owed', async () => {
@@ -271,8 +288,50 @@ describe('contracts: WeirRewards on Anvil', () => {
     assert.equal((await claim(carol, latest, outsider)).amount, units(1100))
     assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: address(outsider) }), before)
     assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: carol }), units(1100))
-    // Every certified token is now paid out.
-    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token, account: rewards }), 0n)
+    // Every certified token is now minted and paid out.
+    assert.equal(await totalSupply(), latest.total)
+  })
+
+  it('is an ERC-20 whose transfers leave claimed totals alone', async () => {
+    const wallet = (key: Hex) =>
+      createWalletClient({ account: privateKeyToAccount(key), transport: http(anvil.rpcUrl) })
+    const call = async (key: Hex, functionName: string, args: readonly unknown[]) => {
+      const { request } = await client.simulateContract({
+        address: token,
+        abi: rewardsAbi,
+        functionName,
+        args,
+        account: address(key),
+      })
+      await client.waitForTransactionReceipt({
+        hash: await wallet(key).writeContract({ ...request, chain: null }),
+      })
+    }
+    const balance = (account: Address) => tokenBalance({ rpcUrl: anvil.rpcUrl, token, account })
+    const carolKey = anvil.privateKeys[11]!
+    const dave = address(outsider)
+    await call(carolKey, 'transfer', [dave, units(100)])
+    assert.equal(await balance(carol), units(1000))
+    assert.equal(await balance(dave), units(100))
+    assert.equal(await claimedBy({ rpcUrl: anvil.rpcUrl, rewards, account: carol }), units(1100))
+    await expectRevert(
+      client.simulateContract({
+        address: token,
+        abi: rewardsAbi,
+        functionName: 'transfer',
+        args: [carol, units(100) + 1n],
+        account: dave,
+      }),
+      'ERC20InsufficientBalance',
+    )
+    await call(carolKey, 'approve', [dave, units(30)])
+    await call(outsider, 'transferFrom', [carol, bob, units(30)])
+    assert.equal(await balance(carol), units(970))
+    assert.equal(await balance(bob), units(150))
+    await call(carolKey, 'transfer', [carol, units(970)])
+    assert.equal(await balance(carol), units(970))
+    assert.equal(await totalSupply(), trees[2]!.total)
+    assert.equal(await claimedBy({ rpcUrl: anvil.rpcUrl, rewards, account: bob }), units(120))
   })
 
   it('refuses a wrong proof, a wrong amount, somebody else’s account and a stale root', async () => {
@@ -330,6 +389,54 @@ describe('contracts: WeirRewards on Anvil', () => {
     const anchored = await anchorEpoch({ rpcUrl: anvil.rpcUrl, key: deployer, rewards, certificate: byNew })
     assert.equal(anchored.alreadyAnchored, false)
     assert.equal((await claim(alice, tree3)).amount, units(100))
+  })
+
+  it('never mints beyond the anchored total, and refuses totals of 2^128 or more', async () => {
+    const max = (1n << 128n) - 1n
+    const deployed = await deployContracts({
+      rpcUrl: anvil.rpcUrl,
+      deployerKey: deployer,
+      networkId,
+      committee: committee.map(address),
+      quorum: 3,
+      emissionPerEpoch: max,
+    })
+    const own = { chainId: anvil.chainId, rewards: deployed.rewards, networkId }
+    const anchorOwn = async (epoch: number, rewardsRoot: Hex, cumulativeTotal: bigint) => {
+      const root = { epoch, contentRoot: contentRoot(epoch), rewardsRoot, cumulativeTotal }
+      const signatures = await signEpoch(committee.slice(0, 3), own, root)
+      return anchorEpoch({
+        rpcUrl: anvil.rpcUrl,
+        key: deployer,
+        rewards: deployed.rewards,
+        certificate: { ...root, signatures },
+      })
+    }
+    const claimOwn = (account: Address, tree: RewardsTree) =>
+      claimRewards({
+        rpcUrl: anvil.rpcUrl,
+        key: deployer,
+        rewards: deployed.rewards,
+        account,
+        cumulativeAmount: tree.amount(account),
+        proof: tree.proof(account),
+      })
+    // A (byzantine) quorum certifies leaves adding up to 20 under a cumulative total of 15.
+    const overdrawn = rewardsTree({ [alice]: 10n, [bob]: 10n })
+    await anchorOwn(0, overdrawn.root, 15n)
+    assert.equal((await claimOwn(alice, overdrawn)).amount, 10n)
+    await expectRevert(claimOwn(bob, overdrawn), 'ClaimExceedsAnchoredTotal')
+    const supply = () =>
+      client.readContract({ address: deployed.rewards, abi: rewardsAbi, functionName: 'totalSupply' })
+    assert.equal(await supply(), 10n)
+    // Within one emission of the previous total, but not below 2^128.
+    await expectRevert(anchorOwn(1, overdrawn.root, max + 1n), 'TotalTooLarge')
+    // The largest total is fine, and a one-leaf tree is claimed with an empty proof.
+    const single = rewardsTree({ [bob]: max - 10n })
+    await anchorOwn(1, single.root, max)
+    assert.deepEqual(single.proof(bob), [])
+    assert.equal((await claimOwn(bob, single)).amount, max - 10n)
+    assert.equal(await supply(), max)
   })
 
   it('retries anchoring through transient RPC failures', async () => {
