@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   relay: () => import('./commands/relay.ts'),
   testnet: () => import('./commands/testnet.ts'),
   version: () => import('./commands/version.ts'),
+  witness: () => import('./commands/witness.ts'),
 }
 
 function help(): string {

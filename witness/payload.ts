@@ -1,4 +1,5 @@
 import { createCipheriv, randomBytes } from 'node:crypto'
+import type { Writable } from 'node:stream'
 
 // A probe's payload is AES-256-CTR keystream under a key only the witness knows: incompressible, and
 // unpredictable to a relay, so every byte must really be carried and can be checked by the receiver.
@@ -10,6 +11,7 @@ export const CHUNK_BYTES = 64 * 1024
 export type Direction = 'forward' | 'reverse'
 
 const ZEROS = Buffer.alloc(CHUNK_BYTES)
+const PUMP_BYTES = 1024 * 1024
 
 /** A fresh secret per probe: the id names it to the sink, the key makes its bytes. */
 export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
@@ -39,4 +41,28 @@ export class Keystream {
     }
     return true
   }
+}
+
+/**
+ * Streams keystream into `out` until it is destroyed or ended, with exactly one continuation pending at
+ * a time: after 'drain' when `out` pushes back, after a short wait while `mayWrite()` says no (the
+ * caller's in-flight limit), and otherwise on the next turn of the event loop after PUMP_BYTES, so a
+ * writable that never pushes back cannot starve the process.
+ */
+export function pumpKeystream(out: Writable, stream: Keystream, mayWrite: () => boolean = () => true): void {
+  const step = () => {
+    for (let sent = 0; sent < PUMP_BYTES; sent += CHUNK_BYTES) {
+      if (out.destroyed || out.writableEnded) return
+      if (!mayWrite()) {
+        setTimeout(step, 2)
+        return
+      }
+      if (!out.write(stream.next())) {
+        out.once('drain', step)
+        return
+      }
+    }
+    setImmediate(step)
+  }
+  step()
 }

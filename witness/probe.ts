@@ -2,8 +2,10 @@ import type { Duplex } from 'node:stream'
 import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
-import { Keystream, newProbeSecret } from './payload.ts'
-import { ACK, encodeHello, type ProbeSink, type WindowResult } from './sink.ts'
+import { CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
+import { ACK, encodeHello, type ProbeSink, type SinkProbe, type WindowResult } from './sink.ts'
+
+const MAX_IN_FLIGHT = 16 * 1024 * 1024
 
 /** What one probe measured; the attestation fields that are not about identities. */
 export interface ProbeMeasurement {
@@ -77,7 +79,7 @@ export async function runProbe(
   let reverse: WindowResult = forward
   const rtts: number[] = []
   try {
-    const forwardRtt = await sendForward(await openTracked(), id, key, atSink.forward)
+    const forwardRtt = await sendForward(await openTracked(), id, key, atSink)
     rtts.push(forwardRtt.rttMs)
     forward = forwardRtt.result
     if (forward.corrupt) throw new ProbeFailure('corrupt')
@@ -128,7 +130,7 @@ async function sendForward(
   circuit: Duplex,
   id: Uint8Array,
   key: Uint8Array,
-  result: Promise<WindowResult>,
+  atSink: SinkProbe,
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
   circuit.write(encodeHello(id, 'forward'))
@@ -136,13 +138,16 @@ async function sendForward(
   const rttMs = performance.now() - sentAt
   if (ack.length !== 1 || ack[0] !== ACK) throw new ProbeFailure('corrupt')
   circuit.resume()
+  // A relayed stream can accept far more than the path carries (every hop buffers), so the sender keeps
+  // at most MAX_IN_FLIGHT bytes beyond what the sink has verified.
+  let sent = 0
   const stream = new Keystream(key, 'forward')
-  const pump = () => {
-    while (!circuit.destroyed && !circuit.writableEnded && circuit.write(stream.next())) {}
-  }
-  circuit.on('drain', pump)
-  pump()
-  const settled = await result
+  pumpKeystream(circuit, stream, () => {
+    if (sent - atSink.received() >= MAX_IN_FLIGHT) return false
+    sent += CHUNK_BYTES
+    return true
+  })
+  const settled = await atSink.forward
   circuit.destroy()
   return { rttMs, result: settled }
 }

@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { toHex } from '../protocol/bytes.ts'
 import { GoodputMeter } from './goodput.ts'
-import { type Direction, Keystream, PROBE_ID_BYTES } from './payload.ts'
+import { type Direction, Keystream, PROBE_ID_BYTES, pumpKeystream } from './payload.ts'
 
 // The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
 // probe (its unguessable id) and the direction. Forward: the sink acknowledges, then checks every byte
@@ -34,6 +34,8 @@ export interface WindowResult {
 export interface SinkProbe {
   /** Settles when the forward window is over, cut short, or found corrupt. */
   forward: Promise<WindowResult>
+  /** Forward payload bytes verified so far (the sender's in-flight limit uses it). */
+  received(): number
   /** Forgets the probe and drops its connections. */
   release(): void
 }
@@ -43,6 +45,7 @@ interface Registration {
   windowSeconds: number
   used: Set<Direction>
   sockets: Set<Socket>
+  received: number
   settle(result: WindowResult): void
 }
 
@@ -75,11 +78,13 @@ export class ProbeSink {
       windowSeconds,
       used: new Set(),
       sockets: new Set(),
+      received: 0,
       settle: resolve,
     }
     this.probes.set(name, registration)
     return {
       forward: promise,
+      received: () => registration.received,
       release: () => {
         this.probes.delete(name)
         for (const socket of registration.sockets) socket.destroy()
@@ -139,6 +144,7 @@ function receiveForward(socket: Socket, probe: Registration, early: Buffer): voi
     if (chunk.length === 0) return
     if (!stream.matches(chunk)) return finish(true, false)
     meter.add(performance.now(), chunk.length)
+    probe.received = meter.total
     if (timer === undefined) timer = setTimeout(() => finish(false, true), probe.windowSeconds * 1000)
   }
   socket.on('data', onData)
@@ -148,11 +154,6 @@ function receiveForward(socket: Socket, probe: Registration, early: Buffer): voi
 }
 
 function sendReverse(socket: Socket, key: Uint8Array): void {
-  const stream = new Keystream(key, 'reverse')
-  const pump = () => {
-    while (!socket.destroyed && socket.write(stream.next())) {}
-  }
-  socket.on('drain', pump)
   socket.on('data', () => {})
-  pump()
+  pumpKeystream(socket, new Keystream(key, 'reverse'))
 }
