@@ -20,6 +20,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   testnet: () => import('./commands/testnet.ts'),
   sim: () => import('./commands/sim.ts'),
   version: () => import('./commands/version.ts'),
+  witness: () => import('./commands/witness.ts'),
 }
 
 function help(): string {
