@@ -9,6 +9,7 @@ import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { gossipScoring } from './gossip-scoring.ts'
 
 /** Nothing listens publicly unless the operator asks for it. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -57,7 +58,11 @@ export async function createHost(options: HostOptions) {
         clientMode: false,
         peerInfoMapper: passthroughMapper,
       }),
-      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true }),
+      pubsub: gossipsub({
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        ...gossipScoring(options.networkId),
+      }),
     },
   })
   keepBootstrapped(node, options.bootstrap ?? [])

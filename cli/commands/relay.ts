@@ -1,4 +1,5 @@
 import { join } from 'node:path'
+import { joinAttestations } from '../../node/attestations.ts'
 import { loadDataDir } from '../../node/datadir.ts'
 import { RelayDirectory } from '../../node/directory.ts'
 import { dnsServerLookup } from '../../node/exit-dns.ts'
@@ -87,6 +88,8 @@ export const command: Command = {
     })
     const directory = new RelayDirectory(host, data.network.id)
     directory.start()
+    // Relays validate and forward attestations too (DESIGN §5), keeping equivocation evidence.
+    const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
     const policy = { allowPrivate, ports }
     const relay = new Relay(host, {
       networkId: data.network.id,
@@ -117,6 +120,7 @@ export const command: Command = {
     const signal = await stopRequested
     console.error(`weir relay: ${signal}: closing tunnels and stopping`)
     publisher.stop()
+    attestations.topic.stop()
     await relay.stop()
     await statusServer?.close()
     await host.stop()
