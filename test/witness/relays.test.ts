@@ -71,7 +71,9 @@ describe('witness against real relays', function () {
     })
     const keys = SPECS.map(() => generateEd25519())
     const peers = keys.map(k => peerIdToString(peerIdOfPublicKey(k.publicKey)))
-    peers.forEach((p, i) => names.set(p, SPECS[i]?.name as string))
+    peers.forEach((p, i) => {
+      names.set(p, SPECS[i]?.name as string)
+    })
     network = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + 15_000,
@@ -133,7 +135,13 @@ describe('witness against real relays', function () {
       }
       reports = status.recent
       if (status.probes.done + status.probes.skipped >= SPECS.length) break
-      if (process.env.DEBUG_WITNESS) console.log(JSON.stringify(status.probes), [...children.stderr.entries()].filter(([k]) => k.includes('witness')).map(([, v]) => v.slice(-1500)))
+      if (process.env.DEBUG_WITNESS)
+        console.log(
+          JSON.stringify(status.probes),
+          [...children.stderr.entries()]
+            .filter(([k]) => k.includes('witness'))
+            .map(([, v]) => v.slice(-1500)),
+        )
       if (Date.now() > deadline) throw new Error(`witness finished only ${status.probes.done} probes`)
       await new Promise(resolve => setTimeout(resolve, 1000))
     }
