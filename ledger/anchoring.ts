@@ -66,3 +66,30 @@ export async function fetchRewards(ledgerUrl: string, account: Address) {
   if (!response.ok) throw new Error(`${ledgerUrl}: ${body.error ?? `HTTP ${response.status}`}`)
   return { epoch: body.epoch as number, amount: BigInt(body.amount as string), proof: body.proof as Hex[] }
 }
+
+/** Anchors newly certified epochs every `intervalMs` until stopped; failures are logged and retried. */
+export function startAnchoring(
+  target: ChainTarget,
+  certificate: (epoch: number) => Certificate | undefined,
+  intervalMs = 2000,
+): { stop(): Promise<void> } {
+  let running: Promise<unknown> = Promise.resolve()
+  const timer = setInterval(() => {
+    running = running
+      .then(() => anchorCertified(target, certificate))
+      .then(done => {
+        for (const { epoch, result } of done) {
+          console.error(
+            `anchored epoch ${epoch}${result.alreadyAnchored ? ' (already on chain)' : ` in ${result.txHash}`}`,
+          )
+        }
+      })
+      .catch(err => console.error(`anchoring: ${(err as Error).message.split('\n')[0]}`))
+  }, intervalMs)
+  return {
+    async stop() {
+      clearInterval(timer)
+      await running
+    },
+  }
+}

@@ -4,10 +4,11 @@ import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Hex } from 'viem'
+import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
 import { anchorEpoch, anchoredEpochs, claimRewards, deployContracts } from '../contracts/client.ts'
 import { initDataDir, writeNetworkFile } from '../node/datadir.ts'
+import { createSecp256k1Key } from '../node/identity.ts'
 import { createLocalNetwork } from '../node/local-network.ts'
 import { generateEd25519 } from '../protocol/ed25519.ts'
 import { epochStart, graceEnd } from '../protocol/epoch.ts'
@@ -93,7 +94,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
   try {
     const capacities = o.capacities ?? spreadCapacities(o.relays)
     say(`starting Anvil and deploying the contracts`)
-    anvil = await startAnvil({ accounts: 1 + o.relays })
+    anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers })
     const deployerKey = anvil.privateKeys[0] as Hex
 
     const made = createLocalNetwork({
@@ -143,6 +144,21 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       `network ${network.id}: ${o.relays} relays, ${o.witnesses} witnesses, ${o.ledgers} ledgers, ` +
         `${o.epochs} epochs of ${o.epochSeconds} s; genesis in ${Math.round(startupMs / 1000)} s`,
     )
+    // Each ledger anchors certified epochs itself, paying gas from its own Anvil account.
+    const anchorArgs = made.ledgerDirs.map((dir, i) => {
+      createSecp256k1Key(
+        join(dir, 'anchor.key'),
+        Uint8Array.from(hexToBytes((anvil as Anvil).privateKeys[1 + o.relays + i] as Hex)),
+      )
+      return [
+        '--rpc',
+        (anvil as Anvil).rpcUrl,
+        '--contract',
+        rewards,
+        '--anchor-key',
+        join(dir, 'anchor.key'),
+      ]
+    })
     const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
     const first = await supervisor.start('ledger-1', [
       'ledger',
@@ -153,6 +169,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       '--api',
       '127.0.0.1:0',
       ...listen,
+      ...(anchorArgs[0] as string[]),
     ])
     const bootstrap = ['--bootstrap', String((first.ready.addresses as string[])[0])]
     const ledgers: RoleProcess[] = [first]
@@ -170,6 +187,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
             '127.0.0.1:0',
             ...listen,
             ...bootstrap,
+            ...(anchorArgs[i + 1] as string[]),
           ]),
         ),
       ...relays.map((r, i) =>
@@ -197,6 +215,8 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           '127.0.0.1:0',
           '--status',
           '127.0.0.1:0',
+          '--ledger',
+          `http://${String(first.ready.api)}`,
         ]),
       ),
     ])
