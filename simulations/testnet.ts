@@ -126,7 +126,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       capacityBps: capacities[i] as number,
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
-    const startupMs = 6000 + 700 * (o.relays + o.witnesses + o.ledgers)
+    const startupMs = 8000 + 2000 * o.ledgers + 500 * (o.relays + o.witnesses)
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,
@@ -171,25 +171,27 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       ...listen,
       ...(anchorArgs[0] as string[]),
     ])
-    const bootstrap = ['--bootstrap', String((first.ready.addresses as string[])[0])]
+    // Ledgers vote once connected to quorum − 1 other members: each one bootstraps from all before it.
     const ledgers: RoleProcess[] = [first]
-    const started = await Promise.all([
-      ...made.ledgerDirs
-        .slice(1)
-        .map((dir, i) =>
-          supervisor.start(`ledger-${i + 2}`, [
-            'ledger',
-            '--dir',
-            dir,
-            '--signer-key',
-            join(dir, 'signer.key'),
-            '--api',
-            '127.0.0.1:0',
-            ...listen,
-            ...bootstrap,
-            ...(anchorArgs[i + 1] as string[]),
-          ]),
-        ),
+    for (const [i, dir] of made.ledgerDirs.slice(1).entries()) {
+      const earlier = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
+      ledgers.push(
+        await supervisor.start(`ledger-${i + 2}`, [
+          'ledger',
+          '--dir',
+          dir,
+          '--signer-key',
+          join(dir, 'signer.key'),
+          '--api',
+          '127.0.0.1:0',
+          ...listen,
+          ...earlier,
+          ...(anchorArgs[i + 1] as string[]),
+        ]),
+      )
+    }
+    const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
+    await Promise.all([
       ...relays.map((r, i) =>
         supervisor.start(`relay-${i + 1}`, [
           'relay',
@@ -220,7 +222,6 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
         ]),
       ),
     ])
-    ledgers.push(...started.slice(0, o.ledgers - 1))
     const proxy = await supervisor.start('proxy', [
       'proxy',
       '--socks',
@@ -282,7 +283,11 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = BigInt(row?.reward ?? '0')
-        const owed = (await getJson(`${apis[0]}/rewards/${r.payout}`)) as { amount: string; proof: Hex[] }
+        // 404: nothing owed to this account yet (no leaf in the rewards tree)
+        const owed = ((await getJson(`${apis[0]}/rewards/${r.payout}`).catch(() => undefined)) ?? {
+          amount: '0',
+          proof: [],
+        }) as { amount: string; proof: Hex[] }
         let claimed = 0n
         if (BigInt(owed.amount) > (claimedSoFar.get(r.payout) ?? 0n)) {
           claimed = (
