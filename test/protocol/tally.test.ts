@@ -346,9 +346,18 @@ describe('tally', () => {
       net,
       twins.map(r => relayRecord(r, 0, 1, payouts[0]!)),
     )
-    const attestations = twins.flatMap((r, i) => assignedOf(r).map(w => attestation(r, witnessBytes[w]!, 1000 * (i + 1))))
+    const attestations = twins.flatMap((r, i) =>
+      assignedOf(r).map(w => attestation(r, witnessBytes[w]!, 1000 * (i + 1))),
+    )
     for (const order of [attestations, [...attestations].reverse()]) {
-      const t = computeTally({ network: net, epoch: EPOCH, seed, registry, attestations: order, previous: new Map() })
+      const t = computeTally({
+        network: net,
+        epoch: EPOCH,
+        seed,
+        registry,
+        attestations: order,
+        previous: new Map(),
+      })
       assert.deepEqual(
         t.relays.map(r => [relayKey(r.relay), r.score]),
         twins.map((r, i) => [relayKey(r), 1000 * (i + 1)]),
