@@ -1,10 +1,15 @@
+// `npm run bench -- <name> [args]`: runs bench/<name>.ts. Each benchmark prints its figures as ratios
+// against a baseline measured in the same run, and ends with one JSON line.
 import '../node/runtime.ts'
+import { readdirSync } from 'node:fs'
 
-// `npm run bench -- <name>` runs bench/<name>.ts's main().
-const name = process.argv[2]
-if (!name || !/^[a-z0-9-]+$/.test(name)) {
-  console.error('usage: npm run bench -- <name>   (a file bench/<name>.ts)')
+const available = readdirSync(new URL('.', import.meta.url))
+  .filter(f => f.endsWith('.ts') && f !== 'run.ts')
+  .map(f => f.slice(0, -3))
+const [name, ...args] = process.argv.slice(2)
+if (!name || !available.includes(name)) {
+  console.error(`usage: npm run bench -- <${available.join('|')}>`)
   process.exit(2)
 }
-const { main } = (await import(`./${name}.ts`)) as { main: (argv: string[]) => Promise<void> }
-await main(process.argv.slice(3))
+const bench = (await import(`./${name}.ts`)) as { main(args: string[]): Promise<void> }
+await bench.main(args)

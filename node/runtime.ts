@@ -18,6 +18,15 @@ if (typeof Promise.withResolvers !== 'function') {
   })
 }
 
+// `ws` also emits 'error' as a Node event, which crashes the process when nobody listens that way:
+// libp2p listens with addEventListener only, so a refused WebSocket dial would kill the node.
+class QuietWebSocket extends WebSocket {
+  constructor(...args: ConstructorParameters<typeof WebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 if (typeof globalThis.WebSocket === 'undefined') {
-  ;(globalThis as { WebSocket?: unknown }).WebSocket = WebSocket
+  ;(globalThis as { WebSocket?: unknown }).WebSocket = QuietWebSocket
 }

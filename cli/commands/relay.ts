@@ -1,0 +1,145 @@
+import { join } from 'node:path'
+import { joinAttestations } from '../../node/attestations.ts'
+import { loadDataDir } from '../../node/datadir.ts'
+import { RelayDirectory } from '../../node/directory.ts'
+import { dnsServerLookup } from '../../node/exit-dns.ts'
+import { resolveExit } from '../../node/exit-policy.ts'
+import { createHost } from '../../node/host.ts'
+import { MonthlyQuota } from '../../node/quota.ts'
+import { parseBytes, parseRate } from '../../node/rate.ts'
+import { Relay } from '../../node/relay.ts'
+import { RecordPublisher } from '../../node/relay-records.ts'
+import { startStatusServer } from '../../node/status-server.ts'
+import { DEFAULT_LIMITS } from '../../node/tunnel-server.ts'
+import { parseHex } from '../../protocol/bytes.ts'
+import type { Command } from '../main.ts'
+import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { untilSignal } from '../shutdown.ts'
+
+const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
+       [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
+       [--max-tunnels N] [--max-tunnels-per-peer N] [--status HOST:PORT]
+
+Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
+5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-dns resolves exit
+targets with those DNS servers instead of the system resolver. The first line on stdout
+is JSON with the peer id, the listen addresses and the status address.`
+
+export const command: Command = {
+  summary: 'run a relay: carry tunnels, publish its signed record, serve /status and /metrics',
+  usage: USAGE,
+  async run(argv) {
+    const { values: v } = parseFlags(argv, {
+      dir: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      bootstrap: { type: 'string', multiple: true },
+      'max-bandwidth': { type: 'string' },
+      'monthly-quota': { type: 'string' },
+      'exit-ports': { type: 'string' },
+      'exit-dns': { type: 'string', multiple: true },
+      'max-tunnels': { type: 'string' },
+      'max-tunnels-per-peer': { type: 'string' },
+      'allow-private-exits': { type: 'boolean', default: false },
+      status: { type: 'string' },
+    })
+    const dir = requireFlag(v.dir, 'dir', 'the data dir made by weir init')
+    const maxBandwidthBps =
+      v['max-bandwidth'] === undefined ? undefined : flagValue('max-bandwidth', v['max-bandwidth'], parseRate)
+    const quotaBytes =
+      v['monthly-quota'] === undefined
+        ? undefined
+        : flagValue('monthly-quota', v['monthly-quota'], parseBytes)
+    const ports = v['exit-ports'] === undefined ? undefined : parsePorts(v['exit-ports'])
+    const exitDns = (v['exit-dns'] ?? []).map(server => {
+      const { host, port } = hostPortFlag(server, 'exit-dns')
+      return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+    })
+    const lookup = exitDns.length > 0 ? dnsServerLookup(exitDns) : undefined
+    const limits = {
+      maxTunnels: intFlag(v['max-tunnels'], 'max-tunnels', DEFAULT_LIMITS.maxTunnels, 1, 100_000),
+      maxTunnelsPerPeer: intFlag(
+        v['max-tunnels-per-peer'],
+        'max-tunnels-per-peer',
+        DEFAULT_LIMITS.maxTunnelsPerPeer,
+        1,
+        100_000,
+      ),
+    }
+    const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
+    const allowPrivate = v['allow-private-exits'] === true
+
+    const data = loadDataDir(dir)
+    const payout = data.config.payout && parseHex(data.config.payout, 20)
+    if (!payout)
+      throw new Error(`${join(dir, 'config.json')}: a relay needs a payout address (weir init --payout 0x…)`)
+    if (allowPrivate) {
+      console.error(
+        'weir relay: WARNING: --allow-private-exits is on: clients can reach loopback and private networks ' +
+          'through this relay. Use it for local testnets only.',
+      )
+    }
+
+    const stopRequested = untilSignal()
+    const host = await createHost({
+      networkId: data.network.id,
+      privateKey: data.identity.libp2pKey,
+      listen: v.listen,
+      bootstrap: [...data.network.bootstrap, ...(v.bootstrap ?? [])],
+    })
+    const directory = new RelayDirectory(host, data.network.id)
+    directory.start()
+    // Relays validate and forward attestations too (DESIGN §5), keeping equivocation evidence.
+    const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
+    const policy = { allowPrivate, ports }
+    const relay = new Relay(host, {
+      networkId: data.network.id,
+      resolveExit: (target, port) => resolveExit(target, port, policy, lookup),
+      maxBandwidthBps,
+      limits,
+      quota: quotaBytes === undefined ? undefined : new MonthlyQuota(quotaBytes, join(dir, 'usage.json')),
+      directory,
+    })
+    await relay.start()
+    const publisher = new RecordPublisher(host, {
+      network: data.network,
+      identity: data.identity,
+      payout,
+      maxBandwidthBps: maxBandwidthBps ?? 0,
+      directory,
+    })
+    await publisher.start()
+    const statusServer = status && (await startStatusServer(status.host, status.port, relay))
+    console.log(
+      JSON.stringify({
+        peerId: host.peerId.toString(),
+        addresses: host.getMultiaddrs().map(String),
+        status: statusServer?.address ?? null,
+      }),
+    )
+
+    const signal = await stopRequested
+    console.error(`weir relay: ${signal}: closing tunnels and stopping`)
+    publisher.stop()
+    attestations.topic.stop()
+    await relay.stop()
+    await statusServer?.close()
+    await host.stop()
+    return 0
+  },
+}
+
+function flagValue(flag: string, text: string, parse: (text: string) => number): number {
+  try {
+    return parse(text)
+  } catch (err) {
+    throw new UsageError(`--${flag} ${(err as Error).message}`)
+  }
+}
+
+function parsePorts(text: string): Set<number> {
+  const ports = text.split(',').map(p => p.trim())
+  if (!ports.every(p => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
+    throw new UsageError(`--exit-ports expects a comma-separated list of ports 1-65535, got '${text}'`)
+  }
+  return new Set(ports.map(Number))
+}

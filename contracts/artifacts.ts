@@ -1,0 +1,26 @@
+import { existsSync, readFileSync } from 'node:fs'
+import type { Abi, Hex } from 'viem'
+
+export interface Artifact {
+  abi: Abi
+  bytecode: Hex
+}
+
+export type ContractName = 'WeirRewards'
+
+const cache = new Map<ContractName, Artifact>()
+
+/** The compiled contract from contracts/artifacts/, which `npm run build` generates (it is not committed). */
+export function loadArtifact(name: ContractName): Artifact {
+  const cached = cache.get(name)
+  if (cached) return cached
+  const url = new URL(`./artifacts/${name}.json`, import.meta.url)
+  if (!existsSync(url)) {
+    throw new Error(
+      `contract artifact ${name} is missing (contracts/artifacts/${name}.json): run \`npm run build\``,
+    )
+  }
+  const artifact = JSON.parse(readFileSync(url, 'utf8')) as Artifact
+  cache.set(name, artifact)
+  return artifact
+}

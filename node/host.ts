@@ -1,0 +1,96 @@
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import type { PrivateKey } from '@libp2p/interface'
+import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import { createLibp2p } from 'libp2p'
+import { gossipScoring } from './gossip-scoring.ts'
+
+/** Nothing listens publicly unless the operator asks for it. */
+export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
+
+// Tunnels carry bulk traffic over single yamux streams: a 16 MiB window lets one stream fill a fast
+// link (the spec's 256 KiB start is kept for interoperability; the window grows with use). A paused
+// stream may hold a whole window unread, so the read buffer limit must be at least that large.
+const STREAM_WINDOW = 16 * 1024 * 1024
+const BOOTSTRAP_RETRY_MS = 15_000
+
+export interface HostOptions {
+  networkId: string
+  privateKey: PrivateKey
+  listen?: string[]
+  bootstrap?: string[]
+}
+
+export function protocolId(networkId: string, name: string): string {
+  return `/weir/${networkId}/${name}/1.0.0`
+}
+
+export function topic(networkId: string, name: string): string {
+  return `weir/${networkId}/${name}/1`
+}
+
+/** The libp2p node every role runs on; roles register their own handlers and topics on it. */
+export async function createHost(options: HostOptions) {
+  const node = await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? DEFAULT_LISTEN },
+    transports: [tcp(), webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [
+      yamux({
+        maxMessageSize: 256 * 1024,
+        streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: 2 * STREAM_WINDOW },
+      }),
+    ],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      // The default mapper drops private and loopback addresses, which would hide local testnets and
+      // LAN deployments from each other; addresses from the DHT are only dialling hints anyway.
+      dht: kadDHT({
+        protocol: protocolId(options.networkId, 'kad'),
+        clientMode: false,
+        peerInfoMapper: passthroughMapper,
+      }),
+      pubsub: gossipsub({
+        emitSelf: false,
+        allowPublishToZeroTopicPeers: true,
+        ...gossipScoring(options.networkId),
+      }),
+    },
+  })
+  keepBootstrapped(node, options.bootstrap ?? [])
+  return node
+}
+
+export type Host = Awaited<ReturnType<typeof createHost>>
+
+/** Dials every bootstrap address we are not connected to, now and periodically, until the node stops. */
+function keepBootstrapped(node: Host, addresses: string[]): void {
+  if (addresses.length === 0) return
+  const targets = addresses.map(a => multiaddr(a))
+  const dialAll = () => {
+    for (const target of targets) {
+      const peer = peerIdOfAddress(target)
+      if (peer !== undefined && node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
+      node
+        .dial(target)
+        .catch(err => node.logger.forComponent('weir:bootstrap').error('dial %a: %e', target, err))
+    }
+  }
+  dialAll()
+  const timer = setInterval(dialAll, BOOTSTRAP_RETRY_MS)
+  timer.unref()
+  node.addEventListener('stop', () => clearInterval(timer), { once: true })
+}
+
+/** The `/p2p/<peerId>` of a multiaddr, if it names one. */
+export function peerIdOfAddress(address: Multiaddr): string | undefined {
+  return address.getComponents().findLast(c => c.name === 'p2p')?.value
+}

@@ -1,0 +1,64 @@
+import { Duplex } from 'node:stream'
+import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+
+const HIGH_WATER_MARK = 4 * 1024 * 1024
+
+/**
+ * A libp2p stream as a Node Duplex, with back-pressure both ways: a full Duplex read buffer pauses the
+ * libp2p stream (yamux then stops granting window), and a full libp2p send buffer holds the write
+ * callback until 'drain'. Chunks are passed through without copying. Ending the Duplex half-closes the
+ * stream; destroying it resets the stream.
+ */
+export function streamToDuplex(stream: Stream): Duplex {
+  const onMessage = (evt: StreamMessageEvent) => {
+    let more = true
+    if (evt.data instanceof Uint8Array) more = duplex.push(evt.data)
+    else for (const buf of evt.data) more = duplex.push(buf)
+    if (!more && stream.readStatus === 'readable') stream.pause()
+  }
+  const onEnd = () => duplex.push(null)
+  const onClose = (evt: StreamCloseEvent) => {
+    if (evt.error !== undefined) duplex.destroy(evt.error)
+    else if (!stream.readableEnded) duplex.push(null)
+  }
+  const detach = () => {
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('end', onEnd)
+    stream.removeEventListener('close', onClose)
+  }
+
+  const duplex = new Duplex({
+    allowHalfOpen: true,
+    // Node's 16 KiB default would pause the libp2p stream after every message, and each pause stops
+    // yamux window updates: the sender then idles for a round trip. Buffer about a window's worth.
+    readableHighWaterMark: HIGH_WATER_MARK,
+    writableHighWaterMark: HIGH_WATER_MARK,
+    read() {
+      if (stream.readStatus === 'paused') stream.resume()
+    },
+    write(chunk: Uint8Array, _encoding, callback) {
+      try {
+        if (stream.send(chunk)) callback()
+        else stream.onDrain().then(() => callback(), callback)
+      } catch (err) {
+        callback(err as Error)
+      }
+    },
+    final(callback) {
+      stream.close().then(() => callback(), callback)
+    },
+    destroy(err, callback) {
+      detach()
+      if (stream.status === 'open' || stream.status === 'closing') {
+        stream.abort(err ?? new Error('tunnel closed'))
+      }
+      callback(err)
+    },
+  })
+
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('end', onEnd)
+  stream.addEventListener('close', onClose)
+  if (stream.readableEnded && stream.readBufferLength === 0) duplex.push(null)
+  return duplex
+}

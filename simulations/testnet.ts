@@ -1,0 +1,381 @@
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { connect as netConnect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Hex } from 'viem'
+import { type Anvil, startAnvil } from '../contracts/anvil.ts'
+import { anchorEpoch, anchoredEpochs, claimRewards, deployContracts } from '../contracts/client.ts'
+import { initDataDir, writeNetworkFile } from '../node/datadir.ts'
+import { createLocalNetwork } from '../node/local-network.ts'
+import { generateEd25519 } from '../protocol/ed25519.ts'
+import { epochStart, graceEnd } from '../protocol/epoch.ts'
+import {
+  type Address,
+  type NetworkDefinition,
+  parseNetworkDefinition,
+  networkDefinitionToJson,
+} from '../protocol/network.ts'
+import { peerIdOfPublicKey, peerIdToString } from '../protocol/peer.ts'
+import { type RoleProcess, Supervisor } from './supervisor.ts'
+
+export interface TestnetOptions {
+  relays: number
+  witnesses: number
+  ledgers: number
+  epochSeconds: number
+  epochs: number
+  /** folder for the network, data dirs, logs and report; a temp dir when absent */
+  out?: string
+  /** relay capacities in bytes/s; by default spread evenly over 1–20 MB/s */
+  capacities?: number[]
+  progress?: (line: string) => void
+}
+
+export interface TestnetRelay {
+  peerId: string
+  payout: Address
+  capacityBps: number
+  measuredBps: number
+  reward: string
+  claimed: string
+}
+
+export interface TestnetEpoch {
+  epoch: number
+  root: Hex
+  ledgersAgreeing: number
+  anchorTx: Hex | null
+  relays: TestnetRelay[]
+}
+
+export interface TestnetReport {
+  out: string
+  network: string
+  epochs: TestnetEpoch[]
+  proxy: { requests: number; failed: number; bytes: number }
+}
+
+const MB = 1_000_000
+
+/** Capacities spread evenly over 1–20 MB/s, rounded to whole 100 kB/s. */
+export function spreadCapacities(count: number): number[] {
+  if (count === 1) return [10 * MB]
+  return Array.from({ length: count }, (_, i) => Math.round((1 + (19 * i) / (count - 1)) * 10) * 100_000)
+}
+
+async function getJson(url: string): Promise<unknown> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(5000) })
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`)
+  return response.json()
+}
+
+const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
+
+/**
+ * A whole network on 127.0.0.1: Anvil with the contracts, and every role as its own process. Runs the
+ * epochs, anchors each certified epoch, claims for every relay and reports what each part saw.
+ */
+export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<TestnetReport> {
+  const say = o.progress ?? (() => {})
+  const out = o.out ?? mkdtempSync(join(tmpdir(), 'weir-testnet-'))
+  const logs = join(out, 'logs')
+  mkdirSync(logs, { recursive: true })
+  const supervisor = new Supervisor(logs)
+  let anvil: Anvil | undefined
+  let web: Server | undefined
+  let traffic: Promise<void> | undefined
+  const trafficStop = new AbortController()
+  const stopped = () => {
+    if (stop.aborted) throw new Error('stopped')
+  }
+  try {
+    const capacities = o.capacities ?? spreadCapacities(o.relays)
+    say(`starting Anvil and deploying the contracts`)
+    anvil = await startAnvil({ accounts: 1 + o.relays })
+    const deployerKey = anvil.privateKeys[0] as Hex
+
+    const made = createLocalNetwork({
+      out: join(out, 'network'),
+      witnesses: o.witnesses,
+      committee: o.ledgers,
+      epochSeconds: o.epochSeconds,
+      eligibilityDelay: 3,
+      emission: 1000n * 10n ** 18n,
+      chainId: anvil.chainId,
+      genesis: Date.now(),
+    })
+    const { rewards } = await deployContracts({
+      rpcUrl: anvil.rpcUrl,
+      deployerKey,
+      networkId: made.network.id,
+      committee: made.network.committee.map(m => m.signer),
+      quorum: made.network.quorum,
+      emissionPerEpoch: made.network.emissionPerEpoch,
+    })
+    stopped()
+
+    // The relays are registered at genesis, so they are eligible from epoch 0 with the default delay.
+    const relayKeys = capacities.map(() => generateEd25519())
+    const relays = relayKeys.map((key, i) => ({
+      peerId: peerIdToString(peerIdOfPublicKey(key.publicKey)),
+      payout: (anvil as Anvil).accounts[i + 1]?.toLowerCase() as Address,
+      payoutKey: (anvil as Anvil).privateKeys[i + 1] as Hex,
+      capacityBps: capacities[i] as number,
+      dir: join(out, 'network', `relay-${i + 1}`),
+    }))
+    const startupMs = 6000 + 700 * (o.relays + o.witnesses + o.ledgers)
+    const network: NetworkDefinition = parseNetworkDefinition({
+      ...networkDefinitionToJson(made.network),
+      genesis: Date.now() + startupMs,
+      chain: { chainId: anvil.chainId, rewards },
+      relays: relays.map(r => ({ peerId: r.peerId, payout: r.payout })),
+    })
+    writeNetworkFile(made.path, network)
+    for (const dir of [...made.witnessDirs, ...made.ledgerDirs])
+      writeNetworkFile(join(dir, 'network.json'), network)
+    relays.forEach((r, i) => {
+      initDataDir(r.dir, network, { payout: r.payout }, relayKeys[i])
+    })
+
+    say(
+      `network ${network.id}: ${o.relays} relays, ${o.witnesses} witnesses, ${o.ledgers} ledgers, ` +
+        `${o.epochs} epochs of ${o.epochSeconds} s; genesis in ${Math.round(startupMs / 1000)} s`,
+    )
+    const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
+    const first = await supervisor.start('ledger-1', [
+      'ledger',
+      '--dir',
+      made.ledgerDirs[0] as string,
+      '--signer-key',
+      join(made.ledgerDirs[0] as string, 'signer.key'),
+      '--api',
+      '127.0.0.1:0',
+      ...listen,
+    ])
+    const bootstrap = ['--bootstrap', String((first.ready.addresses as string[])[0])]
+    const ledgers: RoleProcess[] = [first]
+    const started = await Promise.all([
+      ...made.ledgerDirs
+        .slice(1)
+        .map((dir, i) =>
+          supervisor.start(`ledger-${i + 2}`, [
+            'ledger',
+            '--dir',
+            dir,
+            '--signer-key',
+            join(dir, 'signer.key'),
+            '--api',
+            '127.0.0.1:0',
+            ...listen,
+            ...bootstrap,
+          ]),
+        ),
+      ...relays.map((r, i) =>
+        supervisor.start(`relay-${i + 1}`, [
+          'relay',
+          '--dir',
+          r.dir,
+          ...listen,
+          ...bootstrap,
+          '--max-bandwidth',
+          `${r.capacityBps}B/s`,
+          '--allow-private-exits',
+          '--status',
+          '127.0.0.1:0',
+        ]),
+      ),
+      ...made.witnessDirs.map((dir, i) =>
+        supervisor.start(`witness-${i + 1}`, [
+          'witness',
+          '--dir',
+          dir,
+          ...listen,
+          ...bootstrap,
+          '--sink',
+          '127.0.0.1:0',
+          '--status',
+          '127.0.0.1:0',
+        ]),
+      ),
+    ])
+    ledgers.push(...started.slice(0, o.ledgers - 1))
+    const proxy = await supervisor.start('proxy', [
+      'proxy',
+      '--socks',
+      '127.0.0.1:0',
+      '--network',
+      made.path,
+      ...bootstrap,
+      '--hops',
+      '2',
+    ])
+    stopped()
+
+    // A synthetic user: small downloads through the proxy from a local web server, all epochs long.
+    web = createServer((req, res) => {
+      const size = Math.min(
+        Number(new URL(req.url ?? '/', 'http://x').searchParams.get('bytes')) || 0,
+        4 * MB,
+      )
+      res.writeHead(200, { 'content-length': size })
+      res.end(randomBytes(size))
+    })
+    await new Promise<void>(resolve => (web as Server).listen(0, '127.0.0.1', resolve))
+    const webPort = (web.address() as { port: number }).port
+    const usage = { requests: 0, failed: 0, bytes: 0 }
+    const [socksHost, socksPort] = String(proxy.ready.socks).split(':') as [string, string]
+    traffic = (async () => {
+      while (!trafficStop.signal.aborted) {
+        usage.requests++
+        try {
+          usage.bytes += await fetchThroughSocks(socksHost, Number(socksPort), webPort, 64 * 1024)
+        } catch {
+          usage.failed++
+        }
+        await sleep(1000)
+      }
+    })()
+
+    const apis = ledgers.map(l => `http://${String(l.ready.api)}`)
+    const result: TestnetEpoch[] = []
+    const claimedSoFar = new Map<Address, bigint>()
+    for (let epoch = 0; epoch < o.epochs; epoch++) {
+      const deadline = graceEnd(network, epoch) + 60_000
+      say(
+        `epoch ${epoch}: running until ${new Date(epochStart(network, epoch + 1)).toISOString().slice(11, 19)}`,
+      )
+      const certificates = await waitForCertificates(apis, epoch, deadline, stop)
+      const roots = new Set(certificates.map(c => `${c.contentRoot}/${c.rewardsRoot}/${c.cumulativeTotal}`))
+      if (roots.size !== 1)
+        throw new Error(`epoch ${epoch}: ledgers certified different roots: ${[...roots].join(' vs ')}`)
+      const cert = certificates[0] as Certificate
+      const anchored = await anchorEpoch({
+        rpcUrl: anvil.rpcUrl,
+        key: deployerKey,
+        rewards,
+        certificate: { ...cert, cumulativeTotal: BigInt(cert.cumulativeTotal) },
+      })
+      const tally = (await getJson(`${apis[0]}/epochs/${epoch}/tally`)) as Tally
+      const epochRelays: TestnetRelay[] = []
+      for (const r of relays) {
+        const row = tally.relays.find(t => t.peerId === r.peerId)
+        const reward = BigInt(row?.reward ?? '0')
+        const owed = (await getJson(`${apis[0]}/rewards/${r.payout}`)) as { amount: string; proof: Hex[] }
+        let claimed = 0n
+        if (BigInt(owed.amount) > (claimedSoFar.get(r.payout) ?? 0n)) {
+          claimed = (
+            await claimRewards({
+              rpcUrl: anvil.rpcUrl,
+              key: r.payoutKey,
+              rewards,
+              account: r.payout,
+              cumulativeAmount: BigInt(owed.amount),
+              proof: owed.proof,
+            })
+          ).amount
+          claimedSoFar.set(r.payout, BigInt(owed.amount))
+        }
+        epochRelays.push({
+          peerId: r.peerId,
+          payout: r.payout,
+          capacityBps: r.capacityBps,
+          measuredBps: row?.score ?? 0,
+          reward: reward.toString(),
+          claimed: claimed.toString(),
+        })
+      }
+      const anchorTx =
+        anchored.txHash ??
+        (await anchoredEpochs({ rpcUrl: anvil.rpcUrl, rewards })).find(a => a.epoch === BigInt(epoch))
+          ?.txHash ??
+        null
+      result.push({
+        epoch,
+        root: cert.rewardsRoot,
+        ledgersAgreeing: certificates.length,
+        anchorTx,
+        relays: epochRelays,
+      })
+      say(
+        `epoch ${epoch}: certified by ${certificates.length}/${o.ledgers} ledgers, rewards root ${cert.rewardsRoot.slice(0, 18)}…, ` +
+          `anchored in ${anchorTx?.slice(0, 18) ?? '?'}…, ${epochRelays.filter(r => r.claimed !== '0').length} claims`,
+      )
+    }
+    const report: TestnetReport = { out, network: network.id, epochs: result, proxy: usage }
+    writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+    return report
+  } finally {
+    trafficStop.abort()
+    await traffic
+    web?.close()
+    await supervisor.stopAll()
+    await anvil?.stop()
+  }
+}
+
+interface Certificate {
+  epoch: number
+  contentRoot: Hex
+  rewardsRoot: Hex
+  cumulativeTotal: string
+  signatures: Hex[]
+}
+
+interface Tally {
+  relays: { peerId: string; score: number; reward: string }[]
+}
+
+/** Polls every ledger until each serves a certificate for `epoch` (or the deadline passes). */
+async function waitForCertificates(apis: string[], epoch: number, deadline: number, stop: AbortSignal) {
+  const found = new Map<string, Certificate>()
+  while (found.size < apis.length) {
+    if (stop.aborted) throw new Error('stopped')
+    for (const api of apis) {
+      if (found.has(api)) continue
+      try {
+        found.set(api, (await getJson(`${api}/epochs/${epoch}/certificate`)) as Certificate)
+      } catch {}
+    }
+    if (found.size < apis.length && Date.now() > deadline) {
+      if (found.size > 0) break
+      throw new Error(`epoch ${epoch}: no ledger certified it in time`)
+    }
+    if (found.size < apis.length) await sleep(500)
+  }
+  return [...found.values()]
+}
+
+/** GETs `bytes` random bytes from the local web server through the SOCKS5 proxy; returns bytes received. */
+function fetchThroughSocks(
+  socksHost: string,
+  socksPort: number,
+  webPort: number,
+  bytes: number,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = netConnect(socksPort, socksHost)
+    socket.setTimeout(20_000, () => socket.destroy(new Error('timeout')))
+    const host = Buffer.from('localhost')
+    let stage = 0
+    let received = 0
+    socket.on('connect', () => socket.write(Uint8Array.of(5, 1, 0)))
+    socket.on('data', chunk => {
+      if (stage === 0) {
+        stage = 1
+        const port = Buffer.alloc(2)
+        port.writeUInt16BE(webPort)
+        socket.write(Buffer.concat([Uint8Array.of(5, 1, 0, 3, host.length), host, port]))
+      } else if (stage === 1) {
+        if (chunk[1] !== 0) return socket.destroy(new Error(`SOCKS reply ${chunk[1]}`))
+        stage = 2
+        socket.write(`GET /?bytes=${bytes} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`)
+      } else {
+        received += chunk.length
+      }
+    })
+    socket.on('error', reject)
+    socket.on('close', () => (received > bytes ? resolve(received) : reject(new Error('short response'))))
+  })
+}

@@ -1,0 +1,64 @@
+import { connect, createServer, type Server, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+
+export interface ProxyOptions {
+  /** bytes per second in each direction; unshaped when absent */
+  rate?: number
+  /** flip one bit in every chunk of at least 1 KiB (payload, not the small hello and ack) */
+  flipBits?: boolean
+  /** accept the connection, then never forward anything */
+  blackhole?: boolean
+}
+
+/** A TCP proxy on 127.0.0.1 that stands in for a relay circuit in unit tests. */
+export async function startProxy(
+  target: { host: string; port: number },
+  options: ProxyOptions = {},
+): Promise<{ port: number; close(): Promise<void> }> {
+  const sockets = new Set<Socket>()
+  const server: Server = createServer(client => {
+    sockets.add(client)
+    client.on('error', () => {})
+    client.on('close', () => sockets.delete(client))
+    if (options.blackhole) return
+    const upstream = connect(target.port, target.host)
+    sockets.add(upstream)
+    upstream.on('error', () => {})
+    upstream.on('close', () => {
+      sockets.delete(upstream)
+      client.destroy()
+    })
+    client.on('close', () => upstream.destroy())
+    pipe(client, upstream, options)
+    pipe(upstream, client, options)
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: async () => {
+      for (const s of sockets) s.destroy()
+      await new Promise<void>(resolve => server.close(() => resolve()))
+    },
+  }
+}
+
+function pipe(src: Socket, dst: Socket, options: ProxyOptions): void {
+  let debt = 0
+  let last = performance.now()
+  src.on('data', (chunk: Buffer) => {
+    if (options.flipBits && chunk.length >= 1024) {
+      chunk = Buffer.from(chunk)
+      chunk[chunk.length >> 1] = (chunk[chunk.length >> 1] as number) ^ 0x10
+    }
+    dst.write(chunk)
+    if (options.rate === undefined) return
+    const now = performance.now()
+    // a little credit (50 ms) carries over, so a timer that fires late under load costs no throughput
+    debt = Math.max(-options.rate / 20, debt - ((now - last) * options.rate) / 1000) + chunk.length
+    last = now
+    if (debt > options.rate / 50) {
+      src.pause()
+      setTimeout(() => src.resume(), (debt * 1000) / options.rate)
+    }
+  })
+}

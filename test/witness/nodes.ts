@@ -1,0 +1,31 @@
+import { gossipsub, type GossipSub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { tcp } from '@libp2p/tcp'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { gossipScoring } from '../../node/gossip-scoring.ts'
+
+export type GossipNode = Libp2p<{ pubsub: GossipSub }>
+
+/** A bare libp2p node with Weir's gossipsub scoring, for topic tests. */
+export async function gossipNode(networkId: string): Promise<GossipNode> {
+  return createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ emitSelf: false, allowPublishToZeroTopicPeers: true, ...gossipScoring(networkId) }),
+    },
+  })
+}
+
+export async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+}

@@ -1,0 +1,41 @@
+import { type ChildProcess, spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+
+const ROOT = new URL('../../', import.meta.url).pathname
+
+/** Child processes of a test file, each resolved once it printed its JSON ready line; kill them in `after`. */
+export class Children {
+  private readonly children = new Set<ChildProcess>()
+  /** the tail of each child's stderr, for failure messages */
+  readonly stderr = new Map<string, string>()
+
+  /** Starts `node <args>` from the repository root; `weir` is `bin/weir.js`. */
+  async start<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
+    const child = spawn(process.execPath, args, {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    this.children.add(child)
+    child.once('exit', () => this.children.delete(child))
+    let stderr = ''
+    child.stderr?.on('data', d => {
+      stderr = (stderr + d).slice(-4000)
+      this.stderr.set(args.join(' '), stderr)
+    })
+    const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
+    const first = await new Promise<string>((resolve, reject) => {
+      lines.once('line', resolve)
+      child.once('exit', code => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)))
+    })
+    return JSON.parse(first) as T
+  }
+
+  weir<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
+    return this.start<T>(['bin/weir.js', ...args], env)
+  }
+
+  killAll(): void {
+    for (const child of this.children) child.kill('SIGKILL')
+  }
+}

@@ -1,0 +1,89 @@
+import { strict as assert } from 'node:assert'
+import { assignedWitnessIndices } from '../../protocol/assignment.ts'
+import { epochEnd, epochStart } from '../../protocol/epoch.ts'
+import { peerIdFromString, peerIdToString } from '../../protocol/peer.ts'
+import { buildRegistry } from '../../protocol/registry.ts'
+import { chooseHelper, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
+import { testNetwork } from './attestations.ts'
+
+describe('witness schedule', () => {
+  const t = testNetwork()
+  const seed = t.seedOf(t.epoch) as Uint8Array
+
+  it('plans exactly the eligible relays assigned to the witness, at times that leave room to finish', () => {
+    let total = 0
+    for (const w of t.network.witnesses) {
+      const index = t.network.witnesses.indexOf(w)
+      const plan = planEpoch({
+        network: t.network,
+        epoch: t.epoch,
+        seed,
+        registry: t.registry,
+        witness: peerIdFromString(w),
+      })
+      const expected = t.relays.filter(r => assignedWitnessIndices(seed, r, 3, 2).includes(index))
+      assert.deepEqual(plan.map(p => peerIdToString(p.relay)).sort(), expected.map(peerIdToString).sort())
+      for (const p of plan) {
+        assert.ok(p.at >= epochStart(t.network, t.epoch))
+        assert.ok(p.at + probeBudgetMs(t.network) <= epochEnd(t.network, t.epoch))
+      }
+      total += plan.length
+    }
+    assert.equal(total, t.relays.length * t.network.witnessesPerRelay)
+  })
+
+  it('plans nothing for a stranger, and nothing for relays not yet eligible', () => {
+    const stranger = t.relays[0] as Uint8Array
+    assert.deepEqual(
+      planEpoch({ network: t.network, epoch: t.epoch, seed, registry: t.registry, witness: stranger }),
+      [],
+    )
+    const late = { ...t.network, relays: [], eligibilityDelay: 3 }
+    const records = buildRegistry(late, [])
+    const w = peerIdFromString(t.network.witnesses[0] as string)
+    assert.deepEqual(planEpoch({ network: late, epoch: t.epoch, seed, registry: records, witness: w }), [])
+  })
+
+  it('draws probe times from its random source', () => {
+    const w = peerIdFromString(t.network.witnesses[0] as string)
+    const at = (r: number) =>
+      planEpoch({
+        network: t.network,
+        epoch: t.epoch,
+        seed,
+        registry: t.registry,
+        witness: w,
+        random: () => r,
+      })
+    const early = at(0)
+    const late = at(0.999)
+    assert.ok(early.length > 0)
+    assert.equal(early[0]?.at, epochStart(t.network, t.epoch))
+    assert.ok((late[0]?.at as number) > epochEnd(t.network, t.epoch) - probeBudgetMs(t.network) - 1000)
+  })
+
+  it('chooses helpers with at least twice the target capacity, else the fastest known', () => {
+    const candidates = [
+      { peerId: 'slow', capacityBps: 2e6 },
+      { peerId: 'mid', capacityBps: 10e6 },
+      { peerId: 'fast', capacityBps: 50e6 },
+      { peerId: 'unknown' },
+    ]
+    for (const r of [0, 0.5, 0.99]) {
+      assert.ok(['mid', 'fast'].includes(chooseHelper(candidates, 5e6, () => r) as string))
+      assert.equal(
+        chooseHelper(candidates, 30e6, () => r),
+        'fast',
+      )
+      assert.equal(
+        chooseHelper(candidates, 40e6, () => r),
+        'fast',
+      )
+    }
+    assert.equal(
+      chooseHelper([{ peerId: 'a' }, { peerId: 'b' }], undefined, () => 0.7),
+      'b',
+    )
+    assert.equal(chooseHelper([], 1e6), undefined)
+  })
+})

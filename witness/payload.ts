@@ -1,0 +1,68 @@
+import { createCipheriv, randomBytes } from 'node:crypto'
+import type { Writable } from 'node:stream'
+
+// A probe's payload is AES-256-CTR keystream under a key only the witness knows: incompressible, and
+// unpredictable to a relay, so every byte must really be carried and can be checked by the receiver.
+
+export const PROBE_ID_BYTES = 16
+export const PROBE_KEY_BYTES = 32
+export const CHUNK_BYTES = 64 * 1024
+
+export type Direction = 'forward' | 'reverse'
+
+const ZEROS = Buffer.alloc(CHUNK_BYTES)
+const PUMP_BYTES = 1024 * 1024
+
+/** A fresh secret per probe: the id names it to the sink, the key makes its bytes. */
+export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
+  return { id: randomBytes(PROBE_ID_BYTES), key: randomBytes(PROBE_KEY_BYTES) }
+}
+
+/** The keystream of one direction of one probe; the two directions never share counter blocks. */
+export class Keystream {
+  private readonly cipher
+
+  constructor(key: Uint8Array, direction: Direction) {
+    const iv = Buffer.alloc(16)
+    iv[0] = direction === 'forward' ? 0 : 0x80
+    this.cipher = createCipheriv('aes-256-ctr', key, iv)
+  }
+
+  /** The next `length` bytes (at most CHUNK_BYTES). */
+  next(length = CHUNK_BYTES): Buffer {
+    return this.cipher.update(ZEROS.subarray(0, length))
+  }
+
+  /** Whether `chunk` is exactly the next bytes of the stream (consumes them either way). */
+  matches(chunk: Uint8Array): boolean {
+    for (let offset = 0; offset < chunk.length; offset += CHUNK_BYTES) {
+      const part = chunk.subarray(offset, offset + CHUNK_BYTES)
+      if (!this.next(part.length).equals(part)) return false
+    }
+    return true
+  }
+}
+
+/**
+ * Streams keystream into `out` until it is destroyed or ended, with exactly one continuation pending at
+ * a time: after 'drain' when `out` pushes back, after a short wait while `mayWrite()` says no (the
+ * caller's in-flight limit), and otherwise on the next turn of the event loop after PUMP_BYTES, so a
+ * writable that never pushes back cannot starve the process.
+ */
+export function pumpKeystream(out: Writable, stream: Keystream, mayWrite: () => boolean = () => true): void {
+  const step = () => {
+    for (let sent = 0; sent < PUMP_BYTES; sent += CHUNK_BYTES) {
+      if (out.destroyed || out.writableEnded) return
+      if (!mayWrite()) {
+        setTimeout(step, 2)
+        return
+      }
+      if (!out.write(stream.next())) {
+        out.once('drain', step)
+        return
+      }
+    }
+    setImmediate(step)
+  }
+  step()
+}

@@ -1,0 +1,192 @@
+import type { Duplex } from 'node:stream'
+import type { Outcome } from '../protocol/attestation.ts'
+import type { ProbeParameters } from '../protocol/network.ts'
+import { GoodputMeter, steadyRate } from './goodput.ts'
+import { CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
+import { ACK, encodeHello, type ProbeSink, type SinkProbe, type WindowResult } from './sink.ts'
+
+const MAX_IN_FLIGHT = 16 * 1024 * 1024
+
+/** What one probe measured; the attestation fields that are not about identities. */
+export interface ProbeMeasurement {
+  outcome: Outcome
+  /** unix ms */
+  startedAt: number
+  durationMs: number
+  /** payload bytes verified, both directions */
+  bytes: number
+  forwardBps: number
+  reverseBps: number
+  rttMs: number
+}
+
+/** A circuit could not be built: 'refused' when a relay said no, 'unreachable' when it could not be reached. */
+export class CircuitError extends Error {
+  override name = 'CircuitError'
+  constructor(
+    readonly outcome: 'refused' | 'unreachable',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/** The circuit failed at the helper (or before it): the probe says nothing about the target. */
+export class HelperError extends Error {
+  override name = 'HelperError'
+}
+
+class ProbeFailure extends Error {
+  constructor(readonly outcome: Outcome) {
+    super(outcome)
+  }
+}
+
+/** Opens a fresh circuit to the sink; throws CircuitError (anything else counts as unreachable). */
+export type OpenCircuit = (signal: AbortSignal) => Promise<Duplex>
+
+/**
+ * Runs one probe: a forward window (we send, the sink checks and meters) then a reverse window (the
+ * sink sends, we check and meter), each over its own circuit, the whole bounded by the timeout.
+ * Never throws: every failure becomes an outcome.
+ */
+export async function runProbe(
+  open: OpenCircuit,
+  sink: ProbeSink,
+  params: ProbeParameters,
+): Promise<ProbeMeasurement> {
+  const startedAt = Date.now()
+  const began = performance.now()
+  const { id, key } = newProbeSecret()
+  const atSink = sink.register(id, key, params.windowSeconds)
+  const deadline = new AbortController()
+  const timer = setTimeout(() => deadline.abort(), params.timeoutSeconds * 1000)
+  const circuits: Duplex[] = []
+  const openTracked = async () => {
+    const circuit = await open(deadline.signal)
+    circuit.on('error', () => {})
+    circuits.push(circuit)
+    if (deadline.signal.aborted) circuit.destroy()
+    return circuit
+  }
+  deadline.signal.addEventListener('abort', () => {
+    for (const c of circuits) c.destroy()
+    atSink.release()
+  })
+
+  let outcome: Outcome = 'ok'
+  let forward: WindowResult = { samples: [], bytes: 0, corrupt: false, complete: false }
+  let reverse: WindowResult = forward
+  const rtts: number[] = []
+  try {
+    const forwardRtt = await sendForward(await openTracked(), id, key, atSink)
+    rtts.push(forwardRtt.rttMs)
+    forward = forwardRtt.result
+    if (forward.corrupt) throw new ProbeFailure('corrupt')
+    if (!forward.complete) throw new ProbeFailure('unreachable')
+    const reverseRtt = await receiveReverse(await openTracked(), id, key, params.windowSeconds)
+    rtts.push(reverseRtt.rttMs)
+    reverse = reverseRtt.result
+    if (reverse.corrupt) throw new ProbeFailure('corrupt')
+    if (!reverse.complete) throw new ProbeFailure('unreachable')
+  } catch (err) {
+    const said = err instanceof ProbeFailure || err instanceof CircuitError ? err.outcome : 'unreachable'
+    outcome = deadline.signal.aborted && said !== 'corrupt' ? 'timeout' : said
+  } finally {
+    clearTimeout(timer)
+    for (const c of circuits) c.destroy()
+    atSink.release()
+  }
+  const ok = outcome === 'ok'
+  return {
+    outcome,
+    startedAt,
+    durationMs: Math.round(performance.now() - began),
+    bytes: forward.bytes + reverse.bytes,
+    forwardBps: ok ? steadyRate(forward.samples, params.warmupSeconds) : 0,
+    reverseBps: ok ? steadyRate(reverse.samples, params.warmupSeconds) : 0,
+    rttMs: rtts.length > 0 ? Math.round(Math.min(...rtts)) : 0,
+  }
+}
+
+/** Resolves with the first chunk, rejects with 'unreachable' if the circuit closes first. */
+function firstChunk(circuit: Duplex): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer) => {
+      circuit.off('close', onClose)
+      circuit.pause()
+      resolve(chunk)
+    }
+    const onClose = () => {
+      circuit.off('data', onData)
+      reject(new ProbeFailure('unreachable'))
+    }
+    circuit.once('data', onData)
+    circuit.once('close', onClose)
+  })
+}
+
+async function sendForward(
+  circuit: Duplex,
+  id: Uint8Array,
+  key: Uint8Array,
+  atSink: SinkProbe,
+): Promise<{ rttMs: number; result: WindowResult }> {
+  const sentAt = performance.now()
+  circuit.write(encodeHello(id, 'forward'))
+  const ack = await firstChunk(circuit)
+  const rttMs = performance.now() - sentAt
+  if (ack.length !== 1 || ack[0] !== ACK) throw new ProbeFailure('corrupt')
+  circuit.resume()
+  // A relayed stream can accept far more than the path carries (every hop buffers), so the sender keeps
+  // at most MAX_IN_FLIGHT bytes beyond what the sink has verified.
+  let sent = 0
+  const stream = new Keystream(key, 'forward')
+  pumpKeystream(circuit, stream, () => {
+    if (sent - atSink.received() >= MAX_IN_FLIGHT) return false
+    sent += CHUNK_BYTES
+    return true
+  })
+  const settled = await atSink.forward
+  circuit.destroy()
+  return { rttMs, result: settled }
+}
+
+function receiveReverse(
+  circuit: Duplex,
+  id: Uint8Array,
+  key: Uint8Array,
+  windowSeconds: number,
+): Promise<{ rttMs: number; result: WindowResult }> {
+  const sentAt = performance.now()
+  const stream = new Keystream(key, 'reverse')
+  const meter = new GoodputMeter()
+  let rttMs = 0
+  return new Promise(resolve => {
+    let timer: NodeJS.Timeout | undefined
+    let done = false
+    const finish = (corrupt: boolean, complete: boolean) => {
+      if (done) return
+      done = true
+      clearTimeout(timer)
+      circuit.off('data', onData)
+      circuit.destroy()
+      resolve({
+        rttMs,
+        result: { samples: meter.samples(windowSeconds), bytes: meter.total, corrupt, complete },
+      })
+    }
+    const onData = (chunk: Buffer) => {
+      const now = performance.now()
+      if (timer === undefined) {
+        rttMs = now - sentAt
+        timer = setTimeout(() => finish(false, true), windowSeconds * 1000)
+      }
+      if (!stream.matches(chunk)) return finish(true, false)
+      meter.add(now, chunk.length)
+    }
+    circuit.on('data', onData)
+    circuit.once('close', () => finish(false, false))
+    circuit.write(encodeHello(id, 'reverse'))
+  })
+}

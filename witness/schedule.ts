@@ -1,0 +1,77 @@
+import { randomInt } from 'node:crypto'
+import { assignedWitnessIndices } from '../protocol/assignment.ts'
+import { equalBytes } from '../protocol/bytes.ts'
+import { epochEnd, epochStart } from '../protocol/epoch.ts'
+import type { NetworkDefinition } from '../protocol/network.ts'
+import { eligibleRelays, type Registry } from '../protocol/registry.ts'
+import { witnessIndex } from '../protocol/validate.ts'
+
+/** A uniform draw in [0, 1) from the operating system's CSPRNG: probe times must not be predictable. */
+export const secretRandom = (): number => randomInt(2 ** 47) / 2 ** 47
+
+/** One probe to run: the relay and when (unix ms). */
+export interface PlannedProbe {
+  relay: Uint8Array
+  at: number
+}
+
+/** How long a probe may take, so that it is planned to finish before its epoch ends. */
+export function probeBudgetMs(network: NetworkDefinition): number {
+  return (2 * network.probe.windowSeconds + 2) * 1000
+}
+
+/**
+ * The probes a witness runs in `epoch`: one per eligible relay assigned to it under the epoch's seed,
+ * each at a secret time drawn uniformly from the part of the epoch that leaves room to finish.
+ */
+export function planEpoch(o: {
+  network: NetworkDefinition
+  epoch: number
+  seed: Uint8Array
+  registry: Registry
+  witness: Uint8Array
+  random?: () => number
+}): PlannedProbe[] {
+  const net = o.network
+  const index = witnessIndex(net, o.witness)
+  if (index === undefined) return []
+  const random = o.random ?? secretRandom
+  const start = epochStart(net, o.epoch)
+  const span = Math.max(0, epochEnd(net, o.epoch) - start - probeBudgetMs(net))
+  return eligibleRelays(o.registry, o.epoch, net.eligibilityDelay)
+    .filter(r => !equalBytes(r.relay, o.witness))
+    .filter(r =>
+      assignedWitnessIndices(o.seed, r.relay, net.witnesses.length, net.witnessesPerRelay).includes(index),
+    )
+    .map(r => ({ relay: r.relay, at: start + Math.floor(random() * span) }))
+    .sort((a, b) => a.at - b.at)
+}
+
+/** A relay that could carry a probe as its helper, with our best estimate of its capacity. */
+export interface HelperCandidate {
+  peerId: string
+  /** bytes/s; undefined when nothing is known */
+  capacityBps?: number
+}
+
+/**
+ * Picks a probe's helper at random among relays known to have at least twice the target's capacity
+ * (sbws's rule: the helper must not be the bottleneck); when none is known to, among the fastest known;
+ * with no estimates at all, among everyone.
+ */
+export function chooseHelper(
+  candidates: readonly HelperCandidate[],
+  targetCapacityBps: number | undefined,
+  random: () => number = secretRandom,
+): string | undefined {
+  const pick = (pool: readonly HelperCandidate[]) =>
+    pool.length === 0 ? undefined : pool[Math.floor(random() * pool.length)]?.peerId
+  const known = candidates.filter(c => c.capacityBps !== undefined)
+  if (targetCapacityBps !== undefined) {
+    const fast = known.filter(c => (c.capacityBps as number) >= 2 * targetCapacityBps)
+    if (fast.length > 0) return pick(fast)
+  }
+  if (known.length === 0) return pick(candidates)
+  const best = Math.max(...known.map(c => c.capacityBps as number))
+  return pick(known.filter(c => c.capacityBps === best))
+}

@@ -1,0 +1,159 @@
+import { createServer, type Server, type Socket } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { toHex } from '../protocol/bytes.ts'
+import { GoodputMeter } from './goodput.ts'
+import { type Direction, Keystream, PROBE_ID_BYTES, pumpKeystream } from './payload.ts'
+
+// The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
+// probe (its unguessable id) and the direction. Forward: the sink acknowledges, then checks every byte
+// against the probe's keystream and meters goodput for one window, then cuts the connection. Reverse:
+// the sink sends keystream until the witness hangs up (the witness checks and meters).
+
+export const HELLO_BYTES = PROBE_ID_BYTES + 1
+export const ACK = 0x06
+const HELLO_TIMEOUT_MS = 10_000
+const DIRECTION_CODE: Record<Direction, number> = { forward: 1, reverse: 2 }
+
+export function encodeHello(id: Uint8Array, direction: Direction): Uint8Array {
+  const hello = new Uint8Array(HELLO_BYTES)
+  hello.set(id)
+  hello[PROBE_ID_BYTES] = DIRECTION_CODE[direction]
+  return hello
+}
+
+/** What the sink saw of a forward window. */
+export interface WindowResult {
+  samples: number[]
+  /** verified payload bytes */
+  bytes: number
+  corrupt: boolean
+  /** false when the connection ended before the window did */
+  complete: boolean
+}
+
+export interface SinkProbe {
+  /** Settles when the forward window is over, cut short, or found corrupt. */
+  forward: Promise<WindowResult>
+  /** Forward payload bytes verified so far (the sender's in-flight limit uses it). */
+  received(): number
+  /** Forgets the probe and drops its connections. */
+  release(): void
+}
+
+interface Registration {
+  key: Uint8Array
+  windowSeconds: number
+  used: Set<Direction>
+  sockets: Set<Socket>
+  received: number
+  settle(result: WindowResult): void
+}
+
+export class ProbeSink {
+  private readonly probes = new Map<string, Registration>()
+
+  private constructor(
+    private readonly server: Server,
+    readonly host: string,
+    readonly port: number,
+  ) {}
+
+  static async listen(host = '127.0.0.1', port = 0): Promise<ProbeSink> {
+    let sink: ProbeSink | undefined
+    const server = createServer({ noDelay: true }, socket => sink?.accept(socket))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, host, resolve)
+    })
+    const bound = server.address() as AddressInfo
+    sink = new ProbeSink(server, bound.address, bound.port)
+    return sink
+  }
+
+  register(id: Uint8Array, key: Uint8Array, windowSeconds: number): SinkProbe {
+    const name = toHex(id)
+    const { promise, resolve } = Promise.withResolvers<WindowResult>()
+    const registration: Registration = {
+      key,
+      windowSeconds,
+      used: new Set(),
+      sockets: new Set(),
+      received: 0,
+      settle: resolve,
+    }
+    this.probes.set(name, registration)
+    return {
+      forward: promise,
+      received: () => registration.received,
+      release: () => {
+        this.probes.delete(name)
+        for (const socket of registration.sockets) socket.destroy()
+        resolve({ samples: [], bytes: 0, corrupt: false, complete: false })
+      },
+    }
+  }
+
+  async close(): Promise<void> {
+    for (const name of [...this.probes.keys()]) {
+      for (const socket of this.probes.get(name)?.sockets ?? []) socket.destroy()
+    }
+    this.probes.clear()
+    await new Promise<void>(resolve => this.server.close(() => resolve()))
+  }
+
+  private accept(socket: Socket): void {
+    socket.on('error', () => {})
+    socket.setTimeout(HELLO_TIMEOUT_MS, () => socket.destroy())
+    let buffered = Buffer.alloc(0)
+    const onHello = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      if (buffered.length < HELLO_BYTES) return
+      socket.off('data', onHello)
+      socket.setTimeout(0)
+      const registration = this.probes.get(toHex(buffered.subarray(0, PROBE_ID_BYTES)))
+      const code = buffered[PROBE_ID_BYTES]
+      const direction = code === 1 ? 'forward' : code === 2 ? 'reverse' : undefined
+      if (!registration || !direction || registration.used.has(direction)) {
+        socket.destroy()
+        return
+      }
+      registration.used.add(direction)
+      registration.sockets.add(socket)
+      socket.once('close', () => registration.sockets.delete(socket))
+      if (direction === 'forward') receiveForward(socket, registration, buffered.subarray(HELLO_BYTES))
+      else sendReverse(socket, registration.key)
+    }
+    socket.on('data', onHello)
+  }
+}
+
+function receiveForward(socket: Socket, probe: Registration, early: Buffer): void {
+  const stream = new Keystream(probe.key, 'forward')
+  const meter = new GoodputMeter()
+  let timer: NodeJS.Timeout | undefined
+  let done = false
+  const finish = (corrupt: boolean, complete: boolean) => {
+    if (done) return
+    done = true
+    clearTimeout(timer)
+    socket.off('data', onData)
+    socket.destroy()
+    probe.settle({ samples: meter.samples(probe.windowSeconds), bytes: meter.total, corrupt, complete })
+  }
+  const onData = (chunk: Buffer) => {
+    if (chunk.length === 0) return
+    if (!stream.matches(chunk)) return finish(true, false)
+    meter.add(performance.now(), chunk.length)
+    probe.received = meter.total
+    if (timer === undefined) timer = setTimeout(() => finish(false, true), probe.windowSeconds * 1000)
+  }
+  socket.on('data', onData)
+  socket.once('close', () => finish(false, false))
+  socket.write(Uint8Array.of(ACK))
+  onData(early)
+}
+
+function sendReverse(socket: Socket, key: Uint8Array): void {
+  socket.on('data', () => {})
+  pumpKeystream(socket, new Keystream(key, 'reverse'))
+}

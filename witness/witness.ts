@@ -1,0 +1,273 @@
+import type { Duplex } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { AttestationTopic } from '../node/attestation-topic.ts'
+import { type Attestation, capacityOf, signAttestation } from '../protocol/attestation.ts'
+import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
+import type { NetworkDefinition } from '../protocol/network.ts'
+import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
+import type { RelayRecord } from '../protocol/record.ts'
+import type { Registry } from '../protocol/registry.ts'
+import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
+import { chooseHelper, type HelperCandidate, planEpoch, probeBudgetMs } from './schedule.ts'
+import type { ProbeSink } from './sink.ts'
+
+/** Opens witness → helper → target → sink; throws CircuitError (target's fault) or HelperError. */
+export type CircuitOpener = (
+  helper: string,
+  target: string,
+  sink: { host: string; port: number },
+  signal: AbortSignal,
+) => Promise<Duplex>
+
+export interface WitnessOptions {
+  network: NetworkDefinition
+  /** this witness's PeerId bytes and Ed25519 seed */
+  peerIdBytes: Uint8Array
+  signingSeed: Uint8Array
+  sink: ProbeSink
+  topic: AttestationTopic
+  seeds: { seedOf(epoch: number): Uint8Array | undefined }
+  relays: { registryFor(epoch: number): Registry; record(peerId: string): RelayRecord | undefined }
+  openCircuit: CircuitOpener
+  /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
+  fetchCertificate?: (epoch: number) => Promise<unknown>
+  concurrency?: number
+  now?: () => number
+  log?: (line: string) => void
+}
+
+export interface ProbeReport extends ProbeMeasurement {
+  epoch: number
+  relay: string
+  helper: string
+}
+
+const HELPER_ATTEMPTS = 3
+const RECENT = 50
+
+/**
+ * The witness role: each epoch, once the seed is known, plans its assigned probes at secret times,
+ * runs them with bounded concurrency (never probing a relay that is carrying another of our probes, so
+ * probes don't skew each other), signs the results and publishes them on the attestations topic.
+ */
+export class Witness {
+  readonly counts = { planned: 0, done: 0, failed: 0, skipped: 0, published: 0, publishFailed: 0 }
+  readonly outcomes: Record<string, number> = {}
+  readonly recent: ProbeReport[] = []
+  epoch = -1
+  seedKnown = false
+  private readonly capacity = new Map<string, number>()
+  private readonly queue: Array<{ relay: string; epoch: number }> = []
+  /** relays carrying one of our probes (as target or helper), and how many */
+  private readonly inUse = new Map<string, number>()
+  private readonly targets = new Set<string>()
+  private running = 0
+  private readonly stopping = new AbortController()
+  private loop: Promise<void> | undefined
+  private readonly now: () => number
+
+  constructor(private readonly o: WitnessOptions) {
+    this.now = o.now ?? Date.now
+  }
+
+  start(): void {
+    this.loop = this.run().catch(err => {
+      if (!this.stopping.signal.aborted) this.log(`witness loop failed: ${(err as Error).message}`)
+    })
+  }
+
+  async stop(): Promise<void> {
+    this.stopping.abort()
+    await this.loop
+  }
+
+  /** Learns a relay's capacity from any accepted attestation (ours or another witness's). */
+  noteAttestation(a: Attestation): void {
+    if (a.outcome === 'ok') this.capacity.set(peerIdToString(a.relay), capacityOf(a))
+  }
+
+  private log(line: string): void {
+    this.o.log?.(line)
+  }
+
+  private async pause(untilMs: number): Promise<void> {
+    const ms = untilMs - this.now()
+    if (ms > 0) await sleep(ms, undefined, { signal: this.stopping.signal })
+  }
+
+  private async run(): Promise<void> {
+    const net = this.o.network
+    let epoch = Math.max(0, epochAt(net, this.now()))
+    while (!this.stopping.signal.aborted) {
+      await this.pause(epochStart(net, epoch))
+      await this.planAndSchedule(epoch)
+      await this.pause(epochEnd(net, epoch))
+      epoch++
+    }
+  }
+
+  private async planAndSchedule(epoch: number): Promise<void> {
+    const net = this.o.network
+    this.epoch = epoch
+    this.seedKnown = false
+    const lastStart = epochEnd(net, epoch) - probeBudgetMs(net)
+    let seed = this.o.seeds.seedOf(epoch)
+    while (seed === undefined && this.now() < lastStart) {
+      await this.o.fetchCertificate?.(epoch - 2).catch(() => {})
+      await this.pause(Math.min(this.now() + 1000, lastStart))
+      seed = this.o.seeds.seedOf(epoch)
+    }
+    if (seed === undefined) {
+      this.log(`epoch ${epoch}: seed never became known; not probing`)
+      return
+    }
+    this.seedKnown = true
+    const plan = planEpoch({
+      network: net,
+      epoch,
+      seed,
+      registry: this.o.relays.registryFor(epoch),
+      witness: this.o.peerIdBytes,
+    })
+    this.counts.planned += plan.length
+    this.log(`epoch ${epoch}: ${plan.length} probes planned`)
+    for (const probe of plan) {
+      const enqueue = () => {
+        this.queue.push({ relay: peerIdToString(probe.relay), epoch })
+        this.pump()
+      }
+      const ms = Math.max(0, probe.at - this.now())
+      const timer = setTimeout(enqueue, ms)
+      this.stopping.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+    }
+  }
+
+  /** Starts queued probes while there is room, skipping relays busy with another of our probes. */
+  private pump(): void {
+    while (this.running < (this.o.concurrency ?? 2) && !this.stopping.signal.aborted) {
+      const next = this.queue.findIndex(q => !this.inUse.has(q.relay))
+      if (next < 0) return
+      const [job] = this.queue.splice(next, 1)
+      if (!job) return
+      this.running++
+      this.probe(job.relay, job.epoch)
+        .catch(err => this.log(`probe of ${job.relay} failed: ${(err as Error).message}`))
+        .finally(() => {
+          this.running--
+          this.pump()
+        })
+    }
+  }
+
+  private use(peerId: string, delta: number): void {
+    const n = (this.inUse.get(peerId) ?? 0) + delta
+    if (n > 0) this.inUse.set(peerId, n)
+    else this.inUse.delete(peerId)
+  }
+
+  /** Our estimate of a relay's capacity: the latest measurement, else its advertised cap (0 = none). */
+  private estimate(peerId: string): number | undefined {
+    const measured = this.capacity.get(peerId)
+    if (measured !== undefined) return measured
+    const cap = this.o.relays.record(peerId)?.maxBandwidthBps
+    return cap === undefined ? undefined : cap === 0 ? Number.POSITIVE_INFINITY : cap
+  }
+
+  private helperCandidates(epoch: number, target: string, exclude: Set<string>): HelperCandidate[] {
+    const candidates: HelperCandidate[] = []
+    for (const entry of this.o.relays.registryFor(epoch).values()) {
+      const peerId = peerIdToString(entry.relay)
+      if (peerId === target || exclude.has(peerId)) continue
+      candidates.push({ peerId, capacityBps: this.estimate(peerId) })
+    }
+    return candidates
+  }
+
+  private async probe(target: string, epoch: number): Promise<void> {
+    const net = this.o.network
+    if (this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) {
+      this.counts.skipped++
+      return this.log(`epoch ${epoch}: no time left to probe ${target}`)
+    }
+    const tried = new Set<string>()
+    let suspect: { helper: string; m: ProbeMeasurement } | undefined
+    // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
+    // twice its target's capacity, so with two probes at a time it is still not the bottleneck.
+    const busyTargets = new Set(this.targets)
+    this.targets.add(target)
+    this.use(target, 1)
+    try {
+      for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
+        if (attempt > 0 && this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) break
+        const helper = chooseHelper(
+          this.helperCandidates(epoch, target, new Set([...tried, ...busyTargets])),
+          this.estimate(target),
+        )
+        if (helper === undefined) break
+        tried.add(helper)
+        this.use(helper, 1)
+        let helperFault = false
+        const m = await runProbe(
+          async signal => {
+            try {
+              return await this.o.openCircuit(helper, target, this.o.sink, signal)
+            } catch (err) {
+              if (err instanceof HelperError) helperFault = true
+              throw err
+            }
+          },
+          this.o.sink,
+          net.probe,
+        ).finally(() => this.use(helper, -1))
+        if (helperFault) {
+          this.log(`epoch ${epoch}: helper ${helper} failed for ${target}; trying another`)
+          continue
+        }
+        // Corrupt bytes implicate the helper as much as the target: confirm with another helper before
+        // attesting a relay as corrupt, so a bit-flipping helper cannot frame the relays it carries.
+        if (m.outcome === 'corrupt' && suspect === undefined) {
+          suspect = { helper, m }
+          this.log(
+            `epoch ${epoch}: corrupt bytes probing ${target} via ${helper}; confirming via another helper`,
+          )
+          continue
+        }
+        await this.attest(epoch, target, helper, m)
+        return
+      }
+      if (suspect !== undefined) return this.attest(epoch, target, suspect.helper, suspect.m)
+      this.counts.skipped++
+      this.log(`epoch ${epoch}: no working helper for ${target}`)
+    } finally {
+      this.targets.delete(target)
+      this.use(target, -1)
+    }
+  }
+
+  private async attest(epoch: number, relay: string, helper: string, m: ProbeMeasurement): Promise<void> {
+    this.counts.done++
+    if (m.outcome !== 'ok') this.counts.failed++
+    this.outcomes[m.outcome] = (this.outcomes[m.outcome] ?? 0) + 1
+    this.recent.unshift({ epoch, relay, helper, ...m })
+    this.recent.length = Math.min(this.recent.length, RECENT)
+    const attestation = signAttestation(
+      {
+        net: this.o.network.id,
+        epoch,
+        relay: peerIdFromString(relay),
+        witness: this.o.peerIdBytes,
+        helper: peerIdFromString(helper),
+        ...m,
+      },
+      this.o.signingSeed,
+    )
+    try {
+      await this.o.topic.publish(attestation)
+      this.counts.published++
+      this.noteAttestation(attestation)
+    } catch (err) {
+      this.counts.publishFailed++
+      this.log(`epoch ${epoch}: attestation for ${relay} not published: ${(err as Error).message}`)
+    }
+  }
+}
