@@ -65,23 +65,28 @@ export function computeTally(input: TallyInput): Tally {
   const k = net.witnessesPerRelay
   const witnessCount = net.witnesses.length
 
-  // Group by relay without building a string per attestation: bucket by 48 bits of the key, then by bytes.
-  const buckets = new Map<number, Attestation[][]>()
+  // Group by relay without building a string per attestation: bucket by 48 bits of the public key; a
+  // bucket that ever holds two relays (rare for real keys) falls back to keying by the full hex.
+  const buckets = new Map<number, { relay: Uint8Array; list: Attestation[] } | Map<string, Attestation[]>>()
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
     const bucketKey = prefix48(a.relay, 6)
-    const lists = buckets.get(bucketKey)
-    if (!lists) {
-      buckets.set(bucketKey, [[a]])
-      continue
+    const bucket = buckets.get(bucketKey)
+    if (bucket === undefined) buckets.set(bucketKey, { relay: a.relay, list: [a] })
+    else if (!(bucket instanceof Map) && sameBytes(bucket.relay, a.relay)) bucket.list.push(a)
+    else {
+      const byKey = bucket instanceof Map ? bucket : new Map([[relayKey(bucket.relay), bucket.list]])
+      if (byKey !== bucket) buckets.set(bucketKey, byKey)
+      const key = relayKey(a.relay)
+      const list = byKey.get(key)
+      if (list) list.push(a)
+      else byKey.set(key, [a])
     }
-    const list = lists.find(l => sameBytes((l[0] as Attestation).relay, a.relay))
-    if (list) list.push(a)
-    else lists.push([a])
   }
   const byRelay = new Map<string, Attestation[]>()
-  for (const lists of buckets.values()) {
-    for (const list of lists) byRelay.set(relayKey((list[0] as Attestation).relay), list)
+  for (const bucket of buckets.values()) {
+    if (bucket instanceof Map) for (const [key, list] of bucket) byRelay.set(key, list)
+    else byRelay.set(relayKey(bucket.relay), bucket.list)
   }
 
   let equivocations = 0

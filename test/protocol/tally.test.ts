@@ -336,6 +336,35 @@ describe('tally', () => {
     assert.deepEqual(run([slow])?.capacities, [50])
   })
 
+  it('tells apart relays whose keys share their first 48 bits', () => {
+    const twins = [0, 1, 2].map(i => {
+      const id = relayIds[4]!.slice()
+      id[37] = i
+      return id
+    })
+    const registry = buildRegistry(
+      net,
+      twins.map(r => relayRecord(r, 0, 1, payouts[0]!)),
+    )
+    const attestations = twins.flatMap((r, i) =>
+      assignedOf(r).map(w => attestation(r, witnessBytes[w]!, 1000 * (i + 1))),
+    )
+    for (const order of [attestations, [...attestations].reverse()]) {
+      const t = computeTally({
+        network: net,
+        epoch: EPOCH,
+        seed,
+        registry,
+        attestations: order,
+        previous: new Map(),
+      })
+      assert.deepEqual(
+        t.relays.map(r => [relayKey(r.relay), r.score]),
+        twins.map((r, i) => [relayKey(r), 1000 * (i + 1)]),
+      )
+    }
+  })
+
   it('pays the payout of the highest-seq record', () => {
     const relay = relayIds[2]!
     const records = [
