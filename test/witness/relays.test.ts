@@ -71,7 +71,7 @@ describe('witness against real relays', function () {
     })
     const keys = SPECS.map(() => generateEd25519())
     const peers = keys.map(k => peerIdToString(peerIdOfPublicKey(k.publicKey)))
-    peers.forEach((p, i) => names.set(p, SPECS[i]?.name as string))
+    for (const [i, p] of peers.entries()) names.set(p, SPECS[i]?.name as string)
     network = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + 15_000,
@@ -133,8 +133,10 @@ describe('witness against real relays', function () {
       }
       reports = status.recent
       if (status.probes.done + status.probes.skipped >= SPECS.length) break
-      if (process.env.DEBUG_WITNESS) console.log(JSON.stringify(status.probes), [...children.stderr.entries()].filter(([k]) => k.includes('witness')).map(([, v]) => v.slice(-1500)))
-      if (Date.now() > deadline) throw new Error(`witness finished only ${status.probes.done} probes`)
+      if (Date.now() > deadline) {
+        const logs = [...children.stderr.entries()].filter(([args]) => args.includes('bin/weir.js witness'))
+        throw new Error(`witness finished only ${status.probes.done} probes: ${JSON.stringify(logs)}`)
+      }
       await new Promise(resolve => setTimeout(resolve, 1000))
     }
   })
