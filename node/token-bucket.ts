@@ -16,7 +16,7 @@ export class TokenBucket {
     if (!(bytesPerSecond > 0)) throw new RangeError('bucket rate must be positive')
     this.rate = bytesPerSecond
     // 50 ms of traffic (at least 256 KiB): enough to absorb chunking, too little to skew an average.
-    this.burst = Math.max(bytesPerSecond / 20, 256 * 1024)
+    this.burst = Math.max(bytesPerSecond / 20, 1024 * 1024)
     this.tokens = this.burst
     this.last = this.now()
   }

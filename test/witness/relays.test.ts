@@ -37,12 +37,12 @@ const SPECS: Spec[] = [
   { name: 'capped-5', cap: 5 * MB },
   { name: 'capped-10', cap: 10 * MB },
   { name: 'capped-20', cap: 20 * MB },
-  { name: 'favours-witnesses', cap: 3 * MB, rogue: 'favour' },
-  { name: 'flips-bits', cap: 3 * MB, rogue: 'flip' },
+  { name: 'favours-witnesses', cap: 1 * MB, rogue: 'favour' },
+  { name: 'flips-bits', cap: 1 * MB, rogue: 'flip' },
 ]
 
 describe('witness against real relays', function () {
-  this.timeout(180_000)
+  this.timeout(200_000)
   const children = new Children()
   let work: string
   let network: NetworkDefinition
@@ -59,8 +59,8 @@ describe('witness against real relays', function () {
       out: join(work, 'net'),
       witnesses: 1,
       committee: 1,
-      epochSeconds: 50,
-      graceSeconds: 30,
+      epochSeconds: 40,
+      graceSeconds: 60,
       probeSeconds: 4,
       witnessesPerRelay: 1,
       minAttestations: 1,
@@ -121,6 +121,9 @@ describe('witness against real relays', function () {
       witnessDir,
       '--status',
       '127.0.0.1:0',
+      // one probe at a time: on a shared two-core machine, concurrent probes compete for CPU
+      '--concurrency',
+      '1',
       ...[...addresses.values()].flatMap(a => ['--bootstrap', a]),
     ])
     statusAddress = witness.status
@@ -176,7 +179,8 @@ describe('witness against real relays', function () {
   })
 
   it('gives a relay that favours the witnesses nothing for it: probes reach it through helpers', async () => {
-    const attested = capacity(reportOf('favours-witnesses'))
+    const report = reportOf('favours-witnesses')
+    const attested = capacity(report)
     // what the relay would have shown a witness that tunnels to it directly
     const dir = join(work, 'control')
     mkdirSync(dir)
@@ -193,14 +197,11 @@ describe('witness against real relays', function () {
     await sink.close()
     const directCapacity = Math.min(direct.forwardBps, direct.reverseBps)
     console.log(
-      `      favours-witnesses: attested ${(attested / MB).toFixed(2)} MB/s (cap 3); a direct tunnel from a favoured peer got ${(directCapacity / MB).toFixed(2)} MB/s`,
+      `      favours-witnesses: attested ${(attested / MB).toFixed(2)} MB/s (cap 1); a direct tunnel from a favoured peer got ${(directCapacity / MB).toFixed(2)} MB/s`,
     )
     assert.equal(direct.outcome, 'ok')
-    assert.ok(
-      directCapacity > 2 * 3 * MB,
-      `the rogue relay favours direct tunnels: ${JSON.stringify(direct)}`,
-    )
-    assert.ok(Math.abs(attested - 3 * MB) / (3 * MB) < 0.1, `attested ${attested} B/s for a 3 MB/s relay`)
+    assert.ok(directCapacity > 2 * MB, `the rogue relay favours direct tunnels: ${JSON.stringify(direct)}`)
+    assert.ok(Math.abs(attested - MB) / MB < 0.1, `attested for a 1 MB/s relay: ${JSON.stringify(report)}`)
   })
 
   it('attests a relay that flips bits as corrupt, with no capacity', () => {
