@@ -183,6 +183,24 @@ export class Witness {
     return candidates
   }
 
+  /**
+   * Helper candidates that are not being probed themselves. When every relay fast enough to help (twice
+   * the target's capacity) is busy being probed, waits for one (a little) rather than measure the target
+   * through a bottleneck.
+   */
+  private async freeHelpers(epoch: number, target: string, tried: Set<string>): Promise<HelperCandidate[]> {
+    const targetBps = this.estimate(target)
+    const fast = (c: HelperCandidate) => targetBps !== undefined && (c.capacityBps ?? 0) >= 2 * targetBps
+    const giveUpAt = this.now() + 2 * this.o.network.probe.timeoutSeconds * 1000
+    for (;;) {
+      const busy = [...this.targets].filter(t => t !== target)
+      const free = this.helperCandidates(epoch, target, new Set([...tried, ...busy]))
+      if (free.some(fast) || this.now() > giveUpAt) return free
+      if (!this.helperCandidates(epoch, target, tried).some(fast)) return free
+      await this.pause(this.now() + 500)
+    }
+  }
+
   private async probe(target: string, epoch: number): Promise<void> {
     const net = this.o.network
     if (this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) {
@@ -193,16 +211,12 @@ export class Witness {
     let suspect: { helper: string; m: ProbeMeasurement } | undefined
     // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
     // twice its target's capacity, so with two probes at a time it is still not the bottleneck.
-    const busyTargets = new Set(this.targets)
     this.targets.add(target)
     this.use(target, 1)
     try {
       for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
         if (attempt > 0 && this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) break
-        const helper = chooseHelper(
-          this.helperCandidates(epoch, target, new Set([...tried, ...busyTargets])),
-          this.estimate(target),
-        )
+        const helper = chooseHelper(await this.freeHelpers(epoch, target, tried), this.estimate(target))
         if (helper === undefined) break
         tried.add(helper)
         this.use(helper, 1)
