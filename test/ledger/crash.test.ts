@@ -5,7 +5,7 @@ import { DB_FILE } from '../../ledger/ledger.ts'
 import { toHex, to0x } from '../../protocol/bytes.ts'
 import { contentRoot } from '../../protocol/content.ts'
 import { itemId } from '../../protocol/record.ts'
-import { topic } from '../../ledger/host-bootstrap.ts'
+import { topic } from '../../node/host.ts'
 import {
   attestationsFor,
   getJson,
