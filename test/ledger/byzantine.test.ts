@@ -37,7 +37,10 @@ describe('ledger: a byzantine member', function () {
       genesisInMs: 6000,
     })
     // TEST ONLY switch: ledger-4 signs a corrupted rewards root for every epoch.
-    ledgers = await startLedgers(t.ledgerDirs, (i): Record<string, string> => (i === 3 ? { WEIR_TEST_BYZANTINE: '1' } : {}))
+    ledgers = await startLedgers(
+      t.ledgerDirs,
+      (i): Record<string, string> => (i === 3 ? { WEIR_TEST_BYZANTINE: '1' } : {}),
+    )
     const [honest, byzantine] = [ledgers.slice(0, 3), ledgers[3] as LedgerProcess]
     peer = await testPeer(
       t.network,
