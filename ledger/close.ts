@@ -24,9 +24,6 @@ export interface Reconciler {
   reconcile(epoch: number, peers: readonly string[]): Promise<number>
 }
 
-/** Until anti-entropy is wired in: gossip alone carries the content, every reachable peer "agrees". */
-export const gossipOnly: Reconciler = { reconcile: async (_epoch, peers) => peers.length }
-
 export interface CloserOptions {
   network: NetworkDefinition
   store: LedgerStore

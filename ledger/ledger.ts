@@ -6,11 +6,12 @@ import { epochAt } from '../protocol/epoch.ts'
 import { epochSeed } from '../protocol/seed.ts'
 import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
 import { LedgerApi } from './api.ts'
-import { EpochCloser, gossipOnly, type Reconciler } from './close.ts'
-import { createHost, type Host, topic } from './host-bootstrap.ts'
+import { EpochCloser, type Reconciler } from './close.ts'
+import { createHost, type Host, protocolId, topic } from '../node/host.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import { Metrics } from './metrics.ts'
 import { LedgerStore } from './store.ts'
+import { handleSync, type SyncSource, syncEpoch } from './sync.ts'
 import { VoteBook } from './votes.ts'
 
 export const DB_FILE = 'ledger.sqlite'
@@ -49,7 +50,6 @@ export class Ledger {
   private timer: NodeJS.Timeout | undefined
   private readonly seeds = new Map<number, Uint8Array>()
   private readonly certAnswered = new Map<number, number>()
-  private reconciler: Reconciler = gossipOnly
   private lastDial = 0
 
   private constructor(
@@ -77,7 +77,7 @@ export class Ledger {
             .filter(p => p !== self && committee.has(p)),
         ),
       ],
-      reconciler: { reconcile: (e, peers) => this.reconciler.reconcile(e, peers) },
+      reconciler: this.antiEntropy(),
       publish: bytes => this.publish('votes', bytes),
       onCertified: () => this.sweepPending(),
       byzantine: options.byzantine ?? false,
@@ -111,9 +111,44 @@ export class Ledger {
     return ledger
   }
 
-  /** Replaces the reconciliation step (anti-entropy) used before voting and when content is missing. */
-  useReconciler(reconciler: Reconciler): void {
-    this.reconciler = reconciler
+  private get syncSource(): SyncSource {
+    return { ids: e => this.store.itemIds(e), bodies: (e, ids) => this.store.bodies(e, ids) }
+  }
+
+  /**
+   * Reconciles an epoch with each given member over /weir/<net>/sync/1.0.0 (ledger/sync.ts); the
+   * bodies we lacked are validated and stored exactly like gossip (judged at their epoch's start).
+   */
+  private antiEntropy(): Reconciler {
+    return {
+      reconcile: async (epoch, peers) => {
+        const protocol = protocolId(this.options.data.network.id, 'sync')
+        const results = await Promise.allSettled(
+          peers.map(peer =>
+            syncEpoch(this.host, peerIdFromString(peer), protocol, epoch, this.syncSource, async items => {
+              await Promise.all(items.map(i => this.ingest.submit(i.kind, i.bytes, 'sync')))
+            }),
+          ),
+        )
+        let reached = 0
+        for (const r of results) {
+          if (r.status === 'rejected') {
+            this.metrics.inc('weir_ledger_sync_failures_total', 'reconciliations that failed')
+            continue
+          }
+          reached++
+          const bytes = r.value.bytesSent + r.value.bytesReceived
+          this.metrics.inc('weir_ledger_sync_bytes_total', 'bytes exchanged by anti-entropy', {}, bytes)
+          this.metrics.inc(
+            'weir_ledger_sync_items_total',
+            'bodies fetched by anti-entropy',
+            {},
+            r.value.received,
+          )
+        }
+        return reached
+      },
+    }
   }
 
   private async begin(): Promise<void> {
@@ -127,6 +162,7 @@ export class Ledger {
     pubsub.topicValidators.set(topic(net, 'relays'), validate('relay-record'))
     pubsub.topicValidators.set(topic(net, 'votes'), (_peer, msg) => this.onVoteMessage(msg.data))
     for (const name of ['attestations', 'relays', 'votes']) pubsub.subscribe(topic(net, name))
+    await handleSync(this.host, protocolId(net, 'sync'), this.syncSource)
     if (this.options.api) {
       this.api = new LedgerApi({
         network: this.options.data.network,

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createHost, topic } from '../../ledger/host-bootstrap.ts'
+import { createHost, topic } from '../../node/host.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { readNetworkFile, writeNetworkFile } from '../../node/datadir.ts'
 import { loadIdentity } from '../../node/identity.ts'
@@ -253,7 +253,7 @@ export async function testPeer(net: NetworkDefinition, dial: string[]) {
     host,
     /** waits until `n` peers are subscribed to every topic */
     async ready(n: number) {
-      await waitFor('gossip subscribers', 10_000, async () =>
+      await waitFor('gossip subscribers', 30_000, async () =>
         ['attestations', 'relays', 'votes'].every(
           name => host.services.pubsub.getSubscribers(topic(net.id, name)).length >= n,
         )
