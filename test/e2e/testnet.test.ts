@@ -1,0 +1,75 @@
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+const weir = new URL('../../bin/weir.js', import.meta.url).pathname
+
+interface Relay {
+  peerId: string
+  capacityBps: number
+  measuredBps: number
+  reward: string
+  claimed: string
+}
+
+describe('e2e: weir testnet runs the whole cycle', function () {
+  this.timeout(360_000)
+  let out: string
+
+  before(() => {
+    out = mkdtempSync(join(tmpdir(), 'weir-e2e-'))
+  })
+  after(() => rmSync(out, { recursive: true, force: true }))
+
+  it('certifies every epoch with one root at all ledgers, anchors it, and claims equal the tallies', async () => {
+    const args = ['testnet', '--relays', '4', '--witnesses', '3', '--ledgers', '4', '--epoch-seconds', '20']
+    const child = spawn(
+      process.execPath,
+      [weir, ...args, '--epochs', '2', '--out', join(out, 'run'), '--json'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', d => {
+      stdout += d
+    })
+    child.stderr.on('data', d => {
+      stderr += d
+    })
+    const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+    assert.equal(code, 0, `weir testnet failed:\n${stderr.slice(-3000)}`)
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
+      epochs: { epoch: number; root: string; ledgersAgreeing: number; anchorTx: string; relays: Relay[] }[]
+    }
+    assert.deepEqual(
+      report.epochs.map(e => e.epoch),
+      [0, 1],
+    )
+    const rewarded = new Map<string, bigint>()
+    const claimed = new Map<string, bigint>()
+    for (const e of report.epochs) {
+      assert.equal(e.ledgersAgreeing, 4, `epoch ${e.epoch}: every ledger holds the one certificate`)
+      assert.match(e.root, /^0x[0-9a-f]{64}$/)
+      assert.match(e.anchorTx, /^0x[0-9a-f]{64}$/)
+      const minted = e.relays.reduce((sum, r) => sum + BigInt(r.reward), 0n)
+      assert.ok(minted === 0n || minted === 1000n * 10n ** 18n, `epoch ${e.epoch}: emission split exactly`)
+      for (const r of e.relays) {
+        rewarded.set(r.peerId, (rewarded.get(r.peerId) ?? 0n) + BigInt(r.reward))
+        claimed.set(r.peerId, (claimed.get(r.peerId) ?? 0n) + BigInt(r.claimed))
+      }
+    }
+    assert.deepEqual(claimed, rewarded, 'what each relay claimed on chain equals what the ledgers tallied')
+    console.log(
+      report.epochs
+        .at(-1)
+        ?.relays.map(
+          r => `      ${r.peerId.slice(-6)} true ${r.capacityBps} B/s, measured ${r.measuredBps} B/s`,
+        )
+        .join('\n'),
+    )
+  })
+})
