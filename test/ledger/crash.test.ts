@@ -66,12 +66,17 @@ describe('ledger: kill -9 during heavy ingest', function () {
     const [first, victim] = t.ledgerDirs as [string, string]
 
     // The victim's ingest prints `acked N` once the batch holding the first N items has committed.
+    // Meanwhile another member ingests all of them (at the same time, to stay inside the epoch).
     let acked = 0
-    const ended = await ingestChild(victim, file, (n, kill) => {
-      acked = n
-      if (n >= 5000) kill()
-    })
+    const [ended, full] = await Promise.all([
+      ingestChild(victim, file, (n, kill) => {
+        acked = n
+        if (n >= 5000) kill()
+      }),
+      ingestChild(first, file, () => {}),
+    ])
     assert.equal(ended, 'SIGKILL')
+    assert.equal(full, 0)
     const db = new Database(join(victim, DB_FILE))
     assert.equal(db.pragma('integrity_check', { simple: true }), 'ok')
     const has = db.prepare('SELECT 1 FROM items WHERE id = ?').pluck()
@@ -81,9 +86,8 @@ describe('ledger: kill -9 during heavy ingest', function () {
     assert.equal(missing.length, 0, `${missing.length} of ${acked} acknowledged attestations lost`)
     assert.ok(held < items.length, 'killed during ingest')
 
-    // Another member holds all of them; the other two hold none. Restarted as real ledgers, they
+    // One member holds all of them, the victim some, the other two none. Started as real ledgers, they
     // reconcile over /sync before voting and certify one root over the whole set.
-    assert.equal(await ingestChild(first, file, () => {}), 0)
     ledgers = await startLedgers(t.ledgerDirs)
     const expected = to0x(contentRoot(items.map(b => itemId('attestation', b))))
     for (const l of ledgers) {
