@@ -9,12 +9,16 @@ export interface Command {
 }
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
+  anchor: () => import('./commands/anchor.ts'),
+  claim: () => import('./commands/claim.ts'),
   contracts: () => import('./commands/contracts.ts'),
   init: () => import('./commands/init.ts'),
+  ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),
   proxy: () => import('./commands/proxy.ts'),
   relay: () => import('./commands/relay.ts'),
   testnet: () => import('./commands/testnet.ts'),
+  sim: () => import('./commands/sim.ts'),
   version: () => import('./commands/version.ts'),
   witness: () => import('./commands/witness.ts'),
 }

@@ -27,6 +27,7 @@ export interface RecordPublisherOptions {
 export class RecordPublisher {
   private record: RelayRecord | undefined
   private timer: NodeJS.Timeout | undefined
+  private genesisTimer: NodeJS.Timeout | undefined
   private provided = false
   private readonly now: () => number
 
@@ -52,13 +53,19 @@ export class RecordPublisher {
       }
     })
     this.host.addEventListener('self:peer:update', () => this.tick())
-    this.timer = setInterval(() => this.tick(true), this.options.republishMs ?? 60_000)
+    const { network } = this.options
+    const republishMs = this.options.republishMs ?? Math.min(60_000, network.epochSeconds * 500)
+    this.timer = setInterval(() => this.tick(true), republishMs)
     this.timer.unref()
+    // Before genesis no record is timely, so validators would reject it (and penalise us): wait.
+    this.genesisTimer = setTimeout(() => this.tick(true), Math.max(0, network.genesis - this.now()) + 100)
+    this.genesisTimer.unref()
     this.tick(true)
   }
 
   stop(): void {
     clearInterval(this.timer)
+    clearTimeout(this.genesisTimer)
   }
 
   /** Re-signs when anything in the record changed; returns the current record. */
@@ -91,7 +98,7 @@ export class RecordPublisher {
   private tick(force = false): void {
     const before = this.record
     const record = this.refresh(force)
-    if (record !== before) {
+    if (record !== before && epochAt(this.options.network, this.now()) >= 0) {
       this.host.services.pubsub
         .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
         .catch(() => {})

@@ -22,6 +22,7 @@ export interface RelayOptions {
 export class Relay implements StatusSource {
   readonly meter = new Meter()
   private readonly tunnels: TunnelServer
+  private flushTimer: NodeJS.Timeout | undefined
 
   constructor(
     readonly host: Host,
@@ -39,12 +40,19 @@ export class Relay implements StatusSource {
     })
   }
 
-  start(): Promise<void> {
-    return this.tunnels.start()
+  async start(): Promise<void> {
+    await this.tunnels.start()
+    const quota = this.options.quota
+    if (quota) {
+      // A crash then loses at most a minute of quota accounting.
+      this.flushTimer = setInterval(() => quota.flush(), 60_000)
+      this.flushTimer.unref()
+    }
   }
 
   /** Closes every open tunnel and stops accepting new ones (the host itself is the caller's). */
   async stop(): Promise<void> {
+    clearInterval(this.flushTimer)
     await this.tunnels.stop()
     this.options.quota?.flush()
   }

@@ -1,6 +1,8 @@
 import { Duplex } from 'node:stream'
 import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
+const HIGH_WATER_MARK = 4 * 1024 * 1024
+
 /**
  * A libp2p stream as a Node Duplex, with back-pressure both ways: a full Duplex read buffer pauses the
  * libp2p stream (yamux then stops granting window), and a full libp2p send buffer holds the write
@@ -27,6 +29,10 @@ export function streamToDuplex(stream: Stream): Duplex {
 
   const duplex = new Duplex({
     allowHalfOpen: true,
+    // Node's 16 KiB default would pause the libp2p stream after every message, and each pause stops
+    // yamux window updates: the sender then idles for a round trip. Buffer about a window's worth.
+    readableHighWaterMark: HIGH_WATER_MARK,
+    writableHighWaterMark: HIGH_WATER_MARK,
     read() {
       if (stream.readStatus === 'paused') stream.resume()
     },

@@ -1,4 +1,4 @@
-import { connect, type Socket } from 'node:net'
+import { connect, type NetConnectOpts, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Connection, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
@@ -30,8 +30,9 @@ export interface TunnelLimits {
 }
 
 export const DEFAULT_LIMITS: TunnelLimits = {
-  maxTunnels: 256,
-  maxTunnelsPerPeer: 32,
+  maxTunnels: 512,
+  // A proxy carries a whole browser's connections over one peer identity.
+  maxTunnelsPerPeer: 128,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
 }
@@ -164,10 +165,22 @@ export class TunnelServer {
   }
 }
 
+const SOCKET_HIGH_WATER_MARK = 1024 * 1024
+
 /** Connects to exactly `address` (already checked by the exit policy: never re-resolved here). */
 function connectTcp(address: string, port: number, signal: AbortSignal): Promise<Socket | ReplyCode> {
   return new Promise(resolve => {
-    const socket = connect({ host: address, port, allowHalfOpen: true, noDelay: true })
+    // Bulk tunnels: Node's 16 KiB default would stall the splice on every write. (Node accepts the
+    // high-water marks here; @types/node does not list them.)
+    const options: NetConnectOpts & { readableHighWaterMark: number; writableHighWaterMark: number } = {
+      host: address,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      readableHighWaterMark: SOCKET_HIGH_WATER_MARK,
+      writableHighWaterMark: SOCKET_HIGH_WATER_MARK,
+    }
+    const socket = connect(options)
     const onAbort = () => {
       socket.destroy()
       resolve('timeout')

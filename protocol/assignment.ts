@@ -1,5 +1,5 @@
-import { utf8 } from './bytes.ts'
-import { sha256 } from './hash.ts'
+import { hash } from 'node:crypto'
+import { concatBytes, utf8 } from './bytes.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
 
@@ -18,18 +18,25 @@ export function assignedWitnessIndices(
 ): number[] {
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
   const chosen: number[] = []
-  const n = BigInt(witnessCount)
-  const block = new Uint8Array(4)
+  // tag ‖ seed ‖ relay ‖ block (u32 big-endian), hashed once per block of four draws
+  const input = concatBytes(TAG, seed, relay, new Uint8Array(4))
+  const counter = new DataView(input.buffer, input.length - 4)
   for (let b = 0; chosen.length < k; b++) {
-    new DataView(block.buffer).setUint32(0, b)
-    const digest = sha256(TAG, seed, relay, block)
-    const view = new DataView(digest.buffer, digest.byteOffset, 32)
+    counter.setUint32(0, b)
+    const digest = hash('sha256', input, 'buffer')
     for (let i = 0; i < 4 && chosen.length < k; i++) {
-      const index = Number(view.getBigUint64(i * 8) % n)
+      const index = draw(digest.readUInt32BE(i * 8), digest.readUInt32BE(i * 8 + 4), witnessCount)
       if (!chosen.includes(index)) chosen.push(index)
     }
   }
   return chosen
+}
+
+/** (hi · 2³² + lo) mod n, the 64-bit draw reduced to a witness index. */
+function draw(hi: number, lo: number, n: number): number {
+  // exact in doubles while (n − 1) · 2³² + 2³² ≤ 2⁵³
+  if (n <= 2 ** 21) return ((hi % n) * 2 ** 32 + lo) % n
+  return Number(((BigInt(hi) << 32n) | BigInt(lo)) % BigInt(n))
 }
 
 /** Whether the witness at `witnessIndex` is one of the relay's assigned witnesses. */

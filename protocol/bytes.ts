@@ -50,3 +50,18 @@ export function u256be(value: bigint): Uint8Array {
 export function fromU256be(bytes: Uint8Array): bigint {
   return BigInt(`0x${toHex(bytes) || '0'}`)
 }
+
+/**
+ * bytes[offset, offset+6) as a number (0 past the end): ordering and bucketing keys for hashes and keys
+ * without a string or a native call per item. Equal prefixes say nothing: compare the bytes.
+ */
+export function prefix48(bytes: Uint8Array, offset: number): number {
+  return (
+    (bytes[offset] ?? 0) * 2 ** 40 +
+    (bytes[offset + 1] ?? 0) * 2 ** 32 +
+    (((bytes[offset + 2] ?? 0) << 24) >>> 0) +
+    ((bytes[offset + 3] ?? 0) << 16) +
+    ((bytes[offset + 4] ?? 0) << 8) +
+    (bytes[offset + 5] ?? 0)
+  )
+}

@@ -18,8 +18,14 @@ const DECODE_OPTIONS = {
   rejectDuplicateMapKeys: true,
 } as const
 
+// cborg's strict mode itself refuses non-shortest integers and indefinite lengths; those inputs are
+// well-formed CBOR in a non-canonical form, and are reported as such.
+const NONSHORTEST = /more bytes than necessary|indefinite length/
+
 export function encodeFields(fields: Field[]): Uint8Array {
-  return encode(fields)
+  // cborg hands back a Node Buffer cut from the shared 8 KiB pool: its .buffer holds unrelated bytes and
+  // its .slice() is a view, not a copy. Callers get a plain Uint8Array that owns its bytes.
+  return new Uint8Array(encode(fields))
 }
 
 /** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`. */
@@ -31,7 +37,8 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   try {
     value = decode(bytes, DECODE_OPTIONS)
   } catch (err) {
-    throw new DecodeError('malformed', `${what}: ${(err as Error).message}`)
+    const message = (err as Error).message
+    throw new DecodeError(NONSHORTEST.test(message) ? 'noncanonical' : 'malformed', `${what}: ${message}`)
   }
   if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
   if (value[0] !== 1)

@@ -25,6 +25,21 @@ function supersedes(record: RelayRecord, current: RelayRecord | undefined): bool
   return compareBytes(record.signature, current.signature) < 0
 }
 
+// Parsing the genesis relays' PeerIds dominates rebuilding a registry with many genesis relays; a
+// network definition's relay list does not change, so it is parsed once per list.
+const parsedGenesis = new WeakMap<object, { relay: Uint8Array; key: string; payout: Address }[]>()
+function genesisRelays(net: Pick<NetworkDefinition, 'relays'>) {
+  let parsed = parsedGenesis.get(net.relays)
+  if (!parsed) {
+    parsed = net.relays.map(g => {
+      const relay = peerIdFromString(g.peerId)
+      return { relay, key: relayKey(relay), payout: g.payout }
+    })
+    parsedGenesis.set(net.relays, parsed)
+  }
+  return parsed
+}
+
 /**
  * The registry from the genesis relays and certified relay records (any order; records must be valid
  * and of this network). Pure: the same set of records gives the same registry.
@@ -34,9 +49,8 @@ export function buildRegistry(
   records: Iterable<RelayRecord>,
 ): Registry {
   const registry = new Map<string, RegisteredRelay>()
-  for (const g of net.relays) {
-    const relay = peerIdFromString(g.peerId)
-    registry.set(relayKey(relay), { relay, registeredIn: Number.NEGATIVE_INFINITY, payout: g.payout })
+  for (const { relay, key, payout } of genesisRelays(net)) {
+    registry.set(key, { relay, registeredIn: Number.NEGATIVE_INFINITY, payout })
   }
   for (const record of records) {
     const key = relayKey(record.relay)

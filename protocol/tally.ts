@@ -1,5 +1,6 @@
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { assignedWitnessIndices } from './assignment.ts'
+import { prefix48 } from './bytes.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
 import { isEligible, type Registry, relayKey } from './registry.ts'
@@ -39,6 +40,13 @@ export interface Tally {
   rewardsRoot: Uint8Array
 }
 
+/** equalBytes for short arrays, without a native call. */
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
 /** The lower median: with fewer than half the values arbitrary, it stays within the honest ones. */
 export function lowerMedian(sortedValues: readonly number[]): number {
   return sortedValues[Math.floor((sortedValues.length - 1) / 2)] ?? 0
@@ -57,41 +65,68 @@ export function computeTally(input: TallyInput): Tally {
   const k = net.witnessesPerRelay
   const witnessCount = net.witnesses.length
 
-  // relay key → witness index → the attestation (null once the witness equivocated)
-  const byRelay = new Map<string, Map<number, Attestation | null>>()
+  // Group by relay without building a string per attestation: bucket by 48 bits of the public key; a
+  // bucket that ever holds two relays (rare for real keys) falls back to keying by the full hex.
+  const buckets = new Map<number, { relay: Uint8Array; list: Attestation[] } | Map<string, Attestation[]>>()
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const w = witnessIndex(net, a.witness)
-    if (w === undefined) continue
-    const key = relayKey(a.relay)
-    let witnesses = byRelay.get(key)
-    if (!witnesses) byRelay.set(key, (witnesses = new Map()))
-    const seen = witnesses.get(w)
-    if (seen === undefined) witnesses.set(w, a)
-    else if (seen !== null && !sameClaim(seen, a)) witnesses.set(w, null)
+    const bucketKey = prefix48(a.relay, 6)
+    const bucket = buckets.get(bucketKey)
+    if (bucket === undefined) buckets.set(bucketKey, { relay: a.relay, list: [a] })
+    else if (!(bucket instanceof Map) && sameBytes(bucket.relay, a.relay)) bucket.list.push(a)
+    else {
+      const byKey = bucket instanceof Map ? bucket : new Map([[relayKey(bucket.relay), bucket.list]])
+      if (byKey !== bucket) buckets.set(bucketKey, byKey)
+      const key = relayKey(a.relay)
+      const list = byKey.get(key)
+      if (list) list.push(a)
+      else byKey.set(key, [a])
+    }
+  }
+  const byRelay = new Map<string, Attestation[]>()
+  for (const bucket of buckets.values()) {
+    if (bucket instanceof Map) for (const [key, list] of bucket) byRelay.set(key, list)
+    else byRelay.set(relayKey(bucket.relay), bucket.list)
   }
 
   let equivocations = 0
-  const relays: (RelayTally & { key: string })[] = []
+  const relays: RelayTally[] = []
+  const keys: string[] = []
   for (const key of [...byRelay.keys()].sort()) {
     const entry = registry.get(key)
     if (!entry || !isEligible(entry, epoch, net.eligibilityDelay)) continue
     const assigned = assignedWitnessIndices(seed, entry.relay, witnessCount, k)
+    // slot i holds the attestation of witness assigned[i]: undefined until seen, null once it equivocated
+    const slots: (Attestation | null | undefined)[] = new Array(assigned.length)
+    for (const a of byRelay.get(key) as Attestation[]) {
+      const w = witnessIndex(net, a.witness)
+      if (w === undefined) continue
+      const slot = assigned.indexOf(w)
+      if (slot < 0) continue
+      const seen = slots[slot]
+      if (seen === undefined) slots[slot] = a
+      else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
+    }
     const capacities: number[] = []
-    for (const [w, a] of byRelay.get(key) as Map<number, Attestation | null>) {
-      if (!assigned.includes(w)) continue
+    for (const a of slots) {
       if (a === null) equivocations++
-      else capacities.push(capacityOf(a))
+      else if (a !== undefined) capacities.push(capacityOf(a))
     }
     if (capacities.length === 0) continue
     capacities.sort((x, y) => x - y)
     const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
-    relays.push({ key, relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    relays.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    keys.push(key)
   }
 
-  const emitted = distribute(net.emissionPerEpoch, relays)
+  const emitted = distribute(net.emissionPerEpoch, relays, keys)
 
-  const cumulative = new Map(input.previous)
+  // Addresses are compared as lower-case text; a previous amount keyed in another case is the same account.
+  const cumulative = new Map<Address, bigint>()
+  for (const [account, amount] of input.previous) {
+    const key = account.toLowerCase() as Address
+    cumulative.set(key, (cumulative.get(key) ?? 0n) + amount)
+  }
   for (const r of relays) {
     if (r.reward > 0n) cumulative.set(r.payout, (cumulative.get(r.payout) ?? 0n) + r.reward)
   }
@@ -103,7 +138,7 @@ export function computeTally(input: TallyInput): Tally {
 
   return {
     epoch,
-    relays: relays.map(({ key: _, ...r }) => r),
+    relays,
     equivocations,
     emitted,
     leaves,
@@ -112,24 +147,40 @@ export function computeTally(input: TallyInput): Tally {
   }
 }
 
-/** Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the sum. */
-function distribute(emission: bigint, relays: (RelayTally & { key: string })[]): bigint {
-  const scored = relays.filter(r => r.score > 0)
-  const total = scored.reduce((sum, r) => sum + BigInt(r.score), 0n)
+/**
+ * Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the
+ * sum. `keys[i]` is the PeerId hex of `relays[i]`, the tie-break.
+ */
+function distribute(emission: bigint, relays: RelayTally[], keys: string[]): bigint {
+  const scored: number[] = []
+  let total = 0n
+  relays.forEach((r, i) => {
+    if (r.score > 0) {
+      scored.push(i)
+      total += BigInt(r.score)
+    }
+  })
   if (total === 0n) return 0n
   let assigned = 0n
-  const remainders = scored.map(r => {
+  const remainders = scored.map(i => {
+    const r = relays[i] as RelayTally
     const share = emission * BigInt(r.score)
     r.reward = share / total
     assigned += r.reward
-    return { r, rest: share % total }
+    const rest = share % total
+    // Number() rounds monotonically, so unequal approximations order the exact remainders the same way
+    return { i, rest, approx: Number(rest) }
   })
   let left = emission - assigned
   if (left > 0n) {
-    remainders.sort((a, b) => (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : a.r.key < b.r.key ? -1 : 1))
-    for (const { r } of remainders) {
+    remainders.sort(
+      (a, b) =>
+        b.approx - a.approx ||
+        (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : (keys[a.i] as string) < (keys[b.i] as string) ? -1 : 1),
+    )
+    for (const { i } of remainders) {
       if (left === 0n) break
-      r.reward += 1n
+      ;(relays[i] as RelayTally).reward += 1n
       left -= 1n
     }
   }

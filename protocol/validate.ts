@@ -1,5 +1,5 @@
 import { type Attestation, decodeAttestation, verifyAttestation } from './attestation.ts'
-import { equalBytes, toHex } from './bytes.ts'
+import { equalBytes, prefix48 } from './bytes.ts'
 import { isTimely } from './epoch.ts'
 import { DecodeError } from './errors.ts'
 import { assignedWitnessIndices } from './assignment.ts'
@@ -21,18 +21,33 @@ export interface AttestationContext {
   seedOf(epoch: number): Uint8Array | undefined
   /** the registry that decides eligibility in the epoch, or undefined while unknown */
   registryFor(epoch: number): Registry | undefined
+  /**
+   * The signature check, verifyAttestation unless given. Only the simulator replaces it, when a scenario
+   * skips cryptography for scale; every other check still runs.
+   */
+  verify?: (a: Attestation) => boolean
 }
 
-const witnessIndexes = new WeakMap<NetworkDefinition, Map<string, number>>()
+// per network: witness PeerId bytes bucketed by 48 bits of their public key → canonical indices
+const witnessIndexes = new WeakMap<NetworkDefinition, { ids: Uint8Array[]; buckets: Map<number, number[]> }>()
 
 /** The position of a witness in the network's canonical witness list, or undefined if not a witness. */
 export function witnessIndex(network: NetworkDefinition, witness: Uint8Array): number | undefined {
   let index = witnessIndexes.get(network)
   if (!index) {
-    index = new Map(network.witnesses.map((w, i) => [toHex(peerIdFromString(w)), i]))
+    const ids = network.witnesses.map(peerIdFromString)
+    const buckets = new Map<number, number[]>()
+    ids.forEach((id, i) => {
+      const key = prefix48(id, 6)
+      buckets.set(key, [...(buckets.get(key) ?? []), i])
+    })
+    index = { ids, buckets }
     witnessIndexes.set(network, index)
   }
-  return index.get(toHex(witness))
+  const candidates = index.buckets.get(prefix48(witness, 6))
+  if (!candidates) return undefined
+  for (const i of candidates) if (equalBytes(index.ids[i] as Uint8Array, witness)) return i
+  return undefined
 }
 
 /** Everything about an attestation except "have I seen it before" (the caller's state). */
@@ -53,7 +68,7 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
   if (equalBytes(a.relay, a.helper) || equalBytes(a.relay, a.witness)) {
     return { verdict: 'reject', reason: 'helper or witness is the relay itself' }
   }
-  if (!verifyAttestation(a)) return { verdict: 'reject', reason: 'bad signature' }
+  if (!(ctx.verify ?? verifyAttestation)(a)) return { verdict: 'reject', reason: 'bad signature' }
   const seed = ctx.seedOf(a.epoch)
   const registry = ctx.registryFor(a.epoch)
   if (!seed || !registry) return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet` }

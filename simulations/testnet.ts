@@ -4,10 +4,11 @@ import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { Hex } from 'viem'
+import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
 import { anchorEpoch, anchoredEpochs, claimRewards, deployContracts } from '../contracts/client.ts'
 import { initDataDir, writeNetworkFile } from '../node/datadir.ts'
+import { createSecp256k1Key } from '../node/identity.ts'
 import { createLocalNetwork } from '../node/local-network.ts'
 import { generateEd25519 } from '../protocol/ed25519.ts'
 import { epochStart, graceEnd } from '../protocol/epoch.ts'
@@ -93,7 +94,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
   try {
     const capacities = o.capacities ?? spreadCapacities(o.relays)
     say(`starting Anvil and deploying the contracts`)
-    anvil = await startAnvil({ accounts: 1 + o.relays })
+    anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers })
     const deployerKey = anvil.privateKeys[0] as Hex
 
     const made = createLocalNetwork({
@@ -125,7 +126,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       capacityBps: capacities[i] as number,
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
-    const startupMs = 6000 + 700 * (o.relays + o.witnesses + o.ledgers)
+    const startupMs = 8000 + 2000 * o.ledgers + 500 * (o.relays + o.witnesses)
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,
@@ -143,6 +144,21 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       `network ${network.id}: ${o.relays} relays, ${o.witnesses} witnesses, ${o.ledgers} ledgers, ` +
         `${o.epochs} epochs of ${o.epochSeconds} s; genesis in ${Math.round(startupMs / 1000)} s`,
     )
+    // Each ledger anchors certified epochs itself, paying gas from its own Anvil account.
+    const anchorArgs = made.ledgerDirs.map((dir, i) => {
+      createSecp256k1Key(
+        join(dir, 'anchor.key'),
+        Uint8Array.from(hexToBytes((anvil as Anvil).privateKeys[1 + o.relays + i] as Hex)),
+      )
+      return [
+        '--rpc',
+        (anvil as Anvil).rpcUrl,
+        '--contract',
+        rewards,
+        '--anchor-key',
+        join(dir, 'anchor.key'),
+      ]
+    })
     const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
     const first = await supervisor.start('ledger-1', [
       'ledger',
@@ -153,25 +169,29 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       '--api',
       '127.0.0.1:0',
       ...listen,
+      ...(anchorArgs[0] as string[]),
     ])
-    const bootstrap = ['--bootstrap', String((first.ready.addresses as string[])[0])]
+    // Ledgers vote once connected to quorum − 1 other members: each one bootstraps from all before it.
     const ledgers: RoleProcess[] = [first]
-    const started = await Promise.all([
-      ...made.ledgerDirs
-        .slice(1)
-        .map((dir, i) =>
-          supervisor.start(`ledger-${i + 2}`, [
-            'ledger',
-            '--dir',
-            dir,
-            '--signer-key',
-            join(dir, 'signer.key'),
-            '--api',
-            '127.0.0.1:0',
-            ...listen,
-            ...bootstrap,
-          ]),
-        ),
+    for (const [i, dir] of made.ledgerDirs.slice(1).entries()) {
+      const earlier = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
+      ledgers.push(
+        await supervisor.start(`ledger-${i + 2}`, [
+          'ledger',
+          '--dir',
+          dir,
+          '--signer-key',
+          join(dir, 'signer.key'),
+          '--api',
+          '127.0.0.1:0',
+          ...listen,
+          ...earlier,
+          ...(anchorArgs[i + 1] as string[]),
+        ]),
+      )
+    }
+    const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
+    await Promise.all([
       ...relays.map((r, i) =>
         supervisor.start(`relay-${i + 1}`, [
           'relay',
@@ -197,10 +217,11 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           '127.0.0.1:0',
           '--status',
           '127.0.0.1:0',
+          '--ledger',
+          `http://${String(first.ready.api)}`,
         ]),
       ),
     ])
-    ledgers.push(...started.slice(0, o.ledgers - 1))
     const proxy = await supervisor.start('proxy', [
       'proxy',
       '--socks',
@@ -262,7 +283,11 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = BigInt(row?.reward ?? '0')
-        const owed = (await getJson(`${apis[0]}/rewards/${r.payout}`)) as { amount: string; proof: Hex[] }
+        // 404: nothing owed to this account yet (no leaf in the rewards tree)
+        const owed = ((await getJson(`${apis[0]}/rewards/${r.payout}`).catch(() => undefined)) ?? {
+          amount: '0',
+          proof: [],
+        }) as { amount: string; proof: Hex[] }
         let claimed = 0n
         if (BigInt(owed.amount) > (claimedSoFar.get(r.payout) ?? 0n)) {
           claimed = (

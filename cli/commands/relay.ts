@@ -10,14 +10,15 @@ import { parseBytes, parseRate } from '../../node/rate.ts'
 import { Relay } from '../../node/relay.ts'
 import { RecordPublisher } from '../../node/relay-records.ts'
 import { startStatusServer } from '../../node/status-server.ts'
+import { DEFAULT_LIMITS } from '../../node/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../main.ts'
-import { hostPortFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
        [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
-       [--status HOST:PORT]
+       [--max-tunnels N] [--max-tunnels-per-peer N] [--status HOST:PORT]
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-dns resolves exit
@@ -36,6 +37,8 @@ export const command: Command = {
       'monthly-quota': { type: 'string' },
       'exit-ports': { type: 'string' },
       'exit-dns': { type: 'string', multiple: true },
+      'max-tunnels': { type: 'string' },
+      'max-tunnels-per-peer': { type: 'string' },
       'allow-private-exits': { type: 'boolean', default: false },
       status: { type: 'string' },
     })
@@ -52,6 +55,16 @@ export const command: Command = {
       return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
     })
     const lookup = exitDns.length > 0 ? dnsServerLookup(exitDns) : undefined
+    const limits = {
+      maxTunnels: intFlag(v['max-tunnels'], 'max-tunnels', DEFAULT_LIMITS.maxTunnels, 1, 100_000),
+      maxTunnelsPerPeer: intFlag(
+        v['max-tunnels-per-peer'],
+        'max-tunnels-per-peer',
+        DEFAULT_LIMITS.maxTunnelsPerPeer,
+        1,
+        100_000,
+      ),
+    }
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const allowPrivate = v['allow-private-exits'] === true
 
@@ -82,6 +95,7 @@ export const command: Command = {
       networkId: data.network.id,
       resolveExit: (target, port) => resolveExit(target, port, policy, lookup),
       maxBandwidthBps,
+      limits,
       quota: quotaBytes === undefined ? undefined : new MonthlyQuota(quotaBytes, join(dir, 'usage.json')),
       directory,
     })

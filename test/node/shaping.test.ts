@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { MonthlyQuota } from '../../node/quota.ts'
 import { parseBytes, parseRate } from '../../node/rate.ts'
 import { TokenBucket } from '../../node/token-bucket.ts'
 
@@ -25,5 +29,31 @@ describe('rates and shaping', () => {
       sent += 65_536
     }
     assert(Math.abs(sent / 10 - 1_000_000) < bucket.burst / 10 + 65_536, `sent ${sent} in 10 s`)
+  })
+})
+
+describe('monthly quota', () => {
+  it('refuses once spent, survives a restart, and starts over each calendar month', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-quota-'))
+    try {
+      const file = join(dir, 'usage.json')
+      let now = Date.UTC(2026, 10, 30, 23, 0)
+      const quota = new MonthlyQuota(1000, file, () => now)
+      quota.add(999)
+      assert.equal(quota.admit(), true)
+      quota.add(1)
+      assert.equal(quota.admit(), false)
+      quota.flush()
+      assert.equal(new MonthlyQuota(1000, file, () => now).admit(), false, 'restart keeps the count')
+      now = Date.UTC(2026, 11, 1, 0, 1)
+      assert.equal(quota.admit(), true)
+      assert.equal(
+        new MonthlyQuota(1000, file, () => now).usedBytes,
+        0,
+        'a saved count of last month is void',
+      )
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })

@@ -1,0 +1,178 @@
+// `npm run bench -- tunnel [MB] [ROUNDS]`: goodput of a bulk transfer (1 GB by default) from a client
+// through `weir proxy` → `weir relay` → a local sink, against raw TCP from the same client to the same
+// sink, alternated over ROUNDS (3) in the same run, best of each; plus CPU-seconds per GB of the relay,
+// the proxy and the client+sink. Last line: one JSON object.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { connect, createServer, type Socket } from 'node:net'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+
+const WEIR = new URL('../bin/weir.js', import.meta.url).pathname
+const CHUNK = Buffer.alloc(256 * 1024, 0x5a)
+
+export async function main(args: string[]): Promise<void> {
+  const megabytes = Number(args[0] ?? 1000)
+  const rounds = Number(args[1] ?? 3)
+  const bytes = megabytes * 1e6
+  const work = mkdtempSync(join(tmpdir(), 'weir-bench-'))
+  const children: ChildProcess[] = []
+  const sink = await startSink()
+  try {
+    weir(['network', 'new', '--out', join(work, 'net'), '--witnesses', '1', '--committee', '1'])
+    const dir = join(work, 'relay')
+    weir([
+      'init',
+      '--dir',
+      dir,
+      '--network',
+      join(work, 'net', 'network.json'),
+      '--payout',
+      `0x${'ab'.repeat(20)}`,
+    ])
+    const relay = await start(['relay', '--dir', dir, '--allow-private-exits'], children)
+    const proxy = await start(
+      ['proxy', '--socks', '127.0.0.1:0', '--relay', relay.info.addresses[0]],
+      children,
+    )
+    const socksPort = Number(String(proxy.info.socks).split(':').pop())
+
+    // Warm up the path (connection, yamux windows, JIT) before measuring.
+    await transfer(await socksConnect(socksPort, sink.port), 20e6)
+    // Other work on the machine skews single runs: alternate the two paths and keep each one's best.
+    let rawSeconds = Number.POSITIVE_INFINITY
+    let tunnelSeconds = Number.POSITIVE_INFINITY
+    let relayCpu = 0
+    let proxyCpu = 0
+    let benchCpu = 0
+    for (let round = 0; round < rounds; round++) {
+      rawSeconds = Math.min(rawSeconds, await transfer(await tcpConnect(sink.port), bytes))
+      const before = [cpuSeconds(relay.child.pid!), cpuSeconds(proxy.child.pid!), process.cpuUsage()] as const
+      tunnelSeconds = Math.min(tunnelSeconds, await transfer(await socksConnect(socksPort, sink.port), bytes))
+      relayCpu += cpuSeconds(relay.child.pid!) - before[0]
+      proxyCpu += cpuSeconds(proxy.child.pid!) - before[1]
+      const own = process.cpuUsage(before[2])
+      benchCpu += (own.user + own.system) / 1e6
+    }
+    const gigabytes = (rounds * bytes) / 1e9
+
+    const raw = bytes / rawSeconds / 1e6
+    const tunnel = bytes / tunnelSeconds / 1e6
+    const result = {
+      bench: 'tunnel',
+      bytes,
+      rawTcpMBps: round(raw),
+      tunnelMBps: round(tunnel),
+      ratio: round(tunnel / raw, 3),
+      rounds,
+      relayCpuSecondsPerGB: round(relayCpu / gigabytes, 2),
+      proxyCpuSecondsPerGB: round(proxyCpu / gigabytes, 2),
+      clientAndSinkCpuSecondsPerGB: round(benchCpu / gigabytes, 2),
+      loadAverage: round(loadavg()[0]!, 1),
+      cores: cpus().length,
+    }
+    console.log(`raw TCP on loopback        ${raw.toFixed(0)} MB/s`)
+    console.log(`proxy → relay → sink       ${tunnel.toFixed(0)} MB/s  (${result.ratio}× raw TCP)`)
+    console.log(
+      `relay CPU                  ${result.relayCpuSecondsPerGB} s per GB (proxy ${result.proxyCpuSecondsPerGB})`,
+    )
+    console.log(JSON.stringify(result))
+  } finally {
+    for (const child of children) child.kill('SIGKILL')
+    sink.server.close()
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+const round = (x: number, digits = 1) => Number(x.toFixed(digits))
+
+function weir(args: string[]): void {
+  const result = spawnSync(process.execPath, [WEIR, ...args], { encoding: 'utf8' })
+  if (result.status !== 0) throw new Error(`weir ${args[0]}: ${result.stderr}`)
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the first stdout line of a weir command is free-form JSON
+async function start(args: string[], children: ChildProcess[]): Promise<{ child: ChildProcess; info: any }> {
+  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  children.push(child)
+  const line = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).once('line', resolve)
+    child.once('exit', code => reject(new Error(`weir ${args[0]} exited with ${code}`)))
+  })
+  return { child, info: JSON.parse(line) }
+}
+
+/** user + system CPU time of a process, from /proc (Linux). */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Counts what it receives and, at the end, answers with the count. */
+async function startSink() {
+  const server = createServer({ allowHalfOpen: true }, socket => {
+    let received = 0
+    socket.on('data', d => {
+      received += d.length
+    })
+    socket.on('end', () => socket.end(String(received)))
+    socket.on('error', () => {})
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return { server, port: (server.address() as { port: number }).port }
+}
+
+/** Sends `bytes`, half-closes, and waits for the sink's count; returns the seconds it took. */
+async function transfer(socket: Socket, bytes: number): Promise<number> {
+  const started = performance.now()
+  let sent = 0
+  await new Promise<void>((resolve, reject) => {
+    socket.once('error', reject)
+    const pump = () => {
+      while (sent < bytes) {
+        const chunk = bytes - sent >= CHUNK.length ? CHUNK : CHUNK.subarray(0, bytes - sent)
+        sent += chunk.length
+        if (!socket.write(chunk)) return void socket.once('drain', pump)
+      }
+      socket.end()
+      resolve()
+    }
+    pump()
+  })
+  let reply = ''
+  for await (const chunk of socket) reply += chunk
+  if (Number(reply) !== bytes) throw new Error(`sink received ${reply} of ${bytes} bytes`)
+  return (performance.now() - started) / 1000
+}
+
+function tcpConnect(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true }, () => resolve(socket))
+    socket.once('error', reject)
+  })
+}
+
+/** Opens a SOCKS5 CONNECT to 127.0.0.1:port and returns the socket once the proxy says it succeeded. */
+async function socksConnect(proxyPort: number, port: number): Promise<Socket> {
+  const socket = await tcpConnect(proxyPort)
+  const read = (n: number) =>
+    new Promise<Buffer>(resolve => {
+      let buffered = Buffer.alloc(0)
+      const onData = (d: Buffer) => {
+        buffered = Buffer.concat([buffered, d])
+        if (buffered.length < n) return
+        socket.off('data', onData)
+        socket.pause()
+        resolve(buffered)
+      }
+      socket.on('data', onData)
+      socket.resume()
+    })
+  socket.write(Uint8Array.of(5, 1, 0))
+  await read(2)
+  socket.write(Uint8Array.of(5, 1, 0, 1, 127, 0, 0, 1, port >> 8, port & 0xff))
+  const reply = await read(10)
+  if (reply[1] !== 0) throw new Error(`SOCKS5 reply ${reply[1]}`)
+  return socket
+}

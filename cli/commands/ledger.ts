@@ -1,0 +1,80 @@
+import { loadDataDir } from '../../node/datadir.ts'
+import { loadSecp256k1Key } from '../../node/identity.ts'
+import type { Hex } from 'viem'
+import { startAnchoring } from '../../ledger/anchoring.ts'
+import { to0x } from '../../protocol/bytes.ts'
+import { addressOfSecretKey, decodeCertificate } from '../../protocol/vote.ts'
+import type { Command } from '../main.ts'
+import { hostPortFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { addressFlag, urlFlag } from './anchor.ts'
+
+const USAGE = `weir ledger --dir DIR --signer-key FILE [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
+       [--rpc URL --contract ADDR --anchor-key FILE]
+
+Runs a ledger committee member: stores attestations and relay records from gossip, certifies each
+epoch's tally with the committee and serves the HTTP API (default 127.0.0.1:7380). The first stdout
+line is JSON: {"peerId", "addresses", "api" (HOST:PORT), "signer"}. With --rpc, --contract and
+--anchor-key it also anchors its certified epochs on chain, in order (the key pays the gas).`
+
+export const command: Command = {
+  summary: 'run a ledger committee member (store, epoch votes and certificates, HTTP API)',
+  usage: USAGE,
+  async run(argv) {
+    const { values: v } = parseFlags(argv, {
+      dir: { type: 'string' },
+      'signer-key': { type: 'string' },
+      api: { type: 'string' },
+      listen: { type: 'string', multiple: true },
+      bootstrap: { type: 'string', multiple: true },
+      rpc: { type: 'string' },
+      contract: { type: 'string' },
+      'anchor-key': { type: 'string' },
+    })
+    const anchoring = [v.rpc, v.contract, v['anchor-key']].filter(x => x !== undefined).length
+    if (anchoring !== 0 && anchoring !== 3)
+      throw new UsageError('--rpc, --contract and --anchor-key go together')
+    const chain =
+      anchoring === 3
+        ? {
+            rpcUrl: urlFlag(v.rpc, 'rpc', 'http://127.0.0.1:8545'),
+            rewards: addressFlag(v.contract, 'contract'),
+            key: to0x(loadSecp256k1Key(v['anchor-key'] as string)) as Hex,
+          }
+        : undefined
+    const data = loadDataDir(requireFlag(v.dir, 'dir', 'the ledger data dir (weir init or weir network new)'))
+    const signerKey = loadSecp256k1Key(requireFlag(v['signer-key'], 'signer-key', 'the secp256k1 key file'))
+    const signer = addressOfSecretKey(signerKey)
+    if (!data.network.committee.some(m => m.signer === signer)) {
+      throw new UsageError(`--signer-key: ${signer} is not a committee signer of network ${data.network.id}`)
+    }
+    for (const a of [...(v.listen ?? []), ...(v.bootstrap ?? [])]) {
+      if (!a.startsWith('/')) throw new UsageError(`--listen/--bootstrap expect multiaddrs, got '${a}'`)
+    }
+    const api = hostPortFlag(v.api ?? '127.0.0.1:7380', 'api')
+    const { Ledger } = await import('../../ledger/ledger.ts')
+    // TEST ONLY: a member that signs a corrupted rewards root (test/ledger byzantine test).
+    const byzantine = process.env.WEIR_TEST_BYZANTINE === '1'
+    const ledger = await Ledger.start({
+      data,
+      signerKey,
+      api,
+      ...(v.listen ? { listen: v.listen } : {}),
+      ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
+      byzantine,
+    })
+    console.log(JSON.stringify(ledger.info()))
+    const anchorer =
+      chain &&
+      startAnchoring(chain, epoch => {
+        const stored = ledger.store.certificate(epoch)
+        return stored && decodeCertificate(stored.bytes)
+      })
+    const { promise, resolve } = Promise.withResolvers<void>()
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+    await promise
+    await anchorer?.stop()
+    await ledger.stop()
+    return 0
+  },
+}

@@ -1,0 +1,228 @@
+import { decodeAttestation, sameClaim } from '../protocol/attestation.ts'
+import { epochStart } from '../protocol/epoch.ts'
+import type { NetworkDefinition } from '../protocol/network.ts'
+import { decodeRelayRecord, itemId, type RelayRecord } from '../protocol/record.ts'
+import { buildRegistry, type Registry, relayKey } from '../protocol/registry.ts'
+import { validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
+import type { Metrics } from './metrics.ts'
+import type { ItemKind, LedgerStore, NewItem, PendingItem } from './store.ts'
+
+/**
+ * accept: valid and on disk (only now may gossip forward it); duplicate: already held; pending: valid so
+ * far but its seed or its relay's record is not known yet (kept on disk, re-validated later); ignore /
+ * reject as in protocol/validate.ts.
+ */
+export type IngestOutcome = 'accept' | 'duplicate' | 'pending' | 'ignore' | 'reject'
+
+export interface IngestResult {
+  outcome: IngestOutcome
+  reason?: string
+  epoch?: number
+}
+
+/**
+ * How an item's timeliness is judged: gossip at the moment it arrives; sync (items a peer already
+ * accepted in time) at the start of the item's own epoch, so a late fetch is not mistaken for a late item.
+ */
+export type IngestSource = 'gossip' | 'sync'
+
+interface Queued {
+  item?: NewItem
+  pending?: PendingItem
+  resolved?: Uint8Array
+  done: (r: IngestResult) => void
+  fail: (err: unknown) => void
+  result: IngestResult
+}
+
+const differs = (a: Uint8Array, b: Uint8Array): boolean =>
+  !sameClaim(decodeAttestation(a), decodeAttestation(b))
+
+/**
+ * Validates attestations and relay records with protocol/validate.ts and writes them in group commits:
+ * every caller's promise resolves after the transaction holding its item is committed (ack after disk).
+ */
+export class Ingest {
+  private queue: Queued[] = []
+  private scheduled = false
+  private readonly inFlight = new Map<string, Promise<IngestResult>>()
+  private records: RelayRecord[] | undefined
+  private registryCache: Registry | undefined
+  /** called after a commit that added relay records (the registry may have changed) */
+  onRecords: () => void = () => {}
+
+  constructor(
+    private readonly network: NetworkDefinition,
+    private readonly store: LedgerStore,
+    private readonly seedOf: (epoch: number) => Uint8Array | undefined,
+    private readonly metrics: Metrics,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The registry over every relay record held (eligibility does not depend on later records). */
+  registry(): Registry {
+    if (!this.registryCache) {
+      this.records ??= this.store.relayRecordsThrough().map(decodeRelayRecord)
+      this.registryCache = buildRegistry(this.network, this.records)
+    }
+    return this.registryCache
+  }
+
+  submit(kind: ItemKind, bytes: Uint8Array, source: IngestSource = 'gossip'): Promise<IngestResult> {
+    const id = itemId(kind, bytes)
+    const key = Buffer.from(id).toString('hex')
+    const running = this.inFlight.get(key)
+    if (running) return running.then(() => this.count(kind, source, { outcome: 'duplicate' }))
+    if (this.store.hasItem(id)) return Promise.resolve(this.count(kind, source, { outcome: 'duplicate' }))
+    let judgedAt = this.now()
+    if (source === 'sync') {
+      const epoch = epochOf(kind, bytes)
+      if (epoch === undefined) return Promise.resolve(this.count(kind, source, undecodable))
+      judgedAt = epochStart(this.network, epoch)
+    }
+    const promise = this.judge(kind, id, bytes, judgedAt, this.now()).then(r => this.count(kind, source, r))
+    this.inFlight.set(key, promise)
+    const forget = () => this.inFlight.delete(key)
+    promise.then(forget, forget)
+    return promise
+  }
+
+  private count(kind: ItemKind, source: IngestSource, r: IngestResult): IngestResult {
+    this.metrics.inc('weir_ledger_ingest_total', 'items offered to the ledger, by outcome', {
+      kind,
+      source,
+      outcome: r.outcome,
+    })
+    return r
+  }
+
+  /** Validates at `judgedAt` and queues the write; `receivedAt` is kept for re-validating pending items. */
+  private judge(
+    kind: ItemKind,
+    id: Uint8Array,
+    bytes: Uint8Array,
+    judgedAt: number,
+    receivedAt: number,
+    resolved?: Uint8Array,
+  ): Promise<IngestResult> {
+    const verdict = this.validate(kind, bytes, judgedAt)
+    if (verdict.outcome === 'accept') {
+      return this.enqueue({ item: { ...(verdict.item as NewItem), id, receivedAt }, resolved }, verdict)
+    }
+    if (verdict.outcome === 'pending') {
+      if (resolved) return Promise.resolve(verdict) // still held: keep its row as it is
+      const epoch = verdict.epoch as number
+      return this.enqueue({ pending: { id, kind, epoch, bytes, receivedAt: judgedAt } }, verdict)
+    }
+    if (resolved) return this.enqueue({ resolved }, verdict)
+    return Promise.resolve(verdict)
+  }
+
+  private validate(
+    kind: ItemKind,
+    bytes: Uint8Array,
+    nowMs: number,
+  ): IngestResult & { item?: Omit<NewItem, 'id' | 'receivedAt'> } {
+    if (kind === 'relay-record') {
+      const v = validateRelayRecord(bytes, { network: this.network, nowMs })
+      if (v.verdict !== 'accept') return { outcome: v.verdict, reason: v.reason }
+      const r = v.value
+      return { outcome: 'accept', epoch: r.epoch, item: { kind, epoch: r.epoch, relay: r.relay, bytes } }
+    }
+    const v = validateAttestation(bytes, {
+      network: this.network,
+      nowMs,
+      seedOf: this.seedOf,
+      registryFor: () => this.registry(),
+    })
+    if (v.verdict === 'accept') {
+      const a = v.value
+      return {
+        outcome: 'accept',
+        epoch: a.epoch,
+        item: { kind, epoch: a.epoch, relay: a.relay, witness: a.witness, bytes },
+      }
+    }
+    // Ignore here means "seed not known yet"; a reject for an unknown relay may be a record still on
+    // its way (eligibilityDelay 0). Both are held, not guessed at. Everything else is final.
+    if (v.verdict === 'ignore' || (v.verdict === 'reject' && this.relayUnknown(bytes))) {
+      return { outcome: 'pending', reason: v.reason, epoch: epochOf(kind, bytes) as number }
+    }
+    return { outcome: v.verdict, reason: v.reason }
+  }
+
+  private relayUnknown(bytes: Uint8Array): boolean {
+    const a = decodeAttestation(bytes)
+    return this.seedOf(a.epoch) !== undefined && !this.registry().has(relayKey(a.relay))
+  }
+
+  private enqueue(q: Omit<Queued, 'done' | 'fail' | 'result'>, result: IngestResult): Promise<IngestResult> {
+    const { promise, resolve, reject } = Promise.withResolvers<IngestResult>()
+    this.queue.push({ ...q, done: resolve, fail: reject, result })
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+    return promise
+  }
+
+  /** Commits everything queued in one transaction, then answers every waiting caller. */
+  flush(): void {
+    this.scheduled = false
+    const batch = this.queue
+    if (batch.length === 0) return
+    this.queue = []
+    const items = batch.flatMap(q => (q.item ? [q.item] : []))
+    const pending = batch.flatMap(q => (q.pending ? [q.pending] : []))
+    const resolved = batch.flatMap(q => (q.resolved ? [q.resolved] : []))
+    let written: { inserted: number; equivocations: number }
+    try {
+      written = this.store.write(items, pending, differs, resolved)
+    } catch (err) {
+      for (const q of batch) q.fail(err)
+      return
+    }
+    this.metrics.inc('weir_ledger_commits_total', 'ingest transactions committed')
+    this.metrics.inc(
+      'weir_ledger_equivocations_total',
+      'equivocating attestation pairs stored as evidence',
+      {},
+      written.equivocations,
+    )
+    const records = items.filter(i => i.kind === 'relay-record')
+    if (records.length > 0) {
+      this.records?.push(...records.map(r => decodeRelayRecord(r.bytes)))
+      this.registryCache = undefined
+    }
+    for (const q of batch) q.done(q.result)
+    if (records.length > 0) this.onRecords()
+  }
+
+  /**
+   * Re-validates held items whose seed is now known, as of when they arrived. Items of epochs already
+   * certified are dropped: the epoch's content is cut. Returns how many were accepted.
+   */
+  async revalidatePending(isCertified: (epoch: number) => boolean): Promise<number> {
+    const waits: Promise<IngestResult>[] = []
+    for (const p of this.store.pending()) {
+      if (isCertified(p.epoch)) {
+        waits.push(this.enqueue({ resolved: p.id }, { outcome: 'ignore', reason: 'epoch already certified' }))
+        continue
+      }
+      if (!this.seedOf(p.epoch)) continue
+      waits.push(this.judge(p.kind, p.id, p.bytes, p.receivedAt, p.receivedAt, p.id))
+    }
+    const results = await Promise.all(waits)
+    return results.filter(r => r.outcome === 'accept').length
+  }
+}
+
+const undecodable: IngestResult = { outcome: 'reject', reason: 'undecodable' }
+
+function epochOf(kind: ItemKind, bytes: Uint8Array): number | undefined {
+  try {
+    return kind === 'attestation' ? decodeAttestation(bytes).epoch : decodeRelayRecord(bytes).epoch
+  } catch {
+    return undefined
+  }
+}

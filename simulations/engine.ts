@@ -1,0 +1,626 @@
+import { assignedWitnessIndices } from '../protocol/assignment.ts'
+import { type AttestationBody, encodeAttestation, signAttestation } from '../protocol/attestation.ts'
+import { parseHex } from '../protocol/bytes.ts'
+import { epochEnd, epochStart, graceEnd, isTimely } from '../protocol/epoch.ts'
+import {
+  encodeRelayRecord,
+  type RelayRecord,
+  type RelayRecordBody,
+  signRelayRecord,
+} from '../protocol/record.ts'
+import { buildRegistry, eligibleRelays, type Registry, relayKey } from '../protocol/registry.ts'
+import { epochSeed } from '../protocol/seed.ts'
+import { validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
+import type { EpochRoot } from '../protocol/vote.ts'
+import { FlowModel, Probes } from './flows.ts'
+import { finalize } from './ledger.ts'
+import { type EpochInput, type EpochMetrics, EpochRecorder } from './metrics.ts'
+import { Closer, type CloseResult } from './closer.ts'
+import { EventQueue } from './queue.ts'
+import type { Rng } from './rng.ts'
+import { Trace } from './trace.ts'
+import { buildWorld, ROLE, type World } from './world.ts'
+import type { Scenario } from './scenario.ts'
+
+const EPOCH_START = 0
+const PROBE_START = 1
+const PROBE_END = 2
+const EPOCH_CLOSE = 3
+const RELAY_DOWN = 4
+const RELAY_UP = 5
+const RELAY_JOIN = 6
+
+// probes that did not measure: the target was down, or the witness is lazy
+const UNREACHABLE = 1
+const LAZY = 2
+
+const NO_SIGNATURE = new Uint8Array(64)
+
+/** One epoch from its start until it is closed (which happens during the next epoch). */
+interface EpochState {
+  epoch: number
+  seed: Uint8Array | undefined
+  registry: Registry
+  eligible: Int32Array
+  probes: Probes
+  kind: Uint8Array
+  /** the bytes of each probe's attestation, if ledger members accepted it */
+  encoded: (Uint8Array | undefined)[]
+  /** per (member, probe): the member received and accepted it in time */
+  received: Uint8Array
+  /** relays online from the epoch's start to its end */
+  wholeEpoch: Uint8Array
+  /** relays assigned at least one lazy witness */
+  lazyAssigned: Uint8Array
+  records: { record: RelayRecord; bytes: Uint8Array }[]
+  attestations: number
+}
+
+export interface RunResult {
+  fingerprint: string
+  events: number
+  epochs: EpochMetrics[]
+  recorder: EpochRecorder
+}
+
+export interface RunOptions {
+  /** receives nodes.csv text in chunks (epoch × node rows, header first) */
+  nodes?: (chunk: string) => void
+  /** prepended to every nodes.csv row (e.g. the sweep point and seed columns) */
+  rowPrefix?: string
+  /** close epochs (content root, tally) on a second thread, overlapping the next epoch's probes */
+  parallelClose?: boolean
+  /** called after each epoch closes */
+  progress?: (epochsDone: number) => void
+}
+
+/**
+ * The discrete-event simulation of one run: witnesses probe their assigned relays through the flow model,
+ * sign and gossip attestations; ledger members validate, reconcile, tally and certify each epoch — all
+ * with the functions of protocol/. Deterministic: same scenario and seed, same events and fingerprint.
+ */
+export class Simulation {
+  readonly world: World
+  private s: Scenario
+  private queue = new EventQueue()
+  private trace = new Trace()
+  private flows: FlowModel
+  private online: Uint8Array
+  private lastDownAt: Float64Array
+  private lastScore: Float64Array
+  private certifiedRoots = new Map<number, EpochRoot>()
+  private certifiedRecords: RelayRecord[] = []
+  private registry: Registry
+  private registryRecords = -1
+  private closer: Closer
+  private closing = new Map<
+    number,
+    {
+      closing: boolean
+      records: RelayRecord[]
+      input: Omit<EpochInput, 'relays' | 'certified' | 'conflicting' | 'events'>
+    }
+  >()
+  private epochs = new Map<number, EpochState>()
+  private current: EpochState | undefined
+  private stalled = false
+  private recorder: EpochRecorder
+  /** the last certified scores as of the epoch's start: what the proxy and witnesses know */
+  private knownScore = new Float64Array(0)
+  private helperOrder = new Int32Array(0)
+  private helperScores = new Float64Array(0)
+  private arrivals: Float64Array
+  private windowMs: number
+
+  constructor(
+    scenario: Scenario,
+    readonly seed: number,
+    private options: RunOptions = {},
+  ) {
+    this.s = scenario
+    this.world = buildWorld(scenario, seed)
+    const w = this.world
+    const relays = w.relays.length
+    this.online = Uint8Array.from(w.relayJoinEpoch, e => (e === -1 ? 1 : 0))
+    this.lastDownAt = new Float64Array(relays).fill(Number.NEGATIVE_INFINITY)
+    this.lastScore = new Float64Array(relays)
+    this.windowMs = scenario.network.probeWindowSeconds * 1000
+    const owner = new Int32Array(w.machineCapacity.length)
+    for (let r = relays - 1; r >= 0; r--) owner[w.relayMachine[r] as number] = r
+    this.flows = new FlowModel(
+      w.machineCapacity,
+      scenario.traffic,
+      this.windowMs,
+      scenario.network.probeWarmupSeconds,
+      m => w.relayRng[owner[m] as number] as Rng,
+      scenario.probeStreams,
+    )
+    this.registry = buildRegistry(w.net, [])
+    this.arrivals = new Float64Array(w.members.length)
+    this.recorder = new EpochRecorder(w, options.nodes, options.rowPrefix)
+    this.closer = new Closer(w.net, options.parallelClose ?? false)
+  }
+
+  run(): RunResult {
+    const w = this.world
+    const net = w.net
+    for (let r = 0; r < w.relays.length; r++) {
+      const e = w.relayJoinEpoch[r] as number
+      if (e >= 0) {
+        const at = epochStart(net, e) + (w.relayRng[r] as Rng).float() * net.epochSeconds * 1000
+        this.queue.push(at, RELAY_JOIN, r)
+      }
+    }
+    this.queue.push(epochStart(net, 0), EPOCH_START, 0)
+    const ev = { time: 0, kind: 0, a: 0, b: 0 }
+    while (this.queue.pop(ev)) {
+      this.trace.event(ev.kind, ev.time, ev.a, ev.b)
+      switch (ev.kind) {
+        case EPOCH_START:
+          this.startEpoch(ev.a)
+          break
+        case PROBE_START:
+          this.startProbe(ev.a, ev.time)
+          break
+        case PROBE_END:
+          this.endProbe(ev.a, ev.time)
+          break
+        case EPOCH_CLOSE:
+          this.closeEpoch(ev.a)
+          break
+        case RELAY_DOWN:
+          this.online[ev.a] = 0
+          this.lastDownAt[ev.a] = ev.time
+          this.current?.wholeEpoch.fill(0, ev.a, ev.a + 1)
+          break
+        case RELAY_UP:
+          this.online[ev.a] = 1
+          break
+        case RELAY_JOIN:
+          this.join(ev.a, ev.time)
+          break
+      }
+    }
+    for (const e of [...this.closing.keys()].sort((a, b) => a - b)) this.applyClose(e)
+    this.closer.stop()
+    return {
+      fingerprint: this.trace.digest(),
+      events: this.trace.events,
+      epochs: this.recorder.epochs,
+      recorder: this.recorder,
+    }
+  }
+
+  private startEpoch(e: number): void {
+    this.applyClose(e - 2)
+    const w = this.world
+    const net = w.net
+    const s = this.s
+    if (e + 1 < s.epochs) this.queue.push(epochEnd(net, e), EPOCH_START, e + 1)
+    this.queue.push(graceEnd(net, e), EPOCH_CLOSE, e)
+
+    const seed = this.stalled ? undefined : epochSeed(net, e, this.certifiedRoots.get(e - 2))
+    if (this.certifiedRecords.length !== this.registryRecords) {
+      this.registry = buildRegistry(net, this.certifiedRecords)
+      this.registryRecords = this.certifiedRecords.length
+    }
+    const eligible = seed
+      ? Int32Array.from(
+          eligibleRelays(this.registry, e, net.eligibilityDelay),
+          r => w.relayIndex.get(relayKey(r.relay)) as number,
+        )
+      : new Int32Array(0)
+    const k = Math.min(net.witnessesPerRelay, net.witnesses.length)
+    const probes = new Probes(eligible.length * k)
+    const relays = w.relays.length
+    const state: EpochState = {
+      epoch: e,
+      seed,
+      registry: this.registry,
+      eligible,
+      probes,
+      kind: new Uint8Array(probes.count),
+      encoded: new Array(probes.count),
+      received: new Uint8Array(probes.count * w.members.length),
+      wholeEpoch: Uint8Array.from(this.online),
+      lazyAssigned: new Uint8Array(relays),
+      records: [],
+      attestations: 0,
+    }
+    this.epochs.set(e, state)
+    this.current = state
+    this.flows.reset(probes)
+    this.churn(e)
+    this.steerTraffic(eligible)
+
+    if (!seed) return
+    const first = epochStart(net, e) + 1000
+    const last = epochEnd(net, e) - net.probe.timeoutSeconds * 1000 - 1000
+    let p = 0
+    for (const r of eligible) {
+      for (const wi of assignedWitnessIndices(
+        seed,
+        (w.relays[r] as { peer: Uint8Array }).peer,
+        net.witnesses.length,
+        k,
+      )) {
+        probes.relay[p] = r
+        probes.witness[p] = wi
+        probes.start[p] = (w.witnessRng[wi] as Rng).uniform(first, last)
+        if (w.witnessLazy[wi]) state.lazyAssigned[r] = 1
+        this.queue.push(probes.start[p] as number, PROBE_START, p)
+        p++
+      }
+    }
+  }
+
+  /** Leaves and crashes of this epoch, drawn from each online relay's own stream. */
+  private churn(e: number): void {
+    const { leave, crash, downtimeSeconds } = this.s.churn
+    if (leave === 0 && crash === 0) return
+    const net = this.world.net
+    const start = epochStart(net, e)
+    const length = net.epochSeconds * 1000
+    for (let r = 0; r < this.online.length; r++) {
+      if (!this.online[r]) continue
+      const rng = this.world.relayRng[r] as Rng
+      if (rng.float() < leave) this.queue.push(start + rng.float() * length, RELAY_DOWN, r, 2)
+      else if (rng.float() < crash) {
+        const at = start + rng.float() * length
+        this.queue.push(at, RELAY_DOWN, r, 1)
+        this.queue.push(at + rng.exponential(downtimeSeconds * 1000), RELAY_UP, r)
+      }
+    }
+  }
+
+  /**
+   * User traffic for the epoch: the offered load is `traffic.load` × the online relays' true capacity,
+   * spread over relays in proportion to their last certified score, as the proxy picks relays
+   * (relays not yet measured count as the median score). This is also what punishes an over-measured
+   * relay: it attracts more users, who then contend with its probes.
+   */
+  private steerTraffic(eligible: Int32Array): void {
+    const w = this.world
+    const t = this.s.traffic
+    const rates = this.flows.sessionRate
+    rates.fill(0)
+    this.knownScore = Float64Array.from(this.lastScore)
+    const known = Array.from(this.lastScore)
+      .filter(v => v > 0)
+      .sort((a, b) => a - b)
+    const fallback = known.length ? (known[Math.floor(known.length / 2)] as number) : 1
+    let capacity = 0
+    let weights = 0
+    for (let r = 0; r < this.online.length; r++) {
+      if (!this.online[r]) continue
+      capacity += w.relayTruth[r] as number
+      weights += (this.lastScore[r] as number) || fallback
+    }
+    const meanDemand = t.sessionMedianBps * Math.exp((t.sessionSigma * t.sessionSigma) / 2)
+    const arrivalsPerMs = (t.load * capacity) / meanDemand / (t.sessionSeconds * 1000)
+    for (let r = 0; r < this.online.length; r++) {
+      if (!this.online[r]) continue
+      const share = ((this.lastScore[r] as number) || fallback) / weights
+      const m = w.relayMachine[r] as number
+      rates[m] = (rates[m] as number) + arrivalsPerMs * share
+    }
+    // helpers are drawn by last score: keep the eligible relays sorted by it
+    const order = Array.from(eligible).sort(
+      (a, b) => (this.lastScore[a] as number) - (this.lastScore[b] as number) || a - b,
+    )
+    this.helperOrder = Int32Array.from(order)
+    this.helperScores = Float64Array.from(order, r => this.lastScore[r] as number)
+  }
+
+  /** A helper at least twice the target's last score when one is known, else any relay; online, not the target. */
+  private chooseHelper(rng: Rng, target: number): number {
+    const n = this.helperOrder.length
+    const want = 2 * (this.knownScore[target] as number)
+    let lo = 0
+    if (want > 0) {
+      let hi = n
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if ((this.helperScores[mid] as number) < want) lo = mid + 1
+        else hi = mid
+      }
+      if (lo >= n) lo = Math.max(0, n - Math.max(1, Math.ceil(n / 100)))
+    }
+    for (let tries = 0; tries < 16; tries++) {
+      const h = this.helperOrder[lo + rng.int(n - lo)] as number
+      if (h !== target && this.online[h]) return h
+      if (tries >= 8) lo = 0
+    }
+    return (target + 1) % this.world.relays.length
+  }
+
+  private startProbe(p: number, now: number): void {
+    const st = this.current as EpochState
+    const w = this.world
+    const probes = st.probes
+    const r = probes.relay[p] as number
+    const wi = probes.witness[p] as number
+    const rng = w.witnessRng[wi] as Rng
+    const helper = this.chooseHelper(rng, r)
+    probes.helper[p] = helper
+    if (w.witnessLazy[wi]) {
+      st.kind[p] = LAZY
+      this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
+      return
+    }
+    if (!this.online[r]) {
+      st.kind[p] = UNREACHABLE
+      this.queue.push(now + 1000, PROBE_END, p)
+      return
+    }
+    probes.machines[3 * p] = w.relayMachine[r] as number
+    probes.machines[3 * p + 1] = w.relayMachine[helper] as number
+    probes.machines[3 * p + 2] = w.relayMachines + wi
+    const inflating = this.s.adversaries.inflating
+    if (inflating && (w.relayRole[r] as number) & ROLE.inflating) {
+      if ((w.relayRng[r] as Rng).float() < inflating.detection) probes.priority[p] = 1
+    }
+    this.flows.attach(p, now)
+    this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
+  }
+
+  private rttMs(p: number): number {
+    const w = this.world
+    const probes = (this.current as EpochState).probes
+    const wl = w.witnessLatencyMs[probes.witness[p] as number] as number
+    return (
+      2 *
+      (2 * wl +
+        (w.relayLatencyMs[probes.relay[p] as number] as number) +
+        (w.relayLatencyMs[probes.helper[p] as number] as number))
+    )
+  }
+
+  private endProbe(p: number, now: number): void {
+    const st = this.current as EpochState
+    const w = this.world
+    const net = w.net
+    const probes = st.probes
+    const r = probes.relay[p] as number
+    const wi = probes.witness[p] as number
+    const start = probes.start[p] as number
+    const rttMs = this.rttMs(p)
+    let outcome: AttestationBody['outcome'] = 'ok'
+    let forwardBps = 0
+    let reverseBps = 0
+    let bytes = 0
+    const kind = st.kind[p]
+    if (kind === LAZY) {
+      const claim = this.s.adversaries.lazy?.claimBps || (this.knownScore[r] as number)
+      forwardBps = reverseBps = Math.round(claim)
+      bytes = Math.round(claim * 2 * net.probe.windowSeconds)
+    } else if (kind === UNREACHABLE) {
+      outcome = 'unreachable'
+    } else if ((this.lastDownAt[r] as number) > start) {
+      outcome = 'timeout'
+    } else {
+      const m = this.flows.measure(p, rttMs)
+      const colluding = this.s.adversaries.colluding
+      const boost =
+        colluding && w.witnessColluding[wi] && (w.relayRole[r] as number) & ROLE.target
+          ? colluding.inflation
+          : 1
+      forwardBps = Math.round(m.forwardBps * boost)
+      reverseBps = Math.round(m.reverseBps * boost)
+      bytes = Math.round(m.bytes)
+    }
+    const relay = w.relays[r] as { peer: Uint8Array }
+    const witness = w.witnesses[wi] as { peer: Uint8Array; seed: Uint8Array }
+    const body: AttestationBody = {
+      net: net.id,
+      epoch: st.epoch,
+      relay: relay.peer,
+      witness: witness.peer,
+      helper: (w.relays[probes.helper[p] as number] as { peer: Uint8Array }).peer,
+      startedAt: Math.round(start),
+      durationMs: Math.round(now - start),
+      bytes,
+      forwardBps,
+      reverseBps,
+      rttMs: Math.round(rttMs),
+      outcome,
+    }
+    const attestation =
+      this.s.crypto === 'real' ? signAttestation(body, witness.seed) : { ...body, signature: NO_SIGNATURE }
+    const encoded = encodeAttestation(attestation)
+    this.trace.number(forwardBps)
+    this.trace.number(reverseBps)
+    st.attestations++
+    this.gossip(p, r, wi, now, encoded, st)
+  }
+
+  /**
+   * Gossip to each ledger member over `paths` independent paths of `hops` random relay forwarders; a hop
+   * loses the message with probability `loss`, an offline forwarder loses it, a dropper drops it unless
+   * it is about itself. The first surviving path sets the arrival time. Members validate with the
+   * protocol's validateAttestation; its verdict depends only on the bytes, the epoch's seed and registry
+   * (shared by all honest members) and the time, so it is computed once at the first arrival and
+   * timeliness is checked per member with isTimely.
+   */
+  private gossip(p: number, r: number, wi: number, now: number, encoded: Uint8Array, st: EpochState): void {
+    const w = this.world
+    const g = this.s.gossip
+    const rng = w.witnessRng[wi] as Rng
+    const relays = w.relays.length
+    let first = Number.POSITIVE_INFINITY
+    for (let j = 0; j < w.members.length; j++) {
+      let best = Number.POSITIVE_INFINITY
+      for (let path = 0; path < g.paths; path++) {
+        let delay = w.witnessLatencyMs[wi] as number
+        let alive = true
+        for (let hop = 0; hop < g.hops; hop++) {
+          const f = rng.int(relays)
+          if (rng.float() < g.loss || !this.online[f]) alive = false
+          if ((w.relayRole[f] as number) & ROLE.dropper && f !== r) alive = false
+          delay += 2 * (w.relayLatencyMs[f] as number)
+        }
+        delay += w.memberLatencyMs[j] as number
+        if (alive && delay < best) best = delay
+      }
+      this.arrivals[j] = now + best
+      if (!w.members[j]?.byzantine && now + best < first) first = now + best
+    }
+    if (first === Number.POSITIVE_INFINITY) return
+    const verdict = validateAttestation(encoded, {
+      network: w.net,
+      nowMs: first,
+      seedOf: e => this.epochs.get(e)?.seed,
+      registryFor: e => this.epochs.get(e)?.registry,
+      ...(this.s.crypto === 'real' ? {} : { verify: () => true }),
+    })
+    this.trace.number(verdict.verdict === 'accept' ? 1 : 0)
+    if (verdict.verdict !== 'accept') return
+    st.encoded[p] = encoded
+    const members = w.members.length
+    for (let j = 0; j < members; j++) {
+      if (isTimely(w.net, st.epoch, this.arrivals[j] as number)) st.received[p * members + j] = 1
+    }
+  }
+
+  private join(r: number, now: number): void {
+    const w = this.world
+    const net = w.net
+    this.online[r] = 1
+    const st = this.current
+    if (!st) return
+    const relay = w.relays[r] as { peer: Uint8Array; seed: Uint8Array }
+    const body: RelayRecordBody = {
+      net: net.id,
+      relay: relay.peer,
+      epoch: st.epoch,
+      seq: 1,
+      addrs: [`/ip4/10.${(r >> 16) & 255}.${(r >> 8) & 255}.${r & 255}/tcp/4001`],
+      payout: parseHex(w.relayPayout[r] as string, 20) as Uint8Array,
+      maxBandwidthBps: 0,
+    }
+    const record =
+      this.s.crypto === 'real' ? signRelayRecord(body, relay.seed) : { ...body, signature: NO_SIGNATURE }
+    const bytes = encodeRelayRecord(record)
+    if (this.s.crypto === 'real') {
+      const verdict = validateRelayRecord(bytes, { network: net, nowMs: now })
+      if (verdict.verdict !== 'accept')
+        throw new Error(`simulator built an invalid relay record: ${verdict.reason}`)
+    }
+    st.records.push({ record, bytes })
+  }
+
+  /**
+   * After the grace period: honest members reconcile (anti-entropy leaves each with the union of what
+   * any honest member accepted) and close the epoch: content root and tally, computed once because
+   * reconciled honest members hold identical content. The result is applied — votes, certificate,
+   * new scores — at the start of epoch e + 2, the first moment anything depends on it (its seed).
+   */
+  private closeEpoch(e: number): void {
+    const st = this.epochs.get(e) as EpochState
+    this.epochs.delete(e)
+    const w = this.world
+    const members = w.members.length
+    const coverage = new Float64Array(members)
+    const kept: Uint8Array[] = []
+    let length = 0
+    for (let p = 0; p < st.probes.count; p++) {
+      const bytes = st.encoded[p]
+      if (!bytes) continue
+      let any = false
+      for (let j = 0; j < members; j++) {
+        if (st.received[p * members + j] && !w.members[j]?.byzantine) {
+          any = true
+          coverage[j] = (coverage[j] as number) + 1
+        }
+      }
+      if (!any) continue
+      kept.push(bytes)
+      length += bytes.length
+    }
+    // epochs are certified in order: the previous one is certified, or still being applied
+    const previous = e < 1 || this.certifiedRoots.has(e - 1) || this.closing.get(e - 1)?.closing === true
+    const closing = !this.stalled && st.seed !== undefined && previous
+    if (closing) {
+      const attestations = new Uint8Array(length)
+      const offsets = new Uint32Array(kept.length + 1)
+      kept.forEach((bytes, i) => {
+        attestations.set(bytes, offsets[i] as number)
+        offsets[i + 1] = (offsets[i] as number) + bytes.length
+      })
+      this.closer.submit({
+        epoch: e,
+        seed: st.seed as Uint8Array,
+        attestations,
+        offsets,
+        records: st.records.map(x => x.record),
+        recordBytes: st.records.map(x => x.bytes),
+      })
+    }
+    for (const c of coverage) this.trace.number(c)
+    const honestCoverage = Array.from(coverage).filter((_, j) => !w.members[j]?.byzantine)
+    this.closing.set(e, {
+      closing,
+      records: st.records.map(x => x.record),
+      input: {
+        epoch: e,
+        eligible: st.eligible,
+        wholeEpoch: st.wholeEpoch,
+        lazyAssigned: st.lazyAssigned,
+        probes: st.probes.count,
+        attestations: st.attestations,
+        content: kept.length,
+        coverage: st.attestations ? Math.min(...honestCoverage) / st.attestations : 1,
+      },
+    })
+  }
+
+  /** Applies a closed epoch: committee votes, certificate, scores, metrics. */
+  private applyClose(e: number): void {
+    const pending = this.closing.get(e)
+    if (!pending) return
+    this.closing.delete(e)
+    const w = this.world
+    let certified = false
+    let conflicting = 0
+    let result: CloseResult | undefined
+    if (pending.closing) {
+      result = this.closer.take(e)
+    }
+    if (result && !this.stalled && (e < 1 || this.certifiedRoots.has(e - 1))) {
+      const root: EpochRoot = {
+        net: w.net.id,
+        epoch: e,
+        contentRoot: result.contentRoot,
+        rewardsRoot: result.rewardsRoot,
+        cumulativeTotal: result.cumulativeTotal,
+      }
+      const finality = finalize(w, root)
+      conflicting = finality.conflicting
+      this.trace.number(finality.votes)
+      this.trace.number(conflicting)
+      this.trace.bytes(root.contentRoot)
+      this.trace.bytes(root.rewardsRoot)
+      if (finality.certificate) {
+        certified = true
+        this.certifiedRoots.set(e, root)
+        this.certifiedRecords.push(...pending.records)
+        for (const r of pending.input.eligible) this.lastScore[r] = 0
+        for (const t of result.relays) this.lastScore[w.relayIndex.get(relayKey(t.relay)) as number] = t.score
+      }
+    }
+    if (!certified) this.stalled = true
+    this.trace.number(certified ? 1 : 0)
+    this.recorder.record({
+      ...pending.input,
+      relays: certified ? result?.relays : undefined,
+      certified,
+      conflicting,
+      events: this.trace.events,
+    })
+    this.options.progress?.(e + 1)
+  }
+}
+
+export function runSimulation(scenario: Scenario, seed: number, options: RunOptions = {}): RunResult {
+  return new Simulation(scenario, seed, options).run()
+}

@@ -1,0 +1,278 @@
+import { lowerMedian } from '../protocol/tally.ts'
+import type { Rng } from './rng.ts'
+import type { Scenario } from './scenario.ts'
+
+/** One epoch's probes in typed arrays (probe p of the epoch is index p everywhere). */
+export class Probes {
+  relay: Int32Array
+  witness: Int32Array
+  helper: Int32Array
+  start: Float64Array
+  /** machines the probe crosses: target, helper, witness (its sink runs on the witness machine) */
+  machines: Int32Array
+  /** the target recognised the probe and gives it its whole capacity */
+  priority: Uint8Array
+  constructor(readonly count: number) {
+    this.relay = new Int32Array(count)
+    this.witness = new Int32Array(count)
+    this.helper = new Int32Array(count).fill(-1)
+    this.start = new Float64Array(count)
+    this.machines = new Int32Array(3 * count)
+    this.priority = new Uint8Array(count)
+  }
+}
+
+export interface Measurement {
+  forwardBps: number
+  reverseBps: number
+  bytes: number
+}
+
+/**
+ * The flow-level network model. Every machine is one resource of capacity min(up, down): a relayed byte
+ * enters and leaves it. At any instant a machine shares its capacity max-min fairly among the flows
+ * crossing it: background user sessions (each capped by its own demand) and probe flows (elastic; a
+ * probe opens `streams` parallel TCP streams, as FlashFlow's measurers do, so it holds that many shares).
+ * A probe's rate is the smallest fair share over the machines on its circuit (target, helper, witness),
+ * further capped by slow start from an initial window while its window ramps up. The witness records
+ * the bytes received in each second and keeps the median after warm-up, as a real witness does, so
+ * contention, warm-up and concurrent probes all show up in the measurement.
+ *
+ * User sessions at a machine form an M/G/∞ process (Poisson arrivals at the rate the proxy sends it,
+ * exponential lengths); it is sampled lazily around probes only: stationarity and memorylessness make
+ * a fresh sample at a probe's start statistically the same as the continuous process.
+ */
+export class FlowModel {
+  private sessions: (number[] | undefined)[]
+  private horizon: Float64Array
+  private attached: (number[] | undefined)[]
+  /** user session arrivals per millisecond at each machine (set each epoch) */
+  readonly sessionRate: Float64Array
+  private probes: Probes = new Probes(0)
+
+  constructor(
+    private capacity: Float64Array,
+    private traffic: Scenario['traffic'],
+    private windowMs: number,
+    private warmupSeconds: number,
+    private rngOf: (machine: number) => Rng,
+    private streams: number,
+  ) {
+    this.sessions = new Array(capacity.length)
+    this.attached = new Array(capacity.length)
+    this.horizon = new Float64Array(capacity.length).fill(Number.NEGATIVE_INFINITY)
+    this.sessionRate = new Float64Array(capacity.length)
+  }
+
+  /** A new epoch's probe table; probes of earlier epochs have all ended. */
+  reset(probes: Probes): void {
+    this.probes = probes
+    this.attached = new Array(this.capacity.length)
+  }
+
+  /** The probe starts: its flows join its machines, and their background is sampled over its span. */
+  attach(p: number, now: number): void {
+    const span = 2 * this.windowMs
+    for (let i = 0; i < 3; i++) {
+      const m = this.probes.machines[3 * p + i] as number
+      this.background(m, now, now + span)
+      const list = this.attached[m] ?? (this.attached[m] = [])
+      const keep = list.filter(q => (this.probes.start[q] as number) + span >= now - span)
+      keep.push(p)
+      this.attached[m] = keep
+    }
+  }
+
+  private background(m: number, from: number, to: number): void {
+    const rate = this.sessionRate[m] as number
+    const t = this.traffic
+    const meanMs = t.sessionSeconds * 1000
+    let list = this.sessions[m]
+    if (rate <= 0) {
+      this.sessions[m] = undefined
+      return
+    }
+    const rng = this.rngOf(m)
+    const demand = () => rng.lognormal(t.sessionMedianBps, t.sessionSigma)
+    if (!list || (this.horizon[m] as number) < from) {
+      list = []
+      const present = rng.poisson(rate * meanMs)
+      for (let i = 0; i < present; i++) list.push(from, from + rng.exponential(meanMs), demand())
+      this.horizon[m] = from
+    } else {
+      const cutoff = from - 2 * this.windowMs
+      const kept: number[] = []
+      for (let i = 0; i < list.length; i += 3)
+        if ((list[i + 1] as number) >= cutoff)
+          kept.push(list[i] as number, list[i + 1] as number, list[i + 2] as number)
+      list = kept
+    }
+    let at = this.horizon[m] as number
+    for (;;) {
+      at += rng.exponential(1 / rate)
+      if (at > to) break
+      list.push(at, at + rng.exponential(meanMs), demand())
+    }
+    this.horizon[m] = Math.max(this.horizon[m] as number, to)
+    this.sessions[m] = list
+  }
+
+  /**
+   * The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets on machine slot i of the
+   * probe being measured at instant t: water-filling over the sessions active then (sorted by demand,
+   * so the smallest are satisfied first) and the probe streams active then.
+   */
+  private share(i: number, t: number): number {
+    const v = this.views[i] as MachineView
+    let flows = 0
+    const from = v.from
+    const to = v.to
+    for (let j = 0; j < v.sessions; j++) if ((from[j] as number) <= t && t < (to[j] as number)) flows++
+    const span = 2 * this.windowMs
+    for (let j = 0; j < v.probes; j++) {
+      const s = v.probeStart[j] as number
+      if (s <= t && t < s + span) flows += this.streams
+    }
+    let left = this.capacity[v.machine] as number
+    for (let j = 0; j < v.sessions; j++) {
+      if (!((from[j] as number) <= t && t < (to[j] as number))) continue
+      const d = v.demand[j] as number
+      if (d * flows > left) break
+      left -= d
+      flows--
+    }
+    return left / Math.max(1, flows)
+  }
+
+  private views = [new MachineView(), new MachineView(), new MachineView()]
+  private cuts = new Float64Array(256)
+  private bins = new Float64Array(64)
+
+  /** What the witness measures for probe p: median per-second goodput after warm-up, each direction. */
+  measure(p: number, rttMs: number): Measurement {
+    const start = this.probes.start[p] as number
+    const span = 2 * this.windowMs
+    const end = start + span
+    const prioritised = this.probes.priority[p] === 1
+    let ncuts = 0
+    const cut = (t: number) => {
+      if (ncuts === this.cuts.length) {
+        const grown = new Float64Array(ncuts * 2)
+        grown.set(this.cuts)
+        this.cuts = grown
+      }
+      this.cuts[ncuts++] = t
+    }
+    for (let i = 0; i < 3; i++) {
+      const v = this.views[i] as MachineView
+      const m = this.probes.machines[3 * p + i] as number
+      v.load(m, this.sessions[m], this.attached[m], this.probes.start, start, end, span)
+      for (let j = 0; j < v.sessions; j++) {
+        cut(v.from[j] as number)
+        cut(v.to[j] as number)
+      }
+      for (let j = 0; j < v.probes; j++) {
+        cut(v.probeStart[j] as number)
+        cut((v.probeStart[j] as number) + span)
+      }
+    }
+    const seconds = this.windowMs / 1000
+    for (let phase = 0; phase < 2; phase++) {
+      const a = start + phase * this.windowMs
+      for (let s = 0; s <= seconds; s++) cut(a + 1000 * s)
+    }
+    const cuts = this.cuts.subarray(0, ncuts).sort()
+    const rtt = Math.max(rttMs, 0.1) / 1000
+    const iw = this.traffic.initialWindowBytes
+    if (this.bins.length < 2 * seconds) this.bins = new Float64Array(2 * seconds)
+    const bins = this.bins.fill(0, 0, 2 * seconds)
+    const targetCapacity = this.capacity[(this.views[0] as MachineView).machine] as number
+    let bytes = 0
+    for (let i = 0; i + 1 < cuts.length; i++) {
+      const t0 = cuts[i] as number
+      const t1 = cuts[i + 1] as number
+      if (t1 <= t0 || t0 < start || t1 > end) continue
+      const mid = (t0 + t1) / 2
+      let rate = prioritised ? targetCapacity : this.streams * this.share(0, mid)
+      rate = Math.min(rate, this.streams * this.share(1, mid), this.streams * this.share(2, mid))
+      const phase = t0 < start + this.windowMs ? 0 : 1
+      const a = start + phase * this.windowMs
+      const got = ramped(rate, (t0 - a) / 1000, (t1 - a) / 1000, rtt, iw)
+      const bin = phase * seconds + Math.min(seconds - 1, Math.floor((t0 - a) / 1000))
+      bins[bin] = (bins[bin] as number) + got
+      bytes += got
+    }
+    const median = (phase: number) =>
+      lowerMedian(
+        Array.from(bins.subarray(phase * seconds + this.warmupSeconds, (phase + 1) * seconds)).sort(
+          (x, y) => x - y,
+        ),
+      )
+    return { forwardBps: Math.round(median(0)), reverseBps: Math.round(median(1)), bytes }
+  }
+}
+
+/** The flows on one machine that overlap the probe being measured, in flat arrays reused between probes. */
+class MachineView {
+  machine = 0
+  sessions = 0
+  from = new Float64Array(64)
+  to = new Float64Array(64)
+  demand = new Float64Array(64)
+  probes = 0
+  probeStart = new Float64Array(64)
+  private order: number[] = []
+
+  load(
+    machine: number,
+    list: number[] | undefined,
+    attached: number[] | undefined,
+    starts: Float64Array,
+    start: number,
+    end: number,
+    span: number,
+  ): void {
+    this.machine = machine
+    // sessions overlapping the window, by ascending demand (what water-filling visits first)
+    const order = this.order
+    order.length = 0
+    if (list)
+      for (let j = 0; j < list.length; j += 3)
+        if ((list[j] as number) < end && (list[j + 1] as number) > start) order.push(j)
+    order.sort((x, y) => (list as number[])[x + 2]! - (list as number[])[y + 2]! || x - y)
+    if (order.length > this.from.length) {
+      this.from = new Float64Array(order.length * 2)
+      this.to = new Float64Array(order.length * 2)
+      this.demand = new Float64Array(order.length * 2)
+    }
+    this.sessions = order.length
+    order.forEach((j, i) => {
+      this.from[i] = (list as number[])[j] as number
+      this.to[i] = (list as number[])[j + 1] as number
+      this.demand[i] = (list as number[])[j + 2] as number
+    })
+    this.probes = 0
+    for (const q of attached ?? []) {
+      const s = starts[q] as number
+      if (s >= end || s + span <= start) continue
+      if (this.probes === this.probeStart.length) {
+        const grown = new Float64Array(this.probes * 2)
+        grown.set(this.probeStart)
+        this.probeStart = grown
+      }
+      this.probeStart[this.probes++] = s
+    }
+  }
+}
+
+/**
+ * Bytes a flow moves between u0 and u1 seconds after its start when the path allows `rate` bytes/s but
+ * slow start caps it at (iw / rtt) · 2^(u / rtt) until that reaches the rate.
+ */
+export function ramped(rate: number, u0: number, u1: number, rtt: number, iw: number): number {
+  if (rate <= 0) return 0
+  const caught = rtt * Math.log2((rate * rtt) / iw)
+  if (caught <= u0) return rate * (u1 - u0)
+  const end = Math.min(u1, caught)
+  return (iw / Math.LN2) * (2 ** (end / rtt) - 2 ** (u0 / rtt)) + rate * Math.max(0, u1 - caught)
+}

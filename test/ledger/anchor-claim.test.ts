@@ -1,0 +1,152 @@
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { type Hex, hexToBytes } from 'viem'
+import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
+import { deployContracts, rootOf, tokenBalance } from '../../contracts/client.ts'
+import { createSecp256k1Key, loadSecp256k1Key } from '../../node/identity.ts'
+import { createLocalNetwork } from '../../node/local-network.ts'
+import { to0x } from '../../protocol/bytes.ts'
+import { buildRewardsTree, hexProof, type RewardLeaf } from '../../protocol/merkle.ts'
+import type { Address } from '../../protocol/network.ts'
+import { type Certificate, encodeCertificate, signVote } from '../../protocol/vote.ts'
+
+const run = promisify(execFile)
+const weir = new URL('../../bin/weir.js', import.meta.url).pathname
+
+/** Serves certificates and reward proofs in the shape of the ledger API (GET /epochs/:e/certificate, /rewards/:a). */
+function fakeLedgerApi(certificates: Certificate[], leaves: () => RewardLeaf[]): Server {
+  return createServer((req, res) => {
+    const send = (status: number, body: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(body))
+    }
+    const cert = /^\/epochs\/(\d+)\/certificate$/.exec(req.url ?? '')
+    if (cert) {
+      const found = certificates.find(c => c.epoch === Number(cert[1]))
+      return found
+        ? send(200, { encoded: to0x(encodeCertificate(found)) })
+        : send(404, { error: 'not certified' })
+    }
+    const rewards = /^\/rewards\/(0x[0-9a-f]{40})$/.exec(req.url ?? '')
+    if (rewards) {
+      const tree = buildRewardsTree(leaves())
+      const leaf = tree.leaves.find(l => l.account === rewards[1])
+      if (!leaf) return send(404, { error: 'no rewards' })
+      const proof = hexProof(tree.proof(leaf.account) ?? [])
+      return send(200, { epoch: certificates.length - 1, amount: leaf.amount.toString(), proof })
+    }
+    send(404, { error: 'no such route' })
+  })
+}
+
+describe('ledger: weir anchor and weir claim against Anvil', () => {
+  let anvil: Anvil
+  let dir: string
+  let api: Server
+  let ledgerUrl: string
+  let rewards: Address
+  const certificates: Certificate[] = []
+  let leaves: RewardLeaf[] = []
+
+  before(async () => {
+    anvil = await startAnvil({ accounts: 3 })
+    dir = mkdtempSync(join(tmpdir(), 'weir-anchor-'))
+    const { network, ledgerDirs } = createLocalNetwork({
+      out: join(dir, 'net'),
+      witnesses: 1,
+      committee: 4,
+      epochSeconds: 60,
+      eligibilityDelay: 0,
+      emission: 10n ** 21n,
+      chainId: anvil.chainId,
+      genesis: Date.now(),
+    })
+    ;({ rewards } = (await deployContracts({
+      rpcUrl: anvil.rpcUrl,
+      deployerKey: anvil.privateKeys[0] as Hex,
+      networkId: network.id,
+      committee: network.committee.map(m => m.signer),
+      quorum: network.quorum,
+      emissionPerEpoch: network.emissionPerEpoch,
+    })) as { rewards: Address })
+    const signers = ledgerDirs.map(d => loadSecp256k1Key(join(d, 'signer.key')))
+    const certify = (epoch: number, amounts: bigint[]) => {
+      leaves = amounts.map((amount, i) => ({
+        account: anvil.accounts[i + 1]?.toLowerCase() as Address,
+        amount,
+      }))
+      const root = {
+        net: network.id,
+        epoch,
+        contentRoot: new Uint8Array(32).fill(epoch + 1),
+        rewardsRoot: buildRewardsTree(leaves).root,
+        cumulativeTotal: amounts.reduce((a, b) => a + b, 0n),
+      }
+      const domain = { chainId: anvil.chainId, verifyingContract: rewards }
+      certificates.push({
+        ...root,
+        signatures: signers.slice(0, 3).map(k => signVote(domain, root, k).signature),
+      })
+    }
+    certify(0, [300n, 700n])
+    certify(1, [900n, 1000n])
+    for (const [i, key] of anvil.privateKeys.entries())
+      createSecp256k1Key(join(dir, `key-${i}`), Uint8Array.from(hexToBytes(key)))
+    api = fakeLedgerApi(certificates, () => leaves)
+    await new Promise<void>(resolve => api.listen(0, '127.0.0.1', resolve))
+    ledgerUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`
+  })
+
+  after(async () => {
+    api?.close()
+    await anvil?.stop()
+    if (dir) rmSync(dir, { recursive: true, force: true })
+  })
+
+  const weirRun = (...args: string[]) => run(process.execPath, [weir, ...args])
+  const chain = () => ['--ledger', ledgerUrl, '--rpc', anvil.rpcUrl, '--contract', rewards]
+
+  it('anchors every certified epoch in order, and again finds nothing to do', async () => {
+    const { stdout } = await weirRun('anchor', ...chain(), '--key', join(dir, 'key-0'))
+    const lines = stdout
+      .trim()
+      .split('\n')
+      .map(l => JSON.parse(l))
+    assert.deepEqual(
+      lines.map(l => [l.epoch, l.alreadyAnchored]),
+      [
+        [0, false],
+        [1, false],
+      ],
+    )
+    assert.equal((await rootOf({ rpcUrl: anvil.rpcUrl, rewards, epoch: 1 }))?.cumulativeTotal, 1900n)
+    const again = await weirRun('anchor', ...chain(), '--key', join(dir, 'key-0'))
+    assert.equal(again.stdout.trim(), '')
+    assert.match(again.stderr, /nothing to anchor/)
+  })
+
+  it("claims the key's cumulative amount once; a second claim receives nothing", async () => {
+    const account = anvil.accounts[2] as Address
+    const first = JSON.parse((await weirRun('claim', ...chain(), '--key', join(dir, 'key-2'))).stdout)
+    assert.equal(first.received, '1000')
+    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token: rewards, account }), 1000n)
+    const second = JSON.parse((await weirRun('claim', ...chain(), '--key', join(dir, 'key-2'))).stdout)
+    assert.equal(second.received, '0')
+  })
+
+  it('names the flag that is wrong', async () => {
+    await assert.rejects(
+      weirRun('claim', '--ledger', ledgerUrl, '--rpc', anvil.rpcUrl, '--contract', '0x12'),
+      err => {
+        assert.equal((err as { code: number }).code, 2)
+        assert.match((err as { stderr: string }).stderr, /--contract expects a 0x-prefixed 20-byte address/)
+        return true
+      },
+    )
+  })
+})

@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict'
+import { connect } from 'node:net'
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
+import { decodeAttestation } from '../../protocol/attestation.ts'
+import { to0x } from '../../protocol/bytes.ts'
+import { contentRoot } from '../../protocol/content.ts'
+import { epochAt } from '../../protocol/epoch.ts'
+import { generateEd25519 } from '../../protocol/ed25519.ts'
+import type { Address } from '../../protocol/network.ts'
+import { peerIdOfPublicKey } from '../../protocol/peer.ts'
+import { decodeRelayRecord, encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
+import { buildRegistry } from '../../protocol/registry.ts'
+import { computeTally } from '../../protocol/tally.ts'
+import {
+  attestationsFor,
+  getJson,
+  type LedgerProcess,
+  makeNetwork,
+  seedFor,
+  startLedgers,
+  stopLedger,
+  type TestNetwork,
+  testPeer,
+  waitForCertificate,
+  waitForEpochStart,
+} from './helpers.ts'
+
+describe('ledger: four replicas over gossip', function () {
+  this.timeout(90_000)
+  let t: TestNetwork
+  let ledgers: LedgerProcess[] = []
+  let peer: Awaited<ReturnType<typeof testPeer>> | undefined
+
+  after(async () => {
+    await peer?.stop()
+    await Promise.all(ledgers.map(l => stopLedger(l)))
+    t?.cleanup()
+  })
+
+  it('certify the same root for every epoch, serve certificates and verifiable proofs, and refuse garbage', async () => {
+    t = makeNetwork({
+      committee: 4,
+      witnesses: 4,
+      epochSeconds: 5,
+      graceSeconds: 2,
+      relays: 6,
+      genesisInMs: 6000,
+    })
+    ledgers = await startLedgers(t.ledgerDirs)
+    peer = await testPeer(
+      t.network,
+      ledgers.map(l => l.multiaddrs[0] as string),
+    )
+    await peer.ready(4)
+
+    // Start with the first epoch that begins after setup (earlier ones stay empty, certified all the same).
+    const first = epochAt(t.network, Date.now()) + 1
+    // A relay that registers by gossip in epoch 0 (eligibilityDelay 0), next to the genesis relays.
+    const key = generateEd25519()
+    const fresh = {
+      peerId: '',
+      relay: peerIdOfPublicKey(key.publicKey),
+      payout: to0x(new Uint8Array(20).fill(7)) as Address,
+      seed: key.seed,
+    }
+    const record = encodeRelayRecord(
+      signRelayRecord(
+        {
+          net: t.network.id,
+          relay: fresh.relay,
+          epoch: first,
+          seq: 1,
+          addrs: ['/ip4/127.0.0.1/tcp/1'],
+          payout: new Uint8Array(20).fill(7),
+          maxBandwidthBps: 0,
+        },
+        key.seed,
+      ),
+    )
+
+    const published = new Map<number, { kind: 'attestation' | 'relay-record'; bytes: Uint8Array }[]>()
+    const seeds = new Map<number, Uint8Array>()
+    for (const epoch of [first, first + 1, first + 2]) {
+      await waitForEpochStart(t.network, epoch)
+      const seed = await seedFor(t.network, epoch, ledgers[0]?.api)
+      seeds.set(epoch, seed)
+      const relays = epoch === first ? [...t.relays, fresh] : t.relays.slice(0, 4 + epoch - first)
+      const items = attestationsFor(t, epoch, seed, relays, (r, w) => 1_000_000 * (r + 1) + 1000 * w + epoch)
+      if (epoch === first) await peer.publish('relays', [record])
+      await peer.publish('attestations', items)
+      published.set(epoch, [
+        ...(epoch === first ? [{ kind: 'relay-record' as const, bytes: record }] : []),
+        ...items.map(bytes => ({ kind: 'attestation' as const, bytes })),
+      ])
+      if (epoch === first) await waitForCertificate(ledgers[0] as LedgerProcess, first, 15_000)
+    }
+
+    // Expected roots, computed here from what was published with protocol/ alone.
+    let previous = new Map<Address, bigint>()
+    const registry = buildRegistry(t.network, [decodeRelayRecord(record)])
+    for (let epoch = 0; epoch <= first + 3; epoch++) {
+      const items = published.get(epoch) ?? []
+      const certs = await Promise.all(ledgers.map(l => waitForCertificate(l, epoch, 20_000)))
+      // Each replica may assemble its certificate from a different quorum of signatures: same root.
+      const root = (c: (typeof certs)[number]) => [c.contentRoot, c.rewardsRoot, c.cumulativeTotal]
+      for (const c of certs) assert.deepEqual(root(c), root(certs[0]), `epoch ${epoch}: same root`)
+      const cert = certs[0]
+      assert.ok(cert.signers.length >= t.network.quorum)
+      assert.equal(cert.contentRoot, to0x(contentRoot(items.map(i => itemId(i.kind, i.bytes)))))
+      const expected = computeTally({
+        network: t.network,
+        epoch,
+        seed: seeds.get(epoch) ?? (await seedFor(t.network, epoch, ledgers[0]?.api)),
+        attestations: items.filter(i => i.kind === 'attestation').map(i => decodeAttestation(i.bytes)),
+        registry,
+        previous,
+      })
+      assert.equal(cert.rewardsRoot, to0x(expected.rewardsRoot), `epoch ${epoch}: rewards root`)
+      assert.equal(cert.cumulativeTotal, expected.cumulativeTotal.toString())
+      previous = new Map(expected.leaves.map(l => [l.account, l.amount]))
+      if (epoch === first + 3)
+        assert.equal(expected.emitted, 0n, 'the empty epoch is certified with zero rewards')
+    }
+
+    // Every replica serves a proof for every payout address that OpenZeppelin's verifier accepts.
+    const latest = await getJson(`${ledgers[0]?.api}/epochs/latest/certificate`)
+    assert.equal(latest.status, 200)
+    for (const [account, amount] of previous) {
+      for (const l of ledgers) {
+        const r = await getJson(`${l.api}/rewards/${account}`)
+        assert.equal(r.status, 200)
+        assert.equal(r.body.amount, amount.toString())
+        assert.ok(
+          StandardMerkleTree.verify(
+            r.body.rewardsRoot,
+            ['address', 'uint256'],
+            [account, amount],
+            r.body.proof,
+          ),
+        )
+      }
+    }
+    const tally = await getJson(`${ledgers[1]?.api}/epochs/${first + 1}/tally`)
+    assert.equal(tally.status, 200)
+    assert.equal(tally.body.certified, true)
+    assert.equal(tally.body.relays.length, 5)
+
+    await refusesGarbage(ledgers[2] as LedgerProcess)
+  })
+})
+
+/** Hostile and malformed requests get 4xx JSON errors, and the server keeps answering. */
+async function refusesGarbage(l: LedgerProcess) {
+  const cases: [string, number][] = [
+    ['/epochs/999999', 404],
+    ['/epochs/99999999999', 400],
+    ['/epochs/-1', 400],
+    ['/epochs/1e3', 400],
+    ['/epochs/0x10/tally', 400],
+    ['/epochs/latest', 400],
+    ['/epochs/1/nope', 404],
+    ['/rewards/0x1234', 400],
+    ['/rewards/0xZZ00000000000000000000000000000000000000', 400],
+    ['/rewards/0x00000000000000000000000000000000000000ff', 404],
+    ['/relays/not-a-peer', 400],
+    ['/relays/12D3KooWRAan89mcVWSHxezuu4znaBP7Gzxiu7co2FzPBzhorheU', 404],
+    ['/epochs?limit=0', 400],
+    ['/epochs?limit=abc', 400],
+    [`/epochs/${'9'.repeat(3000)}`, 414],
+    ['/%00%ff/../../etc/passwd', 404],
+    ['/', 404],
+  ]
+  for (const [path, status] of cases) {
+    const res = await fetch(`${l.api}${path}`)
+    assert.equal(res.status, status, path)
+    const body = await res.json()
+    assert.equal(typeof body.error, 'string', path)
+  }
+  const raw: [string, number][] = [
+    [`POST /epochs HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\r\n${'x'.repeat(65536)}`, 405],
+    ['GET /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello', 413],
+    ['GET /healthz HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 413],
+    ['\u0000\u0001\u00ff garbage\r\n\r\n', 400],
+    [`GET /healthz HTTP/1.1\r\nhost: x\r\nx-junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`, 431],
+  ]
+  for (const [request, status] of raw) {
+    const answer = await rawRequest(l.api, request)
+    assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), request.slice(0, 40))
+    assert.equal(typeof JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error, 'string')
+  }
+  const health = await getJson(`${l.api}/healthz`)
+  assert.equal(health.status, 200)
+  assert.equal(health.body.ok, true)
+  const metrics = await fetch(`${l.api}/metrics`)
+  assert.equal(metrics.status, 200)
+  assert.match(
+    await metrics.text(),
+    /weir_ledger_ingest_total\{kind="attestation",source="gossip",outcome="accept"\} \d+/,
+  )
+}
+
+/** Sends raw bytes to the API and returns everything it answers before closing. */
+function rawRequest(api: string, request: string): Promise<string> {
+  const url = new URL(api)
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    const socket = connect(Number(url.port), url.hostname, () => socket.end(request, 'latin1'))
+    socket.on('data', d => chunks.push(d))
+    socket.on('error', err =>
+      chunks.length > 0 ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(err),
+    )
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+  })
+}
