@@ -9,15 +9,15 @@ import { epochAt } from '../../protocol/epoch.ts'
 
 const peerOf = (key: Ed25519Key) => peerIdToString(peerIdOfPublicKey(key.publicKey))
 
-/** A network of 3 witnesses (k = 2) and 3 genesis relays, in a 60 s epoch that started 30 s ago. */
+/** A network of 3 witnesses (k = 2) and 3 genesis relays, in an hour-long epoch that started 30 s ago (so it stays current however late the file runs). */
 export function testNetwork(overrides: Record<string, unknown> = {}) {
   const witnessKeys = [generateEd25519(), generateEd25519(), generateEd25519()]
   const relayKeys = [generateEd25519(), generateEd25519(), generateEd25519()]
   const network: NetworkDefinition = parseNetworkDefinition({
     version: 1,
     id: 'gossip-test',
-    genesis: Date.now() - 5 * 60_000 - 30_000,
-    epochSeconds: 60,
+    genesis: Date.now() - 5 * 3_600_000 - 30_000,
+    epochSeconds: 3600,
     graceSeconds: 10,
     probe: { windowSeconds: 2, warmupSeconds: 1, timeoutSeconds: 8 },
     witnessesPerRelay: 2,
