@@ -58,8 +58,11 @@ export class RecordPublisher {
     this.timer = setInterval(() => this.tick(true), republishMs)
     this.timer.unref()
     // Before genesis no record is timely, so validators would reject it (and penalise us): wait.
-    this.genesisTimer = setTimeout(() => this.tick(true), Math.max(0, network.genesis - this.now()) + 100)
-    this.genesisTimer.unref()
+    const untilGenesis = network.genesis - this.now()
+    if (untilGenesis > 0) {
+      this.genesisTimer = setTimeout(() => this.tick(true), untilGenesis + 100)
+      this.genesisTimer.unref()
+    }
     this.tick(true)
   }
 
