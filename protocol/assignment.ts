@@ -38,14 +38,3 @@ function draw(hi: number, lo: number, n: number): number {
   if (n <= 2 ** 21) return ((hi % n) * 2 ** 32 + lo) % n
   return Number(((BigInt(hi) << 32n) | BigInt(lo)) % BigInt(n))
 }
-
-/** Whether the witness at `witnessIndex` is one of the relay's assigned witnesses. */
-export function isAssigned(
-  seed: Uint8Array,
-  relay: Uint8Array,
-  witnessIndex: number,
-  witnessCount: number,
-  k: number,
-) {
-  return assignedWitnessIndices(seed, relay, witnessCount, k).includes(witnessIndex)
-}

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
 import { anchorEpoch, anchoredEpochs, claimRewards, deployContracts } from '../contracts/client.ts'
+import { fetchRewards } from '../ledger/anchoring.ts'
 import { initDataDir, writeNetworkFile } from '../node/datadir.ts'
 import { createSecp256k1Key } from '../node/identity.ts'
 import { createLocalNetwork } from '../node/local-network.ts'
@@ -283,24 +284,24 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = BigInt(row?.reward ?? '0')
-        // 404: nothing owed to this account yet (no leaf in the rewards tree)
-        const owed = ((await getJson(`${apis[0]}/rewards/${r.payout}`).catch(() => undefined)) ?? {
-          amount: '0',
-          proof: [],
-        }) as { amount: string; proof: Hex[] }
+        // A 404 means no leaf for this account yet: nothing owed.
+        const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
+          amount: 0n,
+          proof: [] as Hex[],
+        }))
         let claimed = 0n
-        if (BigInt(owed.amount) > (claimedSoFar.get(r.payout) ?? 0n)) {
+        if (owed.amount > (claimedSoFar.get(r.payout) ?? 0n)) {
           claimed = (
             await claimRewards({
               rpcUrl: anvil.rpcUrl,
               key: r.payoutKey,
               rewards,
               account: r.payout,
-              cumulativeAmount: BigInt(owed.amount),
+              cumulativeAmount: owed.amount,
               proof: owed.proof,
             })
           ).amount
-          claimedSoFar.set(r.payout, BigInt(owed.amount))
+          claimedSoFar.set(r.payout, owed.amount)
         }
         epochRelays.push({
           peerId: r.peerId,
