@@ -66,7 +66,7 @@ describe('ledger: a byzantine member', function () {
     const tally = await getJson(`${byzantine.api}/epochs/${epoch}/tally`)
     assert.equal(tally.body.rewardsRoot, cert.rewardsRoot)
     for (const l of honest) {
-      const info = await waitFor('the byzantine vote to be stored', 10_000, async () => {
+      const info = await waitFor('the byzantine vote to be stored', 30_000, async () => {
         const r = await getJson(`${l.api}/epochs/${epoch}`)
         return r.body.votes.some((v: { signer: string }) => v.signer === byzantine.signer)
           ? r.body
