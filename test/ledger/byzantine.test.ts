@@ -6,6 +6,7 @@ import {
   type LedgerProcess,
   makeNetwork,
   seedFor,
+  startLedger,
   startLedgers,
   stopLedger,
   type TestNetwork,
@@ -34,26 +35,48 @@ describe('ledger: a byzantine member', function () {
       epochSeconds: 5,
       graceSeconds: 2,
       relays: 5,
-      genesisInMs: 6000,
+      genesisInMs: 20_000,
     })
-    // TEST ONLY switch: ledger-4 signs a corrupted rewards root for every epoch.
-    ledgers = await startLedgers(
-      t.ledgerDirs,
-      (i): Record<string, string> => (i === 3 ? { WEIR_TEST_BYZANTINE: '1' } : {}),
+    // TEST ONLY switch: ledger-4 signs a corrupted rewards root for every epoch. Two honest members and
+    // it start first: they can vote but not certify (2 honest votes < quorum 3), so the corrupted vote is
+    // cast and republished before any certificate can exist; the third honest member completes the quorum.
+    const [a, b] = await startLedgers(t.ledgerDirs.slice(0, 2))
+    const byzantine = await startLedger(
+      t.ledgerDirs[3] as string,
+      [a, b].flatMap(l => l?.multiaddrs ?? []),
+      { WEIR_TEST_BYZANTINE: '1' },
     )
-    const [honest, byzantine] = [ledgers.slice(0, 3), ledgers[3] as LedgerProcess]
+    const early = [a, b] as LedgerProcess[]
+    ledgers = [...early, byzantine]
     peer = await testPeer(
       t.network,
       ledgers.map(l => l.multiaddrs[0] as string),
     )
-    await peer.ready(4)
-    const epoch = epochAt(t.network, Date.now()) + 1
+    await peer.ready(3)
+    // Epochs close in order and the corrupted member signs every epoch, so two honest members and it
+    // could never finish an earlier epoch: the attestations must be for epoch 0.
+    const epoch = 0
+    assert.ok(epochAt(t.network, Date.now()) < 0, 'three ledgers took longer than 20 s to start')
     await waitForEpochStart(t.network, epoch)
-    const seed = await seedFor(t.network, epoch, honest[0]?.api)
+    const seed = await seedFor(t.network, epoch, a?.api)
     await peer.publish(
       'attestations',
       attestationsFor(t, epoch, seed, t.relays, (r, w) => 2_000_000 + 1000 * r + w),
     )
+    const byzantineVote = async (l: LedgerProcess) => {
+      const r = await getJson(`${l.api}/epochs/${epoch}`)
+      return r.body.votes.some((v: { signer: string }) => v.signer === byzantine.signer) ? r.body : undefined
+    }
+    for (const l of early)
+      await waitFor('the byzantine vote to reach an honest member', 30_000, () => byzantineVote(l))
+    for (const l of ledgers) {
+      assert.equal((await getJson(`${l.api}/epochs/${epoch}/certificate`)).status, 404, 'no quorum yet')
+    }
+    const c = await startLedger(
+      t.ledgerDirs[2] as string,
+      ledgers.flatMap(l => l.multiaddrs),
+    )
+    ledgers.push(c)
 
     const certs = await Promise.all(ledgers.map(l => waitForCertificate(l, epoch, 25_000)))
     const root = (c: (typeof certs)[number]) => [c.contentRoot, c.rewardsRoot, c.cumulativeTotal]
@@ -65,13 +88,8 @@ describe('ledger: a byzantine member', function () {
     // Its honest replica's tally matches the certificate; its conflicting vote is kept as evidence.
     const tally = await getJson(`${byzantine.api}/epochs/${epoch}/tally`)
     assert.equal(tally.body.rewardsRoot, cert.rewardsRoot)
-    for (const l of honest) {
-      const info = await waitFor('the byzantine vote to be stored', 30_000, async () => {
-        const r = await getJson(`${l.api}/epochs/${epoch}`)
-        return r.body.votes.some((v: { signer: string }) => v.signer === byzantine.signer)
-          ? r.body
-          : undefined
-      })
+    for (const l of early) {
+      const info = await byzantineVote(l)
       const bad = info.votes.find((v: { signer: string }) => v.signer === byzantine.signer)
       assert.equal(bad.matchesCertificate, false)
       assert.notEqual(bad.rewardsRoot, cert.rewardsRoot)
