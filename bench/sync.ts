@@ -69,8 +69,19 @@ async function naiveBytes(client: Libp2p, server: Libp2p): Promise<number> {
   return bytes
 }
 
-export async function main(): Promise<void> {
-  const pool: Entry[] = Array.from({ length: SET_SIZE + Math.max(...DIFFERENCES) / 2 }, (_, n) => {
+export interface SyncRow {
+  difference: number
+  rounds: number
+  bytes: number
+  naiveBytes: number
+  /** bytes / (difference × 32 B), null for no difference */
+  perDifferingId: number | null
+  vsNaive: number
+}
+
+/** Reconciles two sets of SET_SIZE ids differing in `difference` ids, for each difference given. */
+export async function measureSync(differences: readonly number[]): Promise<SyncRow[]> {
+  const pool: Entry[] = Array.from({ length: SET_SIZE + Math.max(...differences) / 2 }, (_, n) => {
     const body: SyncItem = { kind: 'attestation', bytes: u64be(n) }
     return { id: itemId(body.kind, body.bytes), body }
   })
@@ -78,9 +89,9 @@ export async function main(): Promise<void> {
   let serving = new Source([])
   await handleSync(server, SYNC, { ids: () => serving.ids(), bodies: (e, ids) => serving.bodies(e, ids) })
   await serveNaive(server, () => serving)
-  const rows = []
+  const rows: SyncRow[] = []
   try {
-    for (const difference of DIFFERENCES) {
+    for (const difference of differences) {
       const half = difference / 2
       const mine = new Source(pool.slice(0, SET_SIZE))
       serving = new Source(pool.slice(half, SET_SIZE + half))
@@ -92,23 +103,29 @@ export async function main(): Promise<void> {
       if (received !== half || r.theyLack.length !== half)
         throw new Error(`wrong difference at d=${difference}`)
       const bytes = r.bytesSent + r.bytesReceived
-      const row = {
+      rows.push({
         difference,
         rounds: r.rounds,
         bytes,
         naiveBytes: naive,
         perDifferingId: difference > 0 ? Number((bytes / (difference * 32)).toFixed(2)) : null,
         vsNaive: Number((bytes / naive).toFixed(4)),
-      }
-      rows.push(row)
-      console.log(
-        `d=${String(difference).padStart(6)}  rounds ${String(r.rounds).padStart(3)}  ` +
-          `bytes ${String(bytes).padStart(9)}  naive ${naive}  bytes/(d×32 B) ${row.perDifferingId ?? '—'}  ` +
-          `bytes/naive ${row.vsNaive}`,
-      )
+      })
     }
   } finally {
     await Promise.all([client.stop(), server.stop()])
+  }
+  return rows
+}
+
+export async function main(): Promise<void> {
+  const rows = await measureSync(DIFFERENCES)
+  for (const row of rows) {
+    console.log(
+      `d=${String(row.difference).padStart(6)}  rounds ${String(row.rounds).padStart(3)}  ` +
+        `bytes ${String(row.bytes).padStart(9)}  naive ${row.naiveBytes}  bytes/(d×32 B) ${row.perDifferingId ?? '—'}  ` +
+        `bytes/naive ${row.vsNaive}`,
+    )
   }
   console.log(JSON.stringify({ bench: 'sync', setSize: SET_SIZE, rows }))
 }

@@ -30,10 +30,14 @@ interface Queued {
   item?: NewItem
   pending?: PendingItem
   resolved?: Uint8Array
+  result: IngestResult
+  /** run once the batch is committed (or failed to), before the caller hears of it */
+  settle?: (committed: boolean) => void
   done: (r: IngestResult) => void
   fail: (err: unknown) => void
-  result: IngestResult
 }
+
+type Write = Pick<Queued, 'item' | 'pending' | 'resolved'>
 
 const differs = (a: Uint8Array, b: Uint8Array): boolean =>
   !sameClaim(decodeAttestation(a), decodeAttestation(b))
@@ -70,20 +74,25 @@ export class Ingest {
 
   submit(kind: ItemKind, bytes: Uint8Array, source: IngestSource = 'gossip'): Promise<IngestResult> {
     const id = itemId(kind, bytes)
-    const key = Buffer.from(id).toString('hex')
+    const key = Buffer.from(id).toString('latin1')
     const running = this.inFlight.get(key)
     if (running) return running.then(() => this.count(kind, source, { outcome: 'duplicate' }))
     if (this.store.hasItem(id)) return Promise.resolve(this.count(kind, source, { outcome: 'duplicate' }))
-    let judgedAt = this.now()
+    const receivedAt = this.now()
+    let judgedAt = receivedAt
     if (source === 'sync') {
       const epoch = epochOf(kind, bytes)
       if (epoch === undefined) return Promise.resolve(this.count(kind, source, undecodable))
       judgedAt = epochStart(this.network, epoch)
     }
-    const promise = this.judge(kind, id, bytes, judgedAt, this.now()).then(r => this.count(kind, source, r))
+    const { write, result } = this.judge(kind, id, bytes, judgedAt, receivedAt)
+    if (!write) return Promise.resolve(this.count(kind, source, result))
+    // In flight until committed: a copy arriving meanwhile waits for it, then counts as a duplicate.
+    const promise = this.enqueue(write, result, committed => {
+      this.inFlight.delete(key)
+      if (committed) this.count(kind, source, result)
+    })
     this.inFlight.set(key, promise)
-    const forget = () => this.inFlight.delete(key)
-    promise.then(forget, forget)
     return promise
   }
 
@@ -96,7 +105,10 @@ export class Ingest {
     return r
   }
 
-  /** Validates at `judgedAt` and queues the write; `receivedAt` is kept for re-validating pending items. */
+  /**
+   * Validates at `judgedAt`; `receivedAt` is kept for re-validating pending items. Returns the write the
+   * verdict needs, if any: the caller may answer only once it is committed.
+   */
   private judge(
     kind: ItemKind,
     id: Uint8Array,
@@ -104,18 +116,18 @@ export class Ingest {
     judgedAt: number,
     receivedAt: number,
     resolved?: Uint8Array,
-  ): Promise<IngestResult> {
+  ): { write?: Write; result: IngestResult } {
     const verdict = this.validate(kind, bytes, judgedAt)
+    const result: IngestResult = { outcome: verdict.outcome, reason: verdict.reason, epoch: verdict.epoch }
     if (verdict.outcome === 'accept') {
-      return this.enqueue({ item: { ...(verdict.item as NewItem), id, receivedAt }, resolved }, verdict)
+      return { write: { item: { ...(verdict.item as NewItem), id, receivedAt }, resolved }, result }
     }
     if (verdict.outcome === 'pending') {
-      if (resolved) return Promise.resolve(verdict) // still held: keep its row as it is
+      if (resolved) return { result } // still held: keep its row as it is
       const epoch = verdict.epoch as number
-      return this.enqueue({ pending: { id, kind, epoch, bytes, receivedAt: judgedAt } }, verdict)
+      return { write: { pending: { id, kind, epoch, bytes, receivedAt: judgedAt } }, result }
     }
-    if (resolved) return this.enqueue({ resolved }, verdict)
-    return Promise.resolve(verdict)
+    return resolved ? { write: { resolved }, result } : { result }
   }
 
   private validate(
@@ -156,9 +168,9 @@ export class Ingest {
     return this.seedOf(a.epoch) !== undefined && !this.registry().has(relayKey(a.relay))
   }
 
-  private enqueue(q: Omit<Queued, 'done' | 'fail' | 'result'>, result: IngestResult): Promise<IngestResult> {
+  private enqueue(write: Write, result: IngestResult, settle?: Queued['settle']): Promise<IngestResult> {
     const { promise, resolve, reject } = Promise.withResolvers<IngestResult>()
-    this.queue.push({ ...q, done: resolve, fail: reject, result })
+    this.queue.push({ ...write, result, settle, done: resolve, fail: reject })
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => this.flush())
@@ -179,7 +191,10 @@ export class Ingest {
     try {
       written = this.store.write(items, pending, differs, resolved)
     } catch (err) {
-      for (const q of batch) q.fail(err)
+      for (const q of batch) {
+        q.settle?.(false)
+        q.fail(err)
+      }
       return
     }
     this.metrics.inc('weir_ledger_commits_total', 'ingest transactions committed')
@@ -194,7 +209,10 @@ export class Ingest {
       this.records?.push(...records.map(r => decodeRelayRecord(r.bytes)))
       this.registryCache = undefined
     }
-    for (const q of batch) q.done(q.result)
+    for (const q of batch) {
+      q.settle?.(true)
+      q.done(q.result)
+    }
     if (records.length > 0) this.onRecords()
   }
 
@@ -210,7 +228,8 @@ export class Ingest {
         continue
       }
       if (!this.seedOf(p.epoch)) continue
-      waits.push(this.judge(p.kind, p.id, p.bytes, p.receivedAt, p.receivedAt, p.id))
+      const { write, result } = this.judge(p.kind, p.id, p.bytes, p.receivedAt, p.receivedAt, p.id)
+      waits.push(write ? this.enqueue(write, result) : Promise.resolve(result))
     }
     const results = await Promise.all(waits)
     return results.filter(r => r.outcome === 'accept').length

@@ -1,4 +1,4 @@
-import { type Attestation, decodeAttestation, verifyAttestation } from './attestation.ts'
+import { type Attestation, decodeAttestation, verifyAttestationBytes } from './attestation.ts'
 import { equalBytes, prefix48 } from './bytes.ts'
 import { isTimely } from './epoch.ts'
 import { DecodeError } from './errors.ts'
@@ -22,7 +22,7 @@ export interface AttestationContext {
   /** the registry that decides eligibility in the epoch, or undefined while unknown */
   registryFor(epoch: number): Registry | undefined
   /**
-   * The signature check, verifyAttestation unless given. Only the simulator replaces it, when a scenario
+   * The signature check, verifyAttestation (on the received bytes) unless given. Only the simulator replaces it, when a scenario
    * skips cryptography for scale; every other check still runs.
    */
   verify?: (a: Attestation) => boolean
@@ -68,7 +68,7 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
   if (equalBytes(a.relay, a.helper) || equalBytes(a.relay, a.witness)) {
     return { verdict: 'reject', reason: 'helper or witness is the relay itself' }
   }
-  if (!(ctx.verify ?? verifyAttestation)(a)) return { verdict: 'reject', reason: 'bad signature' }
+  if (!(ctx.verify ? ctx.verify(a) : verifyAttestationBytes(a, bytes))) return { verdict: 'reject', reason: 'bad signature' }
   const seed = ctx.seedOf(a.epoch)
   const registry = ctx.registryFor(a.epoch)
   if (!seed || !registry) return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet` }

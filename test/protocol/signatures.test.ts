@@ -11,6 +11,7 @@ import {
   decodeAttestation,
   encodeAttestation,
   verifyAttestation,
+  verifyAttestationBytes,
 } from '../../protocol/attestation.ts'
 import { concatBytes, equalBytes, to0x, utf8 } from '../../protocol/bytes.ts'
 import { encodeFields, signingBytes } from '../../protocol/codec.ts'
@@ -82,6 +83,32 @@ describe('signatures', () => {
       const a = attest(witnesses[0]!, relay.peerId)
       assert.ok(verifyAttestation(a))
       everyBitFlipFails(encodeAttestation(a), decodeAttestation, verifyAttestation)
+    })
+
+    it('verifying from the received bytes agrees with verifying the decoded attestation', () => {
+      const verifyBoth = (bytes: Uint8Array) => {
+        const a = decodeAttestation(bytes)
+        const result = verifyAttestationBytes(a, bytes)
+        assert.equal(result, verifyAttestation(a))
+        return result
+      }
+      fc.assert(
+        fc.property(
+          fc.record({
+            epoch: fc.nat(2 ** 32),
+            durationMs: fc.nat(2 ** 32),
+            bytes: fc.maxSafeNat(),
+            forwardBps: fc.maxSafeNat(),
+            rttMs: fc.nat(2 ** 32),
+            outcome: fc.constantFrom('ok', 'unreachable', 'refused', 'timeout', 'corrupt' as const),
+          }),
+          overrides => assert.ok(verifyBoth(encodeAttestation(attest(witnesses[0]!, relay.peerId, overrides)))),
+        ),
+        { numRuns: 200 },
+      )
+      everyBitFlipFails(encodeAttestation(attest(witnesses[0]!, relay.peerId)), decodeAttestation, a =>
+        verifyBoth(encodeAttestation(a)),
+      )
     })
 
     it('a signature by another key fails', () => {
