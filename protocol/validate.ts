@@ -68,7 +68,8 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
   if (equalBytes(a.relay, a.helper) || equalBytes(a.relay, a.witness)) {
     return { verdict: 'reject', reason: 'helper or witness is the relay itself' }
   }
-  if (!(ctx.verify ? ctx.verify(a) : verifyAttestationBytes(a, bytes))) return { verdict: 'reject', reason: 'bad signature' }
+  if (!(ctx.verify ? ctx.verify(a) : verifyAttestationBytes(a, bytes)))
+    return { verdict: 'reject', reason: 'bad signature' }
   const seed = ctx.seedOf(a.epoch)
   const registry = ctx.registryFor(a.epoch)
   if (!seed || !registry) return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet` }

@@ -102,7 +102,8 @@ describe('signatures', () => {
             rttMs: fc.nat(2 ** 32),
             outcome: fc.constantFrom('ok', 'unreachable', 'refused', 'timeout', 'corrupt' as const),
           }),
-          overrides => assert.ok(verifyBoth(encodeAttestation(attest(witnesses[0]!, relay.peerId, overrides)))),
+          overrides =>
+            assert.ok(verifyBoth(encodeAttestation(attest(witnesses[0]!, relay.peerId, overrides)))),
         ),
         { numRuns: 200 },
       )
