@@ -110,7 +110,8 @@ export function verifyAttestationBytes(a: Attestation, bytes: Uint8Array): boole
   } catch {
     return false
   }
-  const body = bytes.slice(0, bytes.length - SIGNATURE_FIELD_BYTES)
+  // a copy: the bytes may be a Node Buffer, whose slice() is a view of the caller's message
+  const body = new Uint8Array(bytes.subarray(0, bytes.length - SIGNATURE_FIELD_BYTES))
   body[0] = BODY_HEADER
   return verifyEd25519(key, signingBytes(ATTESTATION_TAG, a.net, body), a.signature)
 }
