@@ -30,7 +30,10 @@ export interface TestNetwork {
   cleanup(): void
 }
 
-/** `weir network new` in a temp dir, then the given number of genesis relays added to every copy. */
+/**
+ * `weir network new` in a temp dir, then the given number of genesis relays added to every copy; genesis
+ * is `genesisInMs` after the network is made.
+ */
 export function makeNetwork(o: {
   committee: number
   witnesses: number
@@ -71,6 +74,8 @@ export function makeNetwork(o: {
   const witnessDirs = Array.from({ length: o.witnesses }, (_, i) => join(out, `witness-${i + 1}`))
   const network = readNetworkFile(join(out, 'network.json'))
   network.relays = relays.map(r => ({ peerId: r.peerId, payout: r.payout }))
+  // counted from now: making the network may take seconds on a loaded machine
+  network.genesis = Date.now() + o.genesisInMs
   for (const d of [out, ...ledgerDirs, ...witnessDirs]) writeNetworkFile(join(d, 'network.json'), network)
   const witnessSeeds = new Map(
     witnessDirs.map(d => {
