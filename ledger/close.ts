@@ -1,4 +1,4 @@
-import { equalBytes } from '../protocol/bytes.ts'
+import { equalBytes, toHex } from '../protocol/bytes.ts'
 import { graceEnd } from '../protocol/epoch.ts'
 import type { NetworkDefinition } from '../protocol/network.ts'
 import {
@@ -18,10 +18,19 @@ import type { VoteBook } from './votes.ts'
 
 /**
  * Brings an epoch's content up to date with other committee members before the ledger votes on it, and
- * fetches what a certificate names that the ledger lacks. Resolves with how many peers it reconciled with.
+ * fetches what a certificate names that the ledger lacks.
  */
 export interface Reconciler {
-  reconcile(epoch: number, peers: readonly string[]): Promise<number>
+  /**
+   * Reconciles the epoch with each peer; resolves with how many it reached and, given a certified
+   * content root, the certified ids if some peer holds exactly the set with that root (whoever holds
+   * it matched the certificate; a peer that still holds more does not qualify).
+   */
+  reconcile(
+    epoch: number,
+    peers: readonly string[],
+    certifiedRoot?: Uint8Array,
+  ): Promise<{ reached: number; certified?: Uint8Array[] }>
 }
 
 export interface CloserOptions {
@@ -101,7 +110,7 @@ export class EpochCloser {
     }
     const peers = this.o.committeePeers()
     if (peers.length < network.quorum - 1) return false
-    const reached = await this.o.reconciler.reconcile(epoch, peers)
+    const { reached } = await this.o.reconciler.reconcile(epoch, peers)
     if (reached < network.quorum - 1 || store.certificate(epoch)) return false
     const { stored } = this.retally(epoch)
     const root: EpochRoot = {
@@ -121,13 +130,18 @@ export class EpochCloser {
     return false
   }
 
-  /** Finishes a certified epoch once our tally matches the certificate, fetching missing content first. */
+  /**
+   * Finishes a certified epoch once our tally matches the certificate. Content we lack is fetched. Content
+   * we hold beyond the certified set (items that reached us but not the quorum before it voted) is left
+   * out of the epoch once a member holding exactly the certified set shows us which ids it has.
+   */
   private async adopt(epoch: number, cert: Certificate): Promise<boolean> {
     const tally = this.o.store.tally(epoch)
     if (!tally || !matches(tally, cert)) {
       const peers = this.o.committeePeers()
       if (!tally || !equalBytes(tally.contentRoot, cert.contentRoot)) {
-        await this.o.reconciler.reconcile(epoch, peers)
+        const { certified } = await this.o.reconciler.reconcile(epoch, peers, cert.contentRoot)
+        if (certified) this.keepOnly(epoch, certified)
       }
       const { stored } = this.retally(epoch)
       if (!matches(stored, cert)) {
@@ -141,6 +155,20 @@ export class EpochCloser {
     this.next = epoch + 1
     this.o.onCertified(epoch)
     return true
+  }
+
+  /** Excludes from the epoch every item held outside `certified` (the set whose root was certified). */
+  private keepOnly(epoch: number, certified: readonly Uint8Array[]): void {
+    const keep = new Set(certified.map(id => toHex(id)))
+    const beyond = this.o.store.itemIds(epoch).filter(id => !keep.has(toHex(id)))
+    if (beyond.length === 0) return
+    this.o.store.exclude(epoch, beyond)
+    this.o.metrics.inc(
+      'weir_ledger_items_excluded_total',
+      'items held beyond the certified content of their epoch, left out',
+      {},
+      beyond.length,
+    )
   }
 
   private retally(epoch: number) {

@@ -72,6 +72,12 @@ export class Ingest {
     return this.registryCache
   }
 
+  /** Rebuilds the registry from the store on next use (after items were excluded from content). */
+  reloadRegistry(): void {
+    this.records = undefined
+    this.registryCache = undefined
+  }
+
   submit(kind: ItemKind, bytes: Uint8Array, source: IngestSource = 'gossip'): Promise<IngestResult> {
     const id = itemId(kind, bytes)
     const key = Buffer.from(id).toString('latin1')

@@ -2,6 +2,8 @@ import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { DataDir } from '../node/datadir.ts'
+import { equalBytes, toHex } from '../protocol/bytes.ts'
+import { contentRoot } from '../protocol/content.ts'
 import { epochAt } from '../protocol/epoch.ts'
 import { epochSeed } from '../protocol/seed.ts'
 import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
@@ -79,7 +81,11 @@ export class Ledger {
       ],
       reconciler: this.antiEntropy(),
       publish: bytes => this.publish('votes', bytes),
-      onCertified: () => this.sweepPending(),
+      onCertified: () => {
+        // adopting a certificate may have left relay records out of the content
+        this.ingest.reloadRegistry()
+        this.sweepPending()
+      },
       byzantine: options.byzantine ?? false,
     })
     this.ingest.onRecords = () => this.sweepPending()
@@ -121,32 +127,55 @@ export class Ledger {
    */
   private antiEntropy(): Reconciler {
     return {
-      reconcile: async (epoch, peers) => {
+      reconcile: async (epoch, peers, certifiedRoot) => {
         const protocol = protocolId(this.options.data.network.id, 'sync')
         const results = await Promise.allSettled(
-          peers.map(peer =>
-            syncEpoch(this.host, peerIdFromString(peer), protocol, epoch, this.syncSource, async items => {
-              await Promise.all(items.map(i => this.ingest.submit(i.kind, i.bytes, 'sync')))
-            }),
-          ),
+          peers.map(async peer => {
+            // the ids this sync compares against: the peer holds these minus theyLack, plus theyHave
+            let ours: Uint8Array[] = []
+            const source: SyncSource = {
+              ids: e => {
+                ours = this.store.itemIds(e)
+                return ours
+              },
+              bodies: (e, ids) => this.store.bodies(e, ids),
+            }
+            const result = await syncEpoch(
+              this.host,
+              peerIdFromString(peer),
+              protocol,
+              epoch,
+              source,
+              items =>
+                Promise.all(items.map(i => this.ingest.submit(i.kind, i.bytes, 'sync'))).then(() => {}),
+            )
+            return { result, ours }
+          }),
         )
         let reached = 0
+        let certified: Uint8Array[] | undefined
         for (const r of results) {
           if (r.status === 'rejected') {
             this.metrics.inc('weir_ledger_sync_failures_total', 'reconciliations that failed')
             continue
           }
           reached++
-          const bytes = r.value.bytesSent + r.value.bytesReceived
+          const { result, ours } = r.value
+          const bytes = result.bytesSent + result.bytesReceived
           this.metrics.inc('weir_ledger_sync_bytes_total', 'bytes exchanged by anti-entropy', {}, bytes)
           this.metrics.inc(
             'weir_ledger_sync_items_total',
             'bodies fetched by anti-entropy',
             {},
-            r.value.received,
+            result.received,
           )
+          if (certifiedRoot && !certified) {
+            const lacking = new Set(result.theyLack.map(id => toHex(id)))
+            const theirs = [...ours.filter(id => !lacking.has(toHex(id))), ...result.theyHave]
+            if (equalBytes(contentRoot(theirs), certifiedRoot)) certified = theirs
+          }
         }
-        return reached
+        return { reached, certified }
       },
     }
   }

@@ -28,6 +28,8 @@ export interface SyncResult {
   dropped: number
   /** ids we hold that the peer lacks, ascending */
   theyLack: Uint8Array[]
+  /** ids the peer holds that we lacked (asked for, whether or not their bodies came), ascending */
+  theyHave: Uint8Array[]
   /** frames with their length prefixes, as written to and read from the stream */
   bytesSent: number
   bytesReceived: number
@@ -203,6 +205,7 @@ export class Reconciler {
   private wantQueue: Uint8Array[] = []
   private inFlight: { ranges: Pending[]; wants: Uint8Array[] } | undefined
   private readonly lacking: Uint8Array[] = []
+  private readonly missing: Uint8Array[] = []
   /** wants the peer said it had (listed) but did not serve */
   unavailable = 0
   /** bodies dropped because we did not ask for them */
@@ -223,6 +226,11 @@ export class Reconciler {
   /** Ids we hold that the peer lacks, ascending. */
   get theyLack(): Uint8Array[] {
     return [...this.lacking].sort(compareBytes)
+  }
+
+  /** Ids the peer holds that we lack, ascending: with ours minus theyLack, exactly the peer's set. */
+  get theyHave(): Uint8Array[] {
+    return [...this.missing].sort(compareBytes)
   }
 
   nextRequest(): SyncRequest {
@@ -325,8 +333,11 @@ export class Reconciler {
       const order =
         i >= to ? 1 : j >= theirs.length ? -1 : compareBytes(this.own.id(i), theirs[j] as Uint8Array)
       if (order < 0) this.lacking.push(this.own.id(i++))
-      else if (order > 0) this.wantQueue.push(theirs[j++] as Uint8Array)
-      else {
+      else if (order > 0) {
+        const id = theirs[j++] as Uint8Array
+        this.wantQueue.push(id)
+        this.missing.push(id)
+      } else {
         i++
         j++
       }

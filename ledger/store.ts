@@ -81,6 +81,8 @@ const MIGRATIONS = [
      cumulative_total TEXT NOT NULL, item_count INTEGER NOT NULL, json TEXT NOT NULL);
    CREATE TABLE relay_scores (
      relay TEXT NOT NULL, epoch INTEGER NOT NULL, json TEXT NOT NULL, PRIMARY KEY (relay, epoch)) WITHOUT ROWID;`,
+  // items held that a certificate of their epoch left out (they reached us, not the quorum)
+  `CREATE TABLE excluded (epoch INTEGER NOT NULL, id BLOB NOT NULL, PRIMARY KEY (epoch, id)) WITHOUT ROWID;`,
 ]
 
 export const SCHEMA_VERSION = MIGRATIONS.length
@@ -111,9 +113,17 @@ export class LedgerStore {
       ),
       ids: db.prepare('SELECT id FROM items WHERE epoch = ? ORDER BY id').pluck(),
       body: db.prepare('SELECT kind, body FROM items WHERE epoch = ? AND id = ?'),
-      bodiesOfKind: db.prepare('SELECT body FROM items WHERE epoch = ? AND kind = ?').pluck(),
-      recordsThrough: db.prepare('SELECT body FROM items WHERE epoch <= ? AND kind = 1').pluck(),
-      allRecords: db.prepare('SELECT body FROM items WHERE kind = 1').pluck(),
+      bodiesOfKind: db.prepare('SELECT id, body FROM items WHERE epoch = ? AND kind = ?'),
+      recordsThrough: db
+        .prepare(
+          'SELECT body FROM items WHERE epoch <= ? AND kind = 1 AND id NOT IN (SELECT id FROM excluded)',
+        )
+        .pluck(),
+      allRecords: db
+        .prepare('SELECT body FROM items WHERE kind = 1 AND id NOT IN (SELECT id FROM excluded)')
+        .pluck(),
+      excludedOf: db.prepare('SELECT id FROM excluded WHERE epoch = ?').pluck(),
+      exclude: db.prepare('INSERT OR IGNORE INTO excluded (epoch, id) VALUES (?, ?)'),
       counts: db.prepare('SELECT kind, count(*) AS n FROM items WHERE epoch = ? GROUP BY kind'),
       epochs: db.prepare('SELECT DISTINCT epoch FROM items ORDER BY epoch').pluck(),
       equivocationsOf: db.prepare('SELECT relay, witness, first, second FROM equivocations WHERE epoch = ?'),
@@ -216,27 +226,53 @@ export class LedgerStore {
     return { inserted, equivocations }
   }
 
-  /** The epoch's item ids in ascending byte order. */
-  itemIds(epoch: number): Uint8Array[] {
-    return (this.stmt.ids.all(epoch) as Buffer[]).map(u8)
+  /**
+   * Leaves items out of an epoch's content for good: held (so never ingested again) but no longer listed,
+   * served, counted or tallied. For items a certificate of the epoch did not include.
+   */
+  exclude(epoch: number, ids: readonly Uint8Array[]): void {
+    this.db.transaction(() => {
+      for (const id of ids) this.stmt.exclude.run(epoch, id)
+    })()
   }
 
-  /** Bodies of the given items of an epoch (unknown ids are skipped). */
+  /** Ids left out of the epoch's content (latin1 strings), or undefined when none are (the usual case). */
+  private excluded(epoch: number): Set<string> | undefined {
+    const ids = this.stmt.excludedOf.all(epoch) as Buffer[]
+    return ids.length === 0 ? undefined : new Set(ids.map(id => id.toString('latin1')))
+  }
+
+  /** The epoch's item ids in ascending byte order. */
+  itemIds(epoch: number): Uint8Array[] {
+    const ids = this.stmt.ids.all(epoch) as Buffer[]
+    const out = this.excluded(epoch)
+    return (out ? ids.filter(id => !out.has(id.toString('latin1'))) : ids).map(u8)
+  }
+
+  /** Bodies of the given items of an epoch (unknown and excluded ids are skipped). */
   bodies(epoch: number, ids: readonly Uint8Array[]): StoredBody[] {
-    const out: StoredBody[] = []
+    const out = this.excluded(epoch)
+    const bodies: StoredBody[] = []
     for (const id of ids) {
+      if (out?.has(Buffer.from(id).toString('latin1'))) continue
       const row = this.stmt.body.get(epoch, id) as { kind: number; body: Buffer } | undefined
-      if (row) out.push({ kind: KIND_OF[row.kind] as ItemKind, bytes: u8(row.body) })
+      if (row) bodies.push({ kind: KIND_OF[row.kind] as ItemKind, bytes: u8(row.body) })
     }
-    return out
+    return bodies
+  }
+
+  private bodiesOfKind(epoch: number, kind: number): Uint8Array[] {
+    const rows = this.stmt.bodiesOfKind.all(epoch, kind) as { id: Buffer; body: Buffer }[]
+    const out = this.excluded(epoch)
+    return (out ? rows.filter(r => !out.has(r.id.toString('latin1'))) : rows).map(r => u8(r.body))
   }
 
   attestationBodies(epoch: number): Uint8Array[] {
-    return (this.stmt.bodiesOfKind.all(epoch, 0) as Buffer[]).map(u8)
+    return this.bodiesOfKind(epoch, 0)
   }
 
   relayRecordBodies(epoch: number): Uint8Array[] {
-    return (this.stmt.bodiesOfKind.all(epoch, 1) as Buffer[]).map(u8)
+    return this.bodiesOfKind(epoch, 1)
   }
 
   /** Relay records of all epochs ≤ `epoch` (or of all epochs). */
@@ -246,6 +282,12 @@ export class LedgerStore {
   }
 
   counts(epoch: number): { attestations: number; relayRecords: number } {
+    if (this.excluded(epoch)) {
+      return {
+        attestations: this.attestationBodies(epoch).length,
+        relayRecords: this.relayRecordBodies(epoch).length,
+      }
+    }
     const rows = this.stmt.counts.all(epoch) as { kind: number; n: number }[]
     return {
       attestations: rows.find(r => r.kind === 0)?.n ?? 0,

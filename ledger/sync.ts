@@ -115,6 +115,7 @@ export async function syncEpoch(
     received,
     dropped: reconciler.dropped,
     theyLack: reconciler.theyLack,
+    theyHave: reconciler.theyHave,
     bytesSent,
     bytesReceived,
     rounds,

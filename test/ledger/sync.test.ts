@@ -69,8 +69,11 @@ describe('ledger anti-entropy sync over libp2p', () => {
     atB.current = sb
     const inB = new Set(sb.keys())
     const theyLackBefore = sa.keys().filter(k => !inB.has(k))
+    const inA = new Set(sa.keys())
+    const theyHaveBefore = sb.keys().filter(k => !inA.has(k))
     const ab = await pull(a, b, sa)
     assert.deepEqual(ab.theyLack.map(toHex).sort(), theyLackBefore)
+    assert.deepEqual(ab.theyHave.map(toHex).sort(), theyHaveBefore.sort())
     const ba = await pull(b, a, sb)
     assert.deepEqual(ba.theyLack, [])
     return [ab, ba]
