@@ -31,7 +31,7 @@ import {
   waitForEpochStart,
 } from './helpers.ts'
 
-const IN_FLIGHT = 2000
+const IN_FLIGHT = 500
 
 type Peer = Awaited<ReturnType<typeof isolatedPeer>>
 
@@ -69,7 +69,7 @@ async function isolatedPeer(net: NetworkDefinition, only: LedgerProcess) {
      */
     async publish(items: Uint8Array[], acked: () => number) {
       for (const [i, item] of items.entries()) {
-        while (i - acked() >= IN_FLIGHT) await sleep(20)
+        while (i - acked() >= IN_FLIGHT && host.status === 'started') await sleep(20)
         if (host.status !== 'started') return
         await host.services.pubsub.publish(name, item)
         if (i % 100 === 99) await sleep(1)
@@ -83,7 +83,7 @@ async function isolatedPeer(net: NetworkDefinition, only: LedgerProcess) {
 // and to nothing else. Gossipsub forwards a message only after the topic validator answered Accept, and
 // the ledger answers Accept only after the transaction holding the item committed; so every attestation
 // the observer received was on the victim's disk before it left the victim.
-const KILL_AFTER = 8000
+const KILL_AFTER = 5000
 
 describe('ledger: kill -9 of a replica during heavy ingest over gossip', function () {
   this.timeout(120_000)
@@ -139,16 +139,14 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
     })
     // Heavy ingest: all of them, as fast as the victim takes them (the publishing stops once it is dead).
     const publishing = publisher.publish(items, () => observed.size).catch(() => {})
-    await waitFor(`the observer to receive ${KILL_AFTER} attestations`, 30_000, async () =>
-      observed.size >= KILL_AFTER ? true : undefined,
-    )
+    // Kill once KILL_AFTER are acknowledged, or shortly before attestations of epoch 0 turn stale if the
+    // machine is too loaded for that (the victim is still mid-stream either way).
+    const killBy = graceEnd(t.network, 0) - 3000
+    while (observed.size < KILL_AFTER && Date.now() < killBy) await sleep(100)
+    assert.ok(observed.size >= 1000, `only ${observed.size} attestations acknowledged before the kill`)
     const onlyVictim = (p: Peer) =>
       p.host.getConnections().every(c => c.remotePeer.toString() === victim.peerId)
     assert.ok(onlyVictim(publisher) && onlyVictim(observer), 'publisher and observer reach only the victim')
-    assert.ok(
-      Date.now() < graceEnd(t.network, 0),
-      'the kill falls while attestations of epoch 0 are still timely',
-    )
     await stopLedger(victim, 'SIGKILL')
     const acknowledged = [...observed]
     await Promise.all(peers.map(p => p.stop()))
@@ -161,6 +159,9 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
     const lost = acknowledged.filter(id => !held.has(id))
     assert.equal(lost.length, 0, `${lost.length} of ${acknowledged.length} acknowledged attestations lost`)
     assert.ok(held.size < items.length, 'killed during ingest')
+    console.log(
+      `      killed with ${acknowledged.length} acknowledged, ${held.size} on disk, of ${items.length}`,
+    )
 
     // The others hold only what the victim forwarded, so the union is exactly what the victim kept.
     victim = await startLedger(
