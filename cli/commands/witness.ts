@@ -12,7 +12,7 @@ import { ProbeSink } from '../../witness/sink.ts'
 import { witnessStatus } from '../../witness/status.ts'
 import { Witness } from '../../witness/witness.ts'
 import type { Command } from '../main.ts'
-import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { hostPortFlag, intFlag, parseFlags, requireFlag, urlFlag } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--sink HOST:PORT]
@@ -40,9 +40,7 @@ export const command: Command = {
     const sinkAt = hostPortFlag(v.sink ?? '127.0.0.1:0', 'sink')
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const concurrency = intFlag(v.concurrency, 'concurrency', 2, 1, 64)
-    if (v.ledger !== undefined && !/^https?:\/\/[^\s]+$/.test(v.ledger)) {
-      throw new UsageError(`--ledger expects an http(s) URL such as http://127.0.0.1:8080, got '${v.ledger}'`)
-    }
+    const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080')
     const data = loadDataDir(dir)
     const network = data.network
     if (witnessIndex(network, data.identity.peerIdBytes) === undefined) {
@@ -69,7 +67,6 @@ export const command: Command = {
         if (a.outcome === 'ok') directory.setCapacity(peerIdToString(a.relay), capacityOf(a))
       },
     )
-    const ledger = v.ledger
     witness = new Witness({
       network,
       peerIdBytes: data.identity.peerIdBytes,
