@@ -50,37 +50,18 @@ describe('cli: help and usage errors', () => {
     assert.match(r.err, /unknown command 'frobnicate'/)
   })
 
+  const endpoints = ['--ledger', 'http://127.0.0.1:1', '--rpc', 'http://127.0.0.1:1']
+  const contract = `0x${'1'.repeat(40)}`
   const cases: [string[], RegExp][] = [
     [['anchor'], /--ledger is required/],
     [['anchor', '--ledger', 'ftp://x', '--rpc', 'http://127.0.0.1:1'], /--ledger expects an http\(s\) URL/],
     [
-      ['anchor', '--ledger', 'http://127.0.0.1:1', '--rpc', 'http://127.0.0.1:1', '--contract', '0x12'],
+      ['anchor', ...endpoints, '--contract', '0x12'],
       /--contract expects a 0x-prefixed 20-byte address, got '0x12'/,
     ],
+    [['claim', ...endpoints, '--contract', contract], /--key is required/],
     [
-      [
-        'claim',
-        '--ledger',
-        'http://127.0.0.1:1',
-        '--rpc',
-        'http://127.0.0.1:1',
-        '--contract',
-        `0x${'1'.repeat(40)}`,
-      ],
-      /--key is required/,
-    ],
-    [
-      [
-        'claim',
-        '--ledger',
-        'http://127.0.0.1:1',
-        '--rpc',
-        'http://127.0.0.1:1',
-        '--contract',
-        `0x${'1'.repeat(40)}`,
-        '--key',
-        'BADKEY',
-      ],
+      ['claim', ...endpoints, '--contract', contract, '--key', 'BADKEY'],
       /--key: .*bad\.key: expected a secp256k1 secret key/,
     ],
     [['claim', '--frob'], /Unknown option '--frob'/],
