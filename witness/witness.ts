@@ -8,6 +8,7 @@ import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
+import type { Release } from './probe-lease.ts'
 import { chooseHelper, type HelperCandidate, planEpoch, probeBudgetMs } from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
@@ -32,6 +33,8 @@ export interface WitnessOptions {
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
+  /** Waits for a lease on a probe's relays (witnesses sharing one machine, see probe-lease.ts). */
+  lease?: (relays: string[], signal: AbortSignal) => Promise<Release>
   now?: () => number
   log?: (line: string) => void
 }
@@ -219,22 +222,27 @@ export class Witness {
         const helper = chooseHelper(await this.freeHelpers(epoch, target, tried), this.estimate(target))
         if (helper === undefined) break
         tried.add(helper)
+        const release = await this.lease(epoch, [target, helper])
+        if (release === null) break
         this.use(helper, 1)
-        let helperFault = false
+        let helperFault: HelperError | undefined
         const m = await runProbe(
           async signal => {
             try {
               return await this.o.openCircuit(helper, target, this.o.sink, signal)
             } catch (err) {
-              if (err instanceof HelperError) helperFault = true
+              if (err instanceof HelperError) helperFault = err
               throw err
             }
           },
           this.o.sink,
           net.probe,
-        ).finally(() => this.use(helper, -1))
+        ).finally(() => {
+          this.use(helper, -1)
+          return release?.()
+        })
         if (helperFault) {
-          this.log(`epoch ${epoch}: helper ${helper} failed for ${target}; trying another`)
+          this.log(`epoch ${epoch}: ${helperFault.message} (probing ${target}); trying another`)
           continue
         }
         // Corrupt bytes implicate the helper as much as the target: confirm with another helper before
@@ -255,6 +263,26 @@ export class Witness {
     } finally {
       this.targets.delete(target)
       this.use(target, -1)
+    }
+  }
+
+  /**
+   * Takes a lease on the relays of a probe when the witness is told to, waiting no later than the last
+   * moment a probe can start and still end within the epoch's grace; null when that passed first.
+   */
+  private async lease(epoch: number, relays: string[]): Promise<Release | undefined | null> {
+    if (this.o.lease === undefined) return undefined
+    const net = this.o.network
+    const latest = graceEnd(net, epoch) - net.probe.timeoutSeconds * 1000
+    const signal = AbortSignal.any([
+      this.stopping.signal,
+      AbortSignal.timeout(Math.max(0, latest - this.now())),
+    ])
+    try {
+      return await this.o.lease(relays, signal)
+    } catch (err) {
+      this.log(`epoch ${epoch}: no probe lease for ${relays.join(', ')}: ${(err as Error).message}`)
+      return null
     }
   }
 
