@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Hex, hexToBytes } from 'viem'
+import { formatUnits, type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
 import { anchoredEpochs, claimRewards, deployContracts, rootOf } from '../contracts/client.ts'
 import { fetchRewards } from '../ledger/anchoring.ts'
@@ -281,6 +281,43 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     if (firstEpoch > 0) say(`startup overran genesis; the run starts at epoch ${firstEpoch}`)
     const result: TestnetEpoch[] = []
     const claimedSoFar = new Map<Address, bigint>()
+    const claim = async (r: (typeof relays)[number]): Promise<bigint> => {
+      // A 404 means no leaf for this account yet: nothing owed.
+      const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
+        amount: 0n,
+        proof: [] as Hex[],
+      }))
+      if (owed.amount <= (claimedSoFar.get(r.payout) ?? 0n)) return 0n
+      const { amount } = await claimRewards({
+        rpcUrl: (anvil as Anvil).rpcUrl,
+        key: r.payoutKey,
+        rewards,
+        account: r.payout,
+        cumulativeAmount: owed.amount,
+        proof: owed.proof,
+      })
+      claimedSoFar.set(r.payout, owed.amount)
+      return amount
+    }
+    if (firstEpoch > 0) {
+      // Settle what the epochs before the run paid, so that each claim in the run is that epoch's reward.
+      const before = await waitForCertificates(
+        apis,
+        firstEpoch - 1,
+        graceEnd(network, firstEpoch - 1) + 60_000,
+        stop,
+      )
+      await waitForAnchor(
+        anvil.rpcUrl,
+        rewards,
+        before[0] as Certificate,
+        graceEnd(network, firstEpoch) + 60_000,
+        stop,
+      )
+      let settled = 0n
+      for (const r of relays) settled += await claim(r)
+      say(`claimed ${formatUnits(settled, 18)} WEIR earned before the run`)
+    }
     for (let epoch = firstEpoch; epoch < firstEpoch + o.epochs; epoch++) {
       const deadline = graceEnd(network, epoch) + 60_000
       say(
@@ -298,25 +335,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = BigInt(row?.reward ?? '0')
-        // A 404 means no leaf for this account yet: nothing owed.
-        const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
-          amount: 0n,
-          proof: [] as Hex[],
-        }))
-        let claimed = 0n
-        if (owed.amount > (claimedSoFar.get(r.payout) ?? 0n)) {
-          claimed = (
-            await claimRewards({
-              rpcUrl: anvil.rpcUrl,
-              key: r.payoutKey,
-              rewards,
-              account: r.payout,
-              cumulativeAmount: owed.amount,
-              proof: owed.proof,
-            })
-          ).amount
-          claimedSoFar.set(r.payout, owed.amount)
-        }
+        const claimed = await claim(r)
         epochRelays.push({
           peerId: r.peerId,
           payout: r.payout,
