@@ -100,7 +100,7 @@ export class ProbeLeases {
     this.grantWaiting()
   }
 
-  /** Grants waiting requests, oldest first, whose relays are all free, while there is room. */
+  /** Grants waiting requests in order while the oldest one's relays are free and there is room. */
   private grantWaiting(): void {
     const busy = new Set([...this.active.values()].flatMap(l => l.relays))
     for (let i = 0; i < this.waiting.length && this.active.size < this.concurrency; ) {
@@ -109,10 +109,9 @@ export class ProbeLeases {
         this.waiting.splice(i, 1)
         continue
       }
-      if (request.relays.some(r => busy.has(r))) {
-        i++
-        continue
-      }
+      // First come, first served: a probe that needs a busy relay holds back the ones behind it, else
+      // small requests would keep overtaking a probe that needs several relays until its time ran out.
+      if (request.relays.some(r => busy.has(r))) break
       this.waiting.splice(i, 1)
       const id = randomBytes(8).toString('hex')
       this.active.set(id, {
