@@ -1,6 +1,7 @@
-import { compareBytes, parseHex, prefix48, to0x } from './bytes.ts'
+import { compareBytes, parseHex, to0x } from './bytes.ts'
 import { keccak256Into, keccak256Pair, keccak256PairInto } from './hash.ts'
 import type { Address } from './network.ts'
+import { orderByBytes } from './order.ts'
 
 // Rewards tree, compatible with OpenZeppelin's StandardMerkleTree for ['address', 'uint256'] leaves:
 // leaf = keccak256(keccak256(abi.encode(account, amount))), pairs hashed in sorted order, leaves sorted
@@ -18,24 +19,35 @@ const encoded = new Uint8Array(64)
 const encodedWords = new DataView(encoded.buffer)
 const inner = new Uint8Array(32)
 
-/** Writes the leaf's hash to out[o, o+32). */
-function leafHashInto(leaf: RewardLeaf, out: Uint8Array, o: number): void {
-  const account = parseHex(leaf.account, 20)
-  if (!account) throw new RangeError(`bad account ${leaf.account}`)
-  const amount = leaf.amount
+/** Writes the hash of the leaf (account given as its 20 bytes at accounts[20i, 20i+20)) to out[o, o+32). */
+function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint8Array, o: number): void {
   if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
-  encoded.fill(0, 0, 12)
-  encoded.set(account, 12)
-  for (let i = 0; i < 4; i++) {
-    encodedWords.setBigUint64(32 + 8 * i, BigInt.asUintN(64, amount >> BigInt(192 - 64 * i)))
+  encoded.fill(0)
+  encoded.set(accounts.subarray(20 * i, 20 * i + 20), 12)
+  if (amount < 1n << 64n) encodedWords.setBigUint64(56, amount)
+  else {
+    for (let w = 0; w < 4; w++) {
+      encodedWords.setBigUint64(32 + 8 * w, BigInt.asUintN(64, amount >> BigInt(192 - 64 * w)))
+    }
   }
   keccak256Into(encoded, inner, 0)
   keccak256Into(inner, out, o)
 }
 
+/** The leaves' accounts as 20 bytes each, concatenated. */
+function accountBytes(leaves: readonly RewardLeaf[]): Uint8Array {
+  const accounts = new Uint8Array(20 * leaves.length)
+  leaves.forEach((leaf, i) => {
+    const account = parseHex(leaf.account, 20)
+    if (!account) throw new RangeError(`bad account ${leaf.account}`)
+    accounts.set(account, 20 * i)
+  })
+  return accounts
+}
+
 export function leafHash(leaf: RewardLeaf): Uint8Array {
   const out = new Uint8Array(32)
-  leafHashInto(leaf, out, 0)
+  leafHashInto(accountBytes([leaf]), 0, leaf.amount, out, 0)
   return out
 }
 
@@ -58,20 +70,25 @@ export interface RewardsTree {
 export const EMPTY_ROOT = new Uint8Array(32)
 
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
+  return treeOf(leaves, accountBytes(leaves))
+}
+
+/** The root of `leaves`, whose accounts the caller has already parsed into `accounts` (20 bytes each). */
+export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: Uint8Array): Uint8Array {
+  return treeOf(leaves, accounts).root
+}
+
+function treeOf(leaves: readonly RewardLeaf[], accounts: Uint8Array): RewardsTree {
   const n = leaves.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
   const hashes = new Uint8Array(32 * n)
-  const prefix = new Float64Array(n)
   leaves.forEach((leaf, i) => {
-    leafHashInto(leaf, hashes, 32 * i)
-    const h = 32 * i
-    // the first 48 bits as a number order hashes as compareBytes does, except on (rare) ties
-    prefix[i] = prefix48(hashes, h)
+    leafHashInto(accounts, i, leaf.amount, hashes, 32 * i)
   })
-  const order = Array.from({ length: n }, (_, i) => i).sort(
-    (a, b) =>
-      (prefix[a] as number) - (prefix[b] as number) ||
-      compareBytes(hashes.subarray(32 * a, 32 * a + 32), hashes.subarray(32 * b, 32 * b + 32)),
+  const order = orderByBytes(
+    n,
+    (i, j) => (j < 32 ? (hashes[32 * i + j] as number) : -1),
+    (a, b) => compareBytes(hashes.subarray(32 * a, 32 * a + 32), hashes.subarray(32 * b, 32 * b + 32)),
   )
   // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse
   const size = 2 * n - 1
@@ -93,7 +110,7 @@ export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
     leaves,
     proof(account) {
       position ??= new Map(
-        order.map((leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
+        Array.from(order, (leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
       )
       let i = position.get(account.toLowerCase())
       if (i === undefined) return undefined

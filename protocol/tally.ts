@@ -1,10 +1,11 @@
-import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { assignedWitnessIndices } from './assignment.ts'
-import { prefix48 } from './bytes.ts'
+import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
+import { compareBytes } from './bytes.ts'
+import { buildRewardsTree, type RewardLeaf, rewardsRoot } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
-import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
-import { isEligible, type Registry, relayKey } from './registry.ts'
-import { witnessIndex } from './validate.ts'
+import { orderByBytes } from './order.ts'
+import { peerIdFromString } from './peer.ts'
+import { isEligible, type RegisteredRelay, type Registry, relayKey } from './registry.ts'
 
 export interface TallyInput {
   network: NetworkDefinition
@@ -40,16 +41,82 @@ export interface Tally {
   rewardsRoot: Uint8Array
 }
 
-/** equalBytes for short arrays, without a native call. */
+/** The lower median: with fewer than half the values arbitrary, it stays within the honest ones. */
+export function lowerMedian(sortedValues: readonly number[]): number {
+  return sortedValues[Math.floor((sortedValues.length - 1) / 2)] ?? 0
+}
+
+/**
+ * Byte strings (PeerIds) to dense indices in first-seen order: open addressing on a hash of all their
+ * bytes, so a million relays cost no string and no map entry each.
+ */
+class ByteIndex {
+  readonly items: Uint8Array[] = []
+  private slots = new Int32Array(1 << 10).fill(-1)
+  private readonly hashes: number[] = []
+  // attestations of one relay often arrive together and may share the relay's array
+  private last: Uint8Array | undefined
+  private lastIndex = -1
+
+  /** The item's index, or -1 if absent and not `add`. */
+  indexOf(bytes: Uint8Array, add: boolean): number {
+    if (bytes === this.last) return this.lastIndex
+    let hash = 0x811c9dc5
+    for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193)
+    const mask = this.slots.length - 1
+    let slot = hash & mask
+    for (;;) {
+      const index = this.slots[slot] as number
+      if (index < 0) break
+      if (this.hashes[index] === hash && sameBytes(this.items[index] as Uint8Array, bytes)) {
+        this.last = bytes
+        this.lastIndex = index
+        return index
+      }
+      slot = (slot + 1) & mask
+    }
+    if (!add) return -1
+    const index = this.items.length
+    this.items.push(bytes)
+    this.hashes.push(hash)
+    this.slots[slot] = index
+    if (2 * this.items.length > this.slots.length) this.grow()
+    this.last = bytes
+    this.lastIndex = index
+    return index
+  }
+
+  private grow(): void {
+    this.slots = new Int32Array(2 * this.slots.length).fill(-1)
+    const mask = this.slots.length - 1
+    this.hashes.forEach((hash, index) => {
+      let slot = hash & mask
+      while ((this.slots[slot] as number) >= 0) slot = (slot + 1) & mask
+      this.slots[slot] = index
+    })
+  }
+}
+
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
   return true
 }
 
-/** The lower median: with fewer than half the values arbitrary, it stays within the honest ones. */
-export function lowerMedian(sortedValues: readonly number[]): number {
-  return sortedValues[Math.floor((sortedValues.length - 1) / 2)] ?? 0
+/** A network's witnesses by PeerId bytes, and each one's canonical index (the first, were one listed twice). */
+const witnessTables = new WeakMap<NetworkDefinition, { ids: ByteIndex; canonical: number[] }>()
+function witnessTable(net: NetworkDefinition) {
+  let table = witnessTables.get(net)
+  if (!table) {
+    const ids = new ByteIndex()
+    const canonical: number[] = []
+    net.witnesses.forEach((w, i) => {
+      if (ids.indexOf(peerIdFromString(w), true) === canonical.length) canonical.push(i)
+    })
+    table = { ids, canonical }
+    witnessTables.set(net, table)
+  }
+  return table
 }
 
 /**
@@ -62,127 +129,214 @@ export function lowerMedian(sortedValues: readonly number[]): number {
  */
 export function computeTally(input: TallyInput): Tally {
   const { network: net, epoch, seed, registry } = input
-  const k = net.witnessesPerRelay
-  const witnessCount = net.witnesses.length
+  const witnesses = witnessTable(net)
+  const perRelay = Math.min(net.witnessesPerRelay, net.witnesses.length)
 
-  // Group by relay without building a string per attestation: bucket by 48 bits of the public key; a
-  // bucket that ever holds two relays (rare for real keys) falls back to keying by the full hex.
-  const buckets = new Map<number, { relay: Uint8Array; list: Attestation[] } | Map<string, Attestation[]>>()
+  // One pass over the attestations, in input order. Per relay (by first sight): the registry entry if
+  // eligible, and `perRelay` slots from `first[r]`, slot i for the witness assigned[first[r] + i]; a slot
+  // holds that witness's attestation: undefined until seen, null once it equivocated.
+  const relays = new ByteIndex()
+  const entries: (RegisteredRelay | undefined)[] = []
+  const first: number[] = []
+  const assigned: number[] = []
+  const slots: (Attestation | null | undefined)[] = []
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const bucketKey = prefix48(a.relay, 6)
-    const bucket = buckets.get(bucketKey)
-    if (bucket === undefined) buckets.set(bucketKey, { relay: a.relay, list: [a] })
-    else if (!(bucket instanceof Map) && sameBytes(bucket.relay, a.relay)) bucket.list.push(a)
-    else {
-      const byKey = bucket instanceof Map ? bucket : new Map([[relayKey(bucket.relay), bucket.list]])
-      if (byKey !== bucket) buckets.set(bucketKey, byKey)
-      const key = relayKey(a.relay)
-      const list = byKey.get(key)
-      if (list) list.push(a)
-      else byKey.set(key, [a])
+    const r = relays.indexOf(a.relay, true)
+    if (r === entries.length) {
+      const entry = registry.get(relayKey(a.relay))
+      const eligible = isEligible(entry, epoch, net.eligibilityDelay)
+      entries.push(eligible ? entry : undefined)
+      first.push(slots.length)
+      if (eligible) {
+        for (const w of assignedWitnessIndices(
+          seed,
+          (entry as RegisteredRelay).relay,
+          net.witnesses.length,
+          net.witnessesPerRelay,
+        )) {
+          assigned.push(w)
+          slots.push(undefined)
+        }
+      }
     }
-  }
-  const byRelay = new Map<string, Attestation[]>()
-  for (const bucket of buckets.values()) {
-    if (bucket instanceof Map) for (const [key, list] of bucket) byRelay.set(key, list)
-    else byRelay.set(relayKey(bucket.relay), bucket.list)
+    if (entries[r] === undefined) continue
+    const t = witnesses.ids.indexOf(a.witness, false)
+    if (t < 0) continue
+    const w = witnesses.canonical[t] as number
+    const from = first[r] as number
+    let slot = from
+    while (slot < from + perRelay && assigned[slot] !== w) slot++
+    if (slot === from + perRelay) continue
+    const seen = slots[slot]
+    if (seen === undefined) slots[slot] = a
+    else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
   }
 
+  // relays in PeerId byte order
+  const order = orderByBytes(
+    entries.length,
+    (i, j) => (relays.items[i] as Uint8Array)[j] ?? -1,
+    (i, j) => compareBytes(relays.items[i] as Uint8Array, relays.items[j] as Uint8Array),
+  )
   let equivocations = 0
-  const relays: RelayTally[] = []
-  const keys: string[] = []
-  for (const key of [...byRelay.keys()].sort()) {
-    const entry = registry.get(key)
-    if (!entry || !isEligible(entry, epoch, net.eligibilityDelay)) continue
-    const assigned = assignedWitnessIndices(seed, entry.relay, witnessCount, k)
-    // slot i holds the attestation of witness assigned[i]: undefined until seen, null once it equivocated
-    const slots: (Attestation | null | undefined)[] = new Array(assigned.length)
-    for (const a of byRelay.get(key) as Attestation[]) {
-      const w = witnessIndex(net, a.witness)
-      if (w === undefined) continue
-      const slot = assigned.indexOf(w)
-      if (slot < 0) continue
-      const seen = slots[slot]
-      if (seen === undefined) slots[slot] = a
-      else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
-    }
+  const tallied: RelayTally[] = []
+  for (const r of order) {
+    const entry = entries[r]
+    if (entry === undefined) continue
     const capacities: number[] = []
-    for (const a of slots) {
+    for (let slot = first[r] as number; slot < (first[r] as number) + perRelay; slot++) {
+      const a = slots[slot]
       if (a === null) equivocations++
-      else if (a !== undefined) capacities.push(capacityOf(a))
+      else if (a !== undefined) insertSorted(capacities, capacityOf(a))
     }
     if (capacities.length === 0) continue
-    capacities.sort((x, y) => x - y)
     const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
-    relays.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
-    keys.push(key)
+    tallied.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
   }
 
-  const emitted = distribute(net.emissionPerEpoch, relays, keys)
-
-  // Addresses are compared as lower-case text; a previous amount keyed in another case is the same account.
-  const cumulative = new Map<Address, bigint>()
-  for (const [account, amount] of input.previous) {
-    const key = account.toLowerCase() as Address
-    cumulative.set(key, (cumulative.get(key) ?? 0n) + amount)
-  }
-  for (const r of relays) {
-    if (r.reward > 0n) cumulative.set(r.payout, (cumulative.get(r.payout) ?? 0n) + r.reward)
-  }
-  const leaves = [...cumulative]
-    .filter(([, amount]) => amount > 0n)
-    .map(([account, amount]) => ({ account, amount }))
-    .sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0))
-  const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
+  const emitted = distribute(net.emissionPerEpoch, tallied)
+  const leaves = cumulativeLeaves(input.previous, tallied)
+  const cumulativeTotal = leaves.leaves.reduce((sum, l) => sum + l.amount, 0n)
 
   return {
     epoch,
-    relays,
+    relays: tallied,
     equivocations,
     emitted,
-    leaves,
+    leaves: leaves.leaves,
     cumulativeTotal,
-    rewardsRoot: buildRewardsTree(leaves).root,
+    rewardsRoot: leaves.accounts
+      ? rewardsRoot(leaves.leaves, leaves.accounts)
+      : buildRewardsTree(leaves.leaves).root,
   }
+}
+
+function insertSorted(values: number[], value: number): void {
+  let i = values.length
+  values.push(value)
+  for (; i > 0 && (values[i - 1] as number) > value; i--) values[i] = values[i - 1] as number
+  values[i] = value
 }
 
 /**
  * Splits `emission` in proportion to score with the largest-remainder rule; sets `reward`, returns the
- * sum. `keys[i]` is the PeerId hex of `relays[i]`, the tie-break.
+ * sum. `relays` are in PeerId order, the tie-break.
  */
-function distribute(emission: bigint, relays: RelayTally[], keys: string[]): bigint {
-  const scored: number[] = []
-  let total = 0n
-  relays.forEach((r, i) => {
-    if (r.score > 0) {
-      scored.push(i)
-      total += BigInt(r.score)
-    }
-  })
+function distribute(emission: bigint, relays: RelayTally[]): bigint {
+  const scored = relays.filter(r => r.score > 0)
+  // the sum as a number is exact while it stays a safe integer (scores are non-negative integers)
+  const sum = scored.reduce((t, r) => t + r.score, 0)
+  const total = Number.isSafeInteger(sum) ? BigInt(sum) : scored.reduce((t, r) => t + BigInt(r.score), 0n)
   if (total === 0n) return 0n
   let assigned = 0n
-  const remainders = scored.map(i => {
-    const r = relays[i] as RelayTally
+  const rests: bigint[] = []
+  // Number() rounds monotonically, so unequal approximations order the exact remainders the same way
+  const approx = new Float64Array(scored.length)
+  scored.forEach((r, j) => {
     const share = emission * BigInt(r.score)
     r.reward = share / total
     assigned += r.reward
     const rest = share % total
-    // Number() rounds monotonically, so unequal approximations order the exact remainders the same way
-    return { i, rest, approx: Number(rest) }
+    rests.push(rest)
+    approx[j] = Number(rest)
   })
-  let left = emission - assigned
+  const left = emission - assigned
   if (left > 0n) {
-    remainders.sort(
-      (a, b) =>
-        b.approx - a.approx ||
-        (a.rest > b.rest ? -1 : a.rest < b.rest ? 1 : (keys[a.i] as string) < (keys[b.i] as string) ? -1 : 1),
-    )
-    for (const { i } of remainders) {
-      if (left === 0n) break
-      ;(relays[i] as RelayTally).reward += 1n
-      left -= 1n
-    }
+    // the `left` largest remainders: all above the left-th largest approximation, then those equal to it
+    // by exact remainder and PeerId (the sort is stable)
+    const wanted = Number(left)
+    const threshold = approx.slice().sort()[scored.length - wanted] as number
+    const ties: number[] = []
+    let given = 0
+    approx.forEach((value, j) => {
+      if (value > threshold) {
+        ;(scored[j] as RelayTally).reward += 1n
+        given++
+      } else if (value === threshold) ties.push(j)
+    })
+    ties.sort((x, y) => {
+      const a = rests[x] as bigint
+      const b = rests[y] as bigint
+      return a > b ? -1 : a < b ? 1 : 0
+    })
+    for (const j of ties.slice(0, wanted - given)) (scored[j] as RelayTally).reward += 1n
   }
   return emission
+}
+
+/**
+ * One leaf per account with a non-zero cumulative amount, ordered by address, and (when every address
+ * is in canonical lower-case form, as registries and ledgers write them) their parsed bytes. Addresses
+ * are compared as lower-case text; a previous amount keyed in another case is the same account.
+ */
+function cumulativeLeaves(
+  previous: ReadonlyMap<Address, bigint>,
+  relays: readonly RelayTally[],
+): { leaves: RewardLeaf[]; accounts?: Uint8Array } {
+  const names: Address[] = []
+  const amounts: bigint[] = []
+  for (const [account, amount] of previous) {
+    names.push(account.toLowerCase() as Address)
+    amounts.push(amount)
+  }
+  for (const r of relays) {
+    if (r.reward > 0n) {
+      names.push(r.payout)
+      amounts.push(r.reward)
+    }
+  }
+  const bytes = new Uint8Array(20 * names.length)
+  if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i))) {
+    return { leaves: leavesByText(names, amounts) }
+  }
+  const same = (i: number, j: number) =>
+    compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20))
+  // equal addresses end up adjacent, first seen first
+  const order = orderByBytes(names.length, (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1), same)
+  const leaves: RewardLeaf[] = []
+  const accounts = new Uint8Array(bytes.length)
+  for (let start = 0; start < order.length; ) {
+    const i = order[start] as number
+    let amount = amounts[i] as bigint
+    let end = start + 1
+    for (; end < order.length && same(i, order[end] as number) === 0; end++)
+      amount += amounts[order[end] as number] as bigint
+    if (amount > 0n) {
+      accounts.set(bytes.subarray(20 * i, 20 * i + 20), 20 * leaves.length)
+      leaves.push({ account: names[i] as Address, amount })
+    }
+    start = end
+  }
+  return { leaves, accounts: accounts.subarray(0, 20 * leaves.length) }
+}
+
+/** Writes `0x` + 40 lower-case hex digits as 20 bytes to out[o, o+20); false for any other text. */
+function parseCanonicalAddress(text: string, out: Uint8Array, o: number): boolean {
+  if (text.length !== 42 || text.charCodeAt(0) !== 0x30 || text.charCodeAt(1) !== 0x78) return false
+  for (let i = 0; i < 20; i++) {
+    const high = hexDigit(text.charCodeAt(2 + 2 * i))
+    const low = hexDigit(text.charCodeAt(3 + 2 * i))
+    if (high < 0 || low < 0) return false
+    out[o + i] = 16 * high + low
+  }
+  return true
+}
+
+function hexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30
+  if (code >= 0x61 && code <= 0x66) return code - 0x61 + 10
+  return -1
+}
+
+/** The leaves when some address is not canonical: summed by exact text, ordered as strings. */
+function leavesByText(names: readonly Address[], amounts: readonly bigint[]): RewardLeaf[] {
+  const cumulative = new Map<Address, bigint>()
+  names.forEach((name, i) => {
+    cumulative.set(name, (cumulative.get(name) ?? 0n) + (amounts[i] as bigint))
+  })
+  return [...cumulative]
+    .filter(([, amount]) => amount > 0n)
+    .map(([account, amount]) => ({ account, amount }))
+    .sort((a, b) => (a.account < b.account ? -1 : a.account > b.account ? 1 : 0))
 }

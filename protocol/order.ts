@@ -1,0 +1,53 @@
+// Sorting a million keys, hashes or addresses by their bytes with a comparator costs a second or more;
+// a native typed-array sort of 64-bit words costs a twentieth of that. Each item's word is its first
+// bytes (after the prefix all items share) with its index in the low bits, so the native sort orders
+// by those bytes and then by index; only runs whose kept bytes tie are re-sorted by full comparison.
+
+/**
+ * The indices 0..n-1 (n < 2³¹) ordered by their items' bytes (as compareBytes orders them), equal items
+ * by index. `byteAt(i, j)` is byte j of item i, or -1 past its end; `compare(i, j)` compares the items.
+ */
+export function orderByBytes(
+  n: number,
+  byteAt: (i: number, j: number) => number,
+  compare: (i: number, j: number) => number,
+): Uint32Array {
+  const order = new Uint32Array(n)
+  if (n < 2) return order
+  const shared = sharedPrefix(n, byteAt)
+  const indexBits = 32 - Math.clz32(n - 1)
+  const words = new BigUint64Array(n)
+  const halves = new Uint32Array(words.buffer) // little-endian halves: [2i] low, [2i + 1] high
+  const byte = (i: number, j: number) => Math.max(byteAt(i, shared + j), 0)
+  for (let i = 0; i < n; i++) {
+    halves[2 * i + 1] = (byte(i, 0) << 24) | (byte(i, 1) << 16) | (byte(i, 2) << 8) | byte(i, 3)
+    const low = (byte(i, 4) << 24) | (byte(i, 5) << 16) | (byte(i, 6) << 8) | byte(i, 7)
+    halves[2 * i] = ((low >>> indexBits) << indexBits) | i
+  }
+  words.sort()
+  const indexMask = (1 << indexBits) - 1
+  for (let i = 0; i < n; i++) order[i] = (halves[2 * i] as number) & indexMask
+  // words whose kept bytes tie (the high 64 − indexBits bits) are ordered by the whole items
+  const keptLow = (i: number) => (halves[2 * i] as number) >>> indexBits
+  for (let start = 0; start < n; ) {
+    let end = start + 1
+    while (end < n && halves[2 * end + 1] === halves[2 * start + 1] && keptLow(end) === keptLow(start)) end++
+    if (end - start > 1) {
+      const run = Array.from(order.subarray(start, end)).sort((a, b) => compare(a, b) || a - b)
+      order.set(run, start)
+    }
+    start = end
+  }
+  return order
+}
+
+/** How many leading bytes all n items have in common. */
+function sharedPrefix(n: number, byteAt: (i: number, j: number) => number): number {
+  let shared = 0
+  for (;;) {
+    const first = byteAt(0, shared)
+    if (first < 0) return shared
+    for (let i = 1; i < n; i++) if (byteAt(i, shared) !== first) return shared
+    shared++
+  }
+}
