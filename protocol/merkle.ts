@@ -23,7 +23,7 @@ const inner = new Uint8Array(32)
 function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint8Array, o: number): void {
   if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
   encoded.fill(0)
-  encoded.set(accounts.subarray(20 * i, 20 * i + 20), 12)
+  for (let b = 0; b < 20; b++) encoded[12 + b] = accounts[20 * i + b] as number
   if (amount < 1n << 64n) encodedWords.setBigUint64(56, amount)
   else {
     for (let w = 0; w < 4; w++) {
@@ -94,7 +94,7 @@ function treeOf(leaves: readonly RewardLeaf[], accounts: Uint8Array): RewardsTre
   const size = 2 * n - 1
   const nodes = new Uint8Array(32 * size)
   order.forEach((leafIndex, rank) => {
-    nodes.set(hashes.subarray(32 * leafIndex, 32 * leafIndex + 32), 32 * (size - 1 - rank))
+    for (let b = 0; b < 32; b++) nodes[32 * (size - 1 - rank) + b] = hashes[32 * leafIndex + b] as number
   })
   for (let i = size - 1 - n; i >= 0; i--) {
     const left = 32 * (2 * i + 1)

@@ -61,8 +61,12 @@ class ByteIndex {
   /** The item's index, or -1 if absent and not `add`. */
   indexOf(bytes: Uint8Array, add: boolean): number {
     if (bytes === this.last) return this.lastIndex
-    let hash = 0x811c9dc5
-    for (let i = 0; i < bytes.length; i++) hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193)
+    // the last 8 bytes are key bytes in a PeerId: finding a colliding key costs ~2³² key generations
+    let hash = bytes.length
+    for (let i = Math.max(bytes.length - 8, 0); i < bytes.length; i++) {
+      hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193)
+    }
+    hash ^= hash >>> 15
     const mask = this.slots.length - 1
     let slot = hash & mask
     for (;;) {
@@ -99,7 +103,7 @@ class ByteIndex {
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false
   return true
 }
 
@@ -224,43 +228,44 @@ function insertSorted(values: number[], value: number): void {
  * sum. `relays` are in PeerId order, the tie-break.
  */
 function distribute(emission: bigint, relays: RelayTally[]): bigint {
-  const scored = relays.filter(r => r.score > 0)
   // the sum as a number is exact while it stays a safe integer (scores are non-negative integers)
-  const sum = scored.reduce((t, r) => t + r.score, 0)
-  const total = Number.isSafeInteger(sum) ? BigInt(sum) : scored.reduce((t, r) => t + BigInt(r.score), 0n)
+  let sum = 0
+  for (const r of relays) sum += r.score
+  const total = Number.isSafeInteger(sum) ? BigInt(sum) : relays.reduce((t, r) => t + BigInt(r.score), 0n)
   if (total === 0n) return 0n
   let assigned = 0n
-  const rests: bigint[] = []
-  // Number() rounds monotonically, so unequal approximations order the exact remainders the same way
-  const approx = new Float64Array(scored.length)
-  scored.forEach((r, j) => {
+  // the remainders E·s mod S as numbers: Number() rounds monotonically, so unequal approximations order
+  // the exact remainders the same way (and all are exact while S ≤ 2⁵³)
+  const approx = new Float64Array(relays.length).fill(-1)
+  relays.forEach((r, i) => {
+    if (r.score === 0) return
     const share = emission * BigInt(r.score)
     r.reward = share / total
     assigned += r.reward
-    const rest = share % total
-    rests.push(rest)
-    approx[j] = Number(rest)
+    approx[i] = Number(share % total)
   })
   const left = emission - assigned
   if (left > 0n) {
     // the `left` largest remainders: all above the left-th largest approximation, then those equal to it
     // by exact remainder and PeerId (the sort is stable)
     const wanted = Number(left)
-    const threshold = approx.slice().sort()[scored.length - wanted] as number
+    const threshold = approx.slice().sort()[relays.length - wanted] as number
     const ties: number[] = []
     let given = 0
-    approx.forEach((value, j) => {
+    approx.forEach((value, i) => {
       if (value > threshold) {
-        ;(scored[j] as RelayTally).reward += 1n
+        ;(relays[i] as RelayTally).reward += 1n
         given++
-      } else if (value === threshold) ties.push(j)
+      } else if (value === threshold) ties.push(i)
     })
-    ties.sort((x, y) => {
-      const a = rests[x] as bigint
-      const b = rests[y] as bigint
-      return a > b ? -1 : a < b ? 1 : 0
-    })
-    for (const j of ties.slice(0, wanted - given)) (scored[j] as RelayTally).reward += 1n
+    const rest = (i: number) => (emission * BigInt((relays[i] as RelayTally).score)) % total
+    if (total > BigInt(Number.MAX_SAFE_INTEGER))
+      ties.sort((i, j) => {
+        const a = rest(i)
+        const b = rest(j)
+        return a > b ? -1 : a < b ? 1 : 0
+      })
+    for (const i of ties.slice(0, wanted - given)) (relays[i] as RelayTally).reward += 1n
   }
   return emission
 }
@@ -290,25 +295,31 @@ function cumulativeLeaves(
   if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i))) {
     return { leaves: leavesByText(names, amounts) }
   }
-  const same = (i: number, j: number) =>
+  const compare = (i: number, j: number) =>
     compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20))
   // equal addresses end up adjacent, first seen first
-  const order = orderByBytes(names.length, (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1), same)
+  const order = orderByBytes(names.length, (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1), compare)
   const leaves: RewardLeaf[] = []
   const accounts = new Uint8Array(bytes.length)
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
     let end = start + 1
-    for (; end < order.length && same(i, order[end] as number) === 0; end++)
+    for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
       amount += amounts[order[end] as number] as bigint
+    }
     if (amount > 0n) {
-      accounts.set(bytes.subarray(20 * i, 20 * i + 20), 20 * leaves.length)
+      for (let b = 0; b < 20; b++) accounts[20 * leaves.length + b] = bytes[20 * i + b] as number
       leaves.push({ account: names[i] as Address, amount })
     }
     start = end
   }
   return { leaves, accounts: accounts.subarray(0, 20 * leaves.length) }
+}
+
+function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
+  for (let b = 19; b >= 0; b--) if (bytes[20 * i + b] !== bytes[20 * j + b]) return false
+  return true
 }
 
 /** Writes `0x` + 40 lower-case hex digits as 20 bytes to out[o, o+20); false for any other text. */
