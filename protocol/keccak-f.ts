@@ -67,8 +67,24 @@ const vec = (items: number[][]): number[] => [...uleb(items.length), ...items.fl
 const section = (id: number, body: number[]): number[] => [id, ...uleb(body.length), ...body]
 const name = (text: string): number[] => [...uleb(text.length), ...Buffer.from(text, 'latin1')]
 
-/** The body of `permute()`: local 0 is the round offset (i32), then lanes a, b, c, d (i64). */
-function permuteBody(): number[] {
+/** Signed LEB128 of a 64-bit value (for i64.const). */
+function sleb(value: bigint): number[] {
+  const out: number[] = []
+  let v = BigInt.asIntN(64, value)
+  for (;;) {
+    const byte = Number(v & 0x7fn)
+    v >>= 7n
+    if ((v === 0n && (byte & 0x40) === 0) || (v === -1n && (byte & 0x40) !== 0)) return [...out, byte]
+    out.push(byte | 0x80)
+  }
+}
+
+/**
+ * A function body: local 0 is the round offset (i32), then lanes a, b, c, d (i64). Without `inputLanes`,
+ * keccak-f on the whole state in memory. With it, keccak-256 of the first `inputLanes` lanes (< 17) in
+ * memory, padded here, the digest written to bytes [0, 32).
+ */
+function body(inputLanes?: number): number[] {
   const a = (i: number) => 1 + i
   const b = (i: number) => 26 + i
   const c = (x: number) => 51 + x
@@ -76,9 +92,20 @@ function permuteBody(): number[] {
   const code: number[] = []
   const get = (l: number) => code.push(op.get, l)
   const set = (l: number) => code.push(op.set, l)
-  for (let i = 0; i < 25; i++) {
+  for (let i = 0; i < (inputLanes ?? 25); i++) {
     code.push(op.i32Const, 0, op.i64Load, 3, ...uleb(8 * i))
     set(a(i))
+  }
+  if (inputLanes !== undefined) {
+    // locals start at zero: the padding is 0x01 after the input and 0x80 in the last byte of the rate
+    const last = 1n << 63n
+    if (inputLanes === 16) code.push(op.i64Const, ...sleb(last | 1n))
+    else {
+      code.push(op.i64Const, 1)
+      set(a(inputLanes))
+      code.push(op.i64Const, ...sleb(last))
+    }
+    set(a(16))
   }
   code.push(op.loop, 0x40)
   // theta
@@ -126,7 +153,7 @@ function permuteBody(): number[] {
   code.push(op.get, 0, op.i32Const, 8, op.i32Add, op.set, 0)
   // 192 has the same signed and unsigned LEB128 encoding
   code.push(op.get, 0, op.i32Const, ...uleb(8 * 24), op.i32Ne, op.brIf, 0, op.end)
-  for (let i = 0; i < 25; i++) {
+  for (let i = 0; i < (inputLanes === undefined ? 25 : 4); i++) {
     code.push(op.i32Const, 0)
     get(a(i))
     code.push(op.i64Store, 3, ...uleb(8 * i))
@@ -144,16 +171,18 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([[0x60, 0, 0]])), // type 0: () -> ()
-    ...section(3, vec([[0]])), // function 0 has type 0
+    ...section(3, vec([[0], [0], [0]])), // three functions of type 0
     ...section(5, vec([[0x00, 1]])), // one page, fixed
     ...section(
       7,
       vec([
         [...name('memory'), 0x02, 0],
         [...name('permute'), 0x00, 0],
+        [...name('hash32'), 0x00, 1],
+        [...name('hash64'), 0x00, 2],
       ]),
     ),
-    ...section(10, vec([permuteBody()])),
+    ...section(10, vec([body(), body(4), body(8)])),
   ])
 }
 
@@ -163,4 +192,9 @@ new BigUint64Array(memory.buffer, ROUND_CONSTANTS, 24).set(RC)
 
 /** The 200-byte keccak state; `permute()` applies keccak-f[1600] to it in place. */
 export const state = new Uint8Array(memory.buffer, 0, 200)
+/** The state as 32-bit words, for copying aligned 32-byte words in and out. */
+export const stateWords = new Uint32Array(memory.buffer, 0, 50)
 export const permute = instance.exports.permute as () => void
+/** keccak256(state[0, 32)) and keccak256(state[0, 64)) written to state[0, 32); the rest of the state is scratch. */
+export const hash32 = instance.exports.hash32 as () => void
+export const hash64 = instance.exports.hash64 as () => void

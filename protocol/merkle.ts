@@ -1,13 +1,14 @@
 import { compareBytes, parseHex, to0x } from './bytes.ts'
-import { keccak256Into, keccak256Pair, keccak256PairInto } from './hash.ts'
+import { keccak256Pair } from './hash.ts'
+import { hash32, hash64, state, stateWords } from './keccak-f.ts'
 import type { Address } from './network.ts'
 import { orderByBytes } from './order.ts'
 
 // Rewards tree, compatible with OpenZeppelin's StandardMerkleTree for ['address', 'uint256'] leaves:
 // leaf = keccak256(keccak256(abi.encode(account, amount))), pairs hashed in sorted order, leaves sorted
 // by hash and laid out as OZ's makeMerkleTree does, so its roots and proofs are OZ's byte for byte.
-// Nodes live in one flat byte array (node i at bytes 32i..32i+32): a million-leaf tree allocates no
-// object per node.
+// Nodes live in one flat array (node i at bytes 32i..32i+32): a million-leaf tree allocates no object
+// per node, and hashes a node with no call but the permutation's.
 
 export interface RewardLeaf {
   account: Address
@@ -15,23 +16,23 @@ export interface RewardLeaf {
   amount: bigint
 }
 
-const encoded = new Uint8Array(64)
-const encodedWords = new DataView(encoded.buffer)
-const inner = new Uint8Array(32)
+const stateView = new DataView(state.buffer, state.byteOffset, 64)
 
-/** Writes the hash of the leaf (account given as its 20 bytes at accounts[20i, 20i+20)) to out[o, o+32). */
-function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint8Array, o: number): void {
+/** Writes the hash of the leaf (account given as its 20 bytes at accounts[20i, 20i+20)) to out[8o, 8o+8). */
+function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint32Array, o: number): void {
   if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
-  encoded.fill(0)
-  for (let b = 0; b < 20; b++) encoded[12 + b] = accounts[20 * i + b] as number
-  if (amount < 1n << 64n) encodedWords.setBigUint64(56, amount)
+  // abi.encode(account, amount) in the keccak state: the account right-aligned in the first word
+  stateWords.fill(0, 0, 16)
+  for (let b = 0; b < 20; b++) state[12 + b] = accounts[20 * i + b] as number
+  if (amount < 1n << 64n) stateView.setBigUint64(56, amount)
   else {
     for (let w = 0; w < 4; w++) {
-      encodedWords.setBigUint64(32 + 8 * w, BigInt.asUintN(64, amount >> BigInt(192 - 64 * w)))
+      stateView.setBigUint64(32 + 8 * w, BigInt.asUintN(64, amount >> BigInt(192 - 64 * w)))
     }
   }
-  keccak256Into(encoded, inner, 0)
-  keccak256Into(inner, out, o)
+  hash64()
+  hash32()
+  for (let w = 0; w < 8; w++) out[8 * o + w] = stateWords[w] as number
 }
 
 /** The leaves' accounts as 20 bytes each, concatenated. */
@@ -46,9 +47,9 @@ function accountBytes(leaves: readonly RewardLeaf[]): Uint8Array {
 }
 
 export function leafHash(leaf: RewardLeaf): Uint8Array {
-  const out = new Uint8Array(32)
+  const out = new Uint32Array(8)
   leafHashInto(accountBytes([leaf]), 0, leaf.amount, out, 0)
-  return out
+  return new Uint8Array(out.buffer)
 }
 
 /** Whether nodes[a, a+32) ≤ nodes[b, b+32) as bytes. */
@@ -81,9 +82,12 @@ export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: Uint8Array)
 function treeOf(leaves: readonly RewardLeaf[], accounts: Uint8Array): RewardsTree {
   const n = leaves.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
-  const hashes = new Uint8Array(32 * n)
+  // hashes as 32-bit words (memory order, so their bytes are the hash's bytes), copied to and from the
+  // keccak state a word at a time
+  const hashWords = new Uint32Array(8 * n)
+  const hashes = new Uint8Array(hashWords.buffer)
   leaves.forEach((leaf, i) => {
-    leafHashInto(accounts, i, leaf.amount, hashes, 32 * i)
+    leafHashInto(accounts, i, leaf.amount, hashWords, i)
   })
   const order = orderByBytes(
     n,
@@ -92,15 +96,22 @@ function treeOf(leaves: readonly RewardLeaf[], accounts: Uint8Array): RewardsTre
   )
   // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse
   const size = 2 * n - 1
-  const nodes = new Uint8Array(32 * size)
+  const words = new Uint32Array(8 * size)
+  const nodes = new Uint8Array(words.buffer)
   order.forEach((leafIndex, rank) => {
-    for (let b = 0; b < 32; b++) nodes[32 * (size - 1 - rank) + b] = hashes[32 * leafIndex + b] as number
+    for (let w = 0; w < 8; w++) words[8 * (size - 1 - rank) + w] = hashWords[8 * leafIndex + w] as number
   })
   for (let i = size - 1 - n; i >= 0; i--) {
-    const left = 32 * (2 * i + 1)
-    const right = left + 32
-    if (lessOrEqual(nodes, left, right)) keccak256PairInto(nodes, left, right, nodes, 32 * i)
-    else keccak256PairInto(nodes, right, left, nodes, 32 * i)
+    const left = 2 * i + 1
+    const ordered = lessOrEqual(nodes, 32 * left, 32 * left + 32)
+    const low = ordered ? left : left + 1
+    const high = ordered ? left + 1 : left
+    for (let w = 0; w < 8; w++) {
+      stateWords[w] = words[8 * low + w] as number
+      stateWords[8 + w] = words[8 * high + w] as number
+    }
+    hash64()
+    for (let w = 0; w < 8; w++) words[8 * i + w] = stateWords[w] as number
   }
   const node = (i: number) => nodes.slice(32 * i, 32 * i + 32)
   // built on the first proof asked for: a tally only needs the root
