@@ -144,6 +144,8 @@ export function computeTally(input: TallyInput): Tally {
   const first: number[] = []
   const assigned: number[] = []
   const slots: (Attestation | null | undefined)[] = []
+  // the capacity of the attestation in each slot, read here so the attestations are visited once
+  const slotCapacity: number[] = []
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
     const r = relays.indexOf(a.relay, true)
@@ -161,6 +163,7 @@ export function computeTally(input: TallyInput): Tally {
         )) {
           assigned.push(w)
           slots.push(undefined)
+          slotCapacity.push(0)
         }
       }
     }
@@ -173,8 +176,10 @@ export function computeTally(input: TallyInput): Tally {
     while (slot < from + perRelay && assigned[slot] !== w) slot++
     if (slot === from + perRelay) continue
     const seen = slots[slot]
-    if (seen === undefined) slots[slot] = a
-    else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
+    if (seen === undefined) {
+      slots[slot] = a
+      slotCapacity[slot] = capacityOf(a)
+    } else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
   }
 
   // relays in PeerId byte order
@@ -192,7 +197,7 @@ export function computeTally(input: TallyInput): Tally {
     for (let slot = first[r] as number; slot < (first[r] as number) + perRelay; slot++) {
       const a = slots[slot]
       if (a === null) equivocations++
-      else if (a !== undefined) insertSorted(capacities, capacityOf(a))
+      else if (a !== undefined) insertSorted(capacities, slotCapacity[slot] as number)
     }
     if (capacities.length === 0) continue
     const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
