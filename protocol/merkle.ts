@@ -1,4 +1,4 @@
-import { compareBytes, parseHex, to0x } from './bytes.ts'
+import { compareBytes, parseCanonicalAddress, parseHex, to0x } from './bytes.ts'
 import { keccak256Pair } from './hash.ts'
 import { hash32, hash64, state, stateWords } from './keccak-f.ts'
 import type { Address } from './network.ts'
@@ -18,12 +18,17 @@ export interface RewardLeaf {
 
 const stateView = new DataView(state.buffer, state.byteOffset, 64)
 
-/** Writes the hash of the leaf (account given as its 20 bytes at accounts[20i, 20i+20)) to out[8o, 8o+8). */
-function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint32Array, o: number): void {
-  if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
+/** Writes the leaf's hash to out[8o, 8o+8). */
+function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number): void {
   // abi.encode(account, amount) in the keccak state: the account right-aligned in the first word
   stateWords.fill(0, 0, 16)
-  for (let b = 0; b < 20; b++) state[12 + b] = accounts[20 * i + b] as number
+  if (!parseCanonicalAddress(leaf.account, state, 12)) {
+    const account = parseHex(leaf.account, 20)
+    if (!account) throw new RangeError(`bad account ${leaf.account}`)
+    state.set(account, 12)
+  }
+  const amount = leaf.amount
+  if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
   if (amount < 1n << 64n) stateView.setBigUint64(56, amount)
   else {
     for (let w = 0; w < 4; w++) {
@@ -35,20 +40,9 @@ function leafHashInto(accounts: Uint8Array, i: number, amount: bigint, out: Uint
   for (let w = 0; w < 8; w++) out[8 * o + w] = stateWords[w] as number
 }
 
-/** The leaves' accounts as 20 bytes each, concatenated. */
-function accountBytes(leaves: readonly RewardLeaf[]): Uint8Array {
-  const accounts = new Uint8Array(20 * leaves.length)
-  leaves.forEach((leaf, i) => {
-    const account = parseHex(leaf.account, 20)
-    if (!account) throw new RangeError(`bad account ${leaf.account}`)
-    accounts.set(account, 20 * i)
-  })
-  return accounts
-}
-
 export function leafHash(leaf: RewardLeaf): Uint8Array {
   const out = new Uint32Array(8)
-  leafHashInto(accountBytes([leaf]), 0, leaf.amount, out, 0)
+  leafHashInto(leaf, out, 0)
   return new Uint8Array(out.buffer)
 }
 
@@ -58,6 +52,34 @@ function lessOrEqual(nodes: Uint8Array, a: number, b: number): boolean {
     if (nodes[a + i] !== nodes[b + i]) return (nodes[a + i] as number) < (nodes[b + i] as number)
   }
   return true
+}
+
+/**
+ * Moves the leaf hashes in nodes n−1 .. 2n−2 (leaf i at n−1+i) so the leaf of rank r is at node 2n−2−r,
+ * in place: each cycle of the permutation is followed once, carrying one hash.
+ */
+function placeLeaves(words: Uint32Array, n: number, order: Uint32Array): void {
+  const DONE = 0xffffffff
+  const rank = new Uint32Array(n)
+  order.forEach((leaf, r) => {
+    rank[leaf] = r
+  })
+  const held = new Uint32Array(8)
+  for (let start = 0; start < n; start++) {
+    if (rank[start] === DONE) continue
+    for (let w = 0; w < 8; w++) held[w] = words[8 * (n - 1 + start) + w] as number
+    for (let at = start; ; ) {
+      const to = n - 1 - (rank[at] as number)
+      rank[at] = DONE
+      for (let w = 0; w < 8; w++) {
+        const moved = words[8 * (n - 1 + to) + w] as number
+        words[8 * (n - 1 + to) + w] = held[w] as number
+        held[w] = moved
+      }
+      if (to === start) break
+      at = to
+    }
+  }
 }
 
 export interface RewardsTree {
@@ -71,36 +93,25 @@ export interface RewardsTree {
 export const EMPTY_ROOT = new Uint8Array(32)
 
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
-  return treeOf(leaves, accountBytes(leaves))
-}
-
-/** The root of `leaves`, whose accounts the caller has already parsed into `accounts` (20 bytes each). */
-export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: Uint8Array): Uint8Array {
-  return treeOf(leaves, accounts).root
-}
-
-function treeOf(leaves: readonly RewardLeaf[], accounts: Uint8Array): RewardsTree {
   const n = leaves.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
-  // hashes as 32-bit words (memory order, so their bytes are the hash's bytes), copied to and from the
-  // keccak state a word at a time
-  const hashWords = new Uint32Array(8 * n)
-  const hashes = new Uint8Array(hashWords.buffer)
-  leaves.forEach((leaf, i) => {
-    leafHashInto(accounts, i, leaf.amount, hashWords, i)
-  })
-  const order = orderByBytes(
-    n,
-    (i, j) => (j < 32 ? (hashes[32 * i + j] as number) : -1),
-    (a, b) => compareBytes(hashes.subarray(32 * a, 32 * a + 32), hashes.subarray(32 * b, 32 * b + 32)),
-  )
-  // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse
+  // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse. Nodes are
+  // 32-bit words (memory order, so their bytes are the hash's bytes), copied to and from the keccak state
+  // a word at a time. Leaf i is hashed into node n − 1 + i, then moved to its sorted place.
   const size = 2 * n - 1
   const words = new Uint32Array(8 * size)
   const nodes = new Uint8Array(words.buffer)
-  order.forEach((leafIndex, rank) => {
-    for (let w = 0; w < 8; w++) words[8 * (size - 1 - rank) + w] = hashWords[8 * leafIndex + w] as number
+  leaves.forEach((leaf, i) => {
+    leafHashInto(leaf, words, n - 1 + i)
   })
+  const leafAt = (i: number) => 32 * (n - 1 + i)
+  const order = orderByBytes(
+    n,
+    (i, j) => (j < 32 ? (nodes[leafAt(i) + j] as number) : -1),
+    (a, b) =>
+      compareBytes(nodes.subarray(leafAt(a), leafAt(a) + 32), nodes.subarray(leafAt(b), leafAt(b) + 32)),
+  )
+  placeLeaves(words, n, order)
   for (let i = size - 1 - n; i >= 0; i--) {
     const left = 2 * i + 1
     const ordered = lessOrEqual(nodes, 32 * left, 32 * left + 32)

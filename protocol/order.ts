@@ -16,8 +16,9 @@ export function orderByBytes(
   if (n < 2) return order
   const shared = sharedPrefix(n, byteAt)
   const indexBits = 32 - Math.clz32(n - 1)
-  const words = new BigUint64Array(n)
-  const halves = new Uint32Array(words.buffer) // little-endian halves: [2i] low, [2i + 1] high
+  if (scratch.length < n) scratch = new BigUint64Array(Math.max(n, 2 * scratch.length))
+  const words = scratch.subarray(0, n)
+  const halves = new Uint32Array(words.buffer, 0, 2 * n) // little-endian halves: [2i] low, [2i + 1] high
   const byte = (i: number, j: number) => Math.max(byteAt(i, shared + j), 0)
   for (let i = 0; i < n; i++) {
     halves[2 * i + 1] = (byte(i, 0) << 24) | (byte(i, 1) << 16) | (byte(i, 2) << 8) | byte(i, 3)
@@ -40,6 +41,10 @@ export function orderByBytes(
   }
   return order
 }
+
+// kept between calls: a tally sorts relays, accounts and leaf hashes, and every new large buffer adds
+// to the external memory that makes V8 mark the whole heap
+let scratch = new BigUint64Array(0)
 
 /** How many leading bytes all n items have in common. */
 function sharedPrefix(n: number, byteAt: (i: number, j: number) => number): number {

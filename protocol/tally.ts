@@ -1,7 +1,7 @@
 import { assignedWitnessIndices } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
-import { compareBytes } from './bytes.ts'
-import { buildRewardsTree, type RewardLeaf, rewardsRoot } from './merkle.ts'
+import { compareBytes, parseCanonicalAddress } from './bytes.ts'
+import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { orderByBytes } from './order.ts'
 import { peerIdFromString } from './peer.ts'
@@ -206,18 +206,16 @@ export function computeTally(input: TallyInput): Tally {
 
   const emitted = distribute(net.emissionPerEpoch, tallied)
   const leaves = cumulativeLeaves(input.previous, tallied)
-  const cumulativeTotal = leaves.leaves.reduce((sum, l) => sum + l.amount, 0n)
+  const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
 
   return {
     epoch,
     relays: tallied,
     equivocations,
     emitted,
-    leaves: leaves.leaves,
+    leaves,
     cumulativeTotal,
-    rewardsRoot: leaves.accounts
-      ? rewardsRoot(leaves.leaves, leaves.accounts)
-      : buildRewardsTree(leaves.leaves).root,
+    rewardsRoot: buildRewardsTree(leaves).root,
   }
 }
 
@@ -276,14 +274,14 @@ function distribute(emission: bigint, relays: RelayTally[]): bigint {
 }
 
 /**
- * One leaf per account with a non-zero cumulative amount, ordered by address, and (when every address
- * is in canonical lower-case form, as registries and ledgers write them) their parsed bytes. Addresses
- * are compared as lower-case text; a previous amount keyed in another case is the same account.
+ * One leaf per account with a non-zero cumulative amount, ordered by address. Addresses are compared as
+ * lower-case text; a previous amount keyed in another case is the same account. When every address is
+ * in canonical form (as registries and ledgers write them), text order is byte order.
  */
 function cumulativeLeaves(
   previous: ReadonlyMap<Address, bigint>,
   relays: readonly RelayTally[],
-): { leaves: RewardLeaf[]; accounts?: Uint8Array } {
+): RewardLeaf[] {
   const names: Address[] = []
   const amounts: bigint[] = []
   for (const [account, amount] of previous) {
@@ -298,14 +296,13 @@ function cumulativeLeaves(
   }
   const bytes = new Uint8Array(20 * names.length)
   if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i))) {
-    return { leaves: leavesByText(names, amounts) }
+    return leavesByText(names, amounts)
   }
   const compare = (i: number, j: number) =>
     compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20))
   // equal addresses end up adjacent, first seen first
   const order = orderByBytes(names.length, (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1), compare)
   const leaves: RewardLeaf[] = []
-  const accounts = new Uint8Array(bytes.length)
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
@@ -313,36 +310,15 @@ function cumulativeLeaves(
     for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
       amount += amounts[order[end] as number] as bigint
     }
-    if (amount > 0n) {
-      for (let b = 0; b < 20; b++) accounts[20 * leaves.length + b] = bytes[20 * i + b] as number
-      leaves.push({ account: names[i] as Address, amount })
-    }
+    if (amount > 0n) leaves.push({ account: names[i] as Address, amount })
     start = end
   }
-  return { leaves, accounts: accounts.subarray(0, 20 * leaves.length) }
+  return leaves
 }
 
 function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
   for (let b = 19; b >= 0; b--) if (bytes[20 * i + b] !== bytes[20 * j + b]) return false
   return true
-}
-
-/** Writes `0x` + 40 lower-case hex digits as 20 bytes to out[o, o+20); false for any other text. */
-function parseCanonicalAddress(text: string, out: Uint8Array, o: number): boolean {
-  if (text.length !== 42 || text.charCodeAt(0) !== 0x30 || text.charCodeAt(1) !== 0x78) return false
-  for (let i = 0; i < 20; i++) {
-    const high = hexDigit(text.charCodeAt(2 + 2 * i))
-    const low = hexDigit(text.charCodeAt(3 + 2 * i))
-    if (high < 0 || low < 0) return false
-    out[o + i] = 16 * high + low
-  }
-  return true
-}
-
-function hexDigit(code: number): number {
-  if (code >= 0x30 && code <= 0x39) return code - 0x30
-  if (code >= 0x61 && code <= 0x66) return code - 0x61 + 10
-  return -1
 }
 
 /** The leaves when some address is not canonical: summed by exact text, ordered as strings. */
