@@ -54,11 +54,26 @@ function lessOrEqual(nodes: Uint8Array, a: number, b: number): boolean {
   return true
 }
 
+// OZ layout: node i has children 2i+1 and 2i+2; the n sorted leaves fill the end (nodes n−1 .. 2n−2) in
+// reverse. Node hashes are kept as 32-bit words (memory order, so their bytes are the hash's bytes),
+// copied to and from the keccak state a word at a time.
+
 /**
- * Moves the leaf hashes in nodes n−1 .. 2n−2 (leaf i at n−1+i) so the leaf of rank r is at node 2n−2−r,
- * in place: each cycle of the permutation is followed once, carrying one hash.
+ * Hashes the leaves into words[8(base + i) …] (leaf i), then moves them in place so the leaf of rank r
+ * is at base + n − 1 − r, following each cycle of the permutation once. Returns the leaves by rank.
  */
-function placeLeaves(words: Uint32Array, n: number, order: Uint32Array): void {
+function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: number): Uint32Array {
+  const n = leaves.length
+  const nodes = new Uint8Array(words.buffer)
+  leaves.forEach((leaf, i) => {
+    leafHashInto(leaf, words, base + i)
+  })
+  const at = (i: number) => 32 * (base + i)
+  const order = orderByBytes(
+    n,
+    (i, j) => (j < 32 ? (nodes[at(i) + j] as number) : -1),
+    (a, b) => compareBytes(nodes.subarray(at(a), at(a) + 32), nodes.subarray(at(b), at(b) + 32)),
+  )
   const DONE = 0xffffffff
   const rank = new Uint32Array(n)
   order.forEach((leaf, r) => {
@@ -67,19 +82,56 @@ function placeLeaves(words: Uint32Array, n: number, order: Uint32Array): void {
   const held = new Uint32Array(8)
   for (let start = 0; start < n; start++) {
     if (rank[start] === DONE) continue
-    for (let w = 0; w < 8; w++) held[w] = words[8 * (n - 1 + start) + w] as number
-    for (let at = start; ; ) {
-      const to = n - 1 - (rank[at] as number)
-      rank[at] = DONE
+    for (let w = 0; w < 8; w++) held[w] = words[8 * (base + start) + w] as number
+    for (let from = start; ; ) {
+      const to = n - 1 - (rank[from] as number)
+      rank[from] = DONE
       for (let w = 0; w < 8; w++) {
-        const moved = words[8 * (n - 1 + to) + w] as number
-        words[8 * (n - 1 + to) + w] = held[w] as number
+        const moved = words[8 * (base + to) + w] as number
+        words[8 * (base + to) + w] = held[w] as number
         held[w] = moved
       }
       if (to === start) break
-      at = to
+      from = to
     }
   }
+  return order
+}
+
+/** words[8out …] = keccak256 of the hashes at a and b, the lesser first. */
+function hashPairInto(words: Uint32Array, nodes: Uint8Array, a: number, b: number, out: number): void {
+  const ordered = lessOrEqual(nodes, 32 * a, 32 * b)
+  const low = ordered ? a : b
+  const high = ordered ? b : a
+  for (let w = 0; w < 8; w++) {
+    stateWords[w] = words[8 * low + w] as number
+    stateWords[8 + w] = words[8 * high + w] as number
+  }
+  hash64()
+  for (let w = 0; w < 8; w++) words[8 * out + w] = stateWords[w] as number
+}
+
+/**
+ * The root alone, in n slots instead of 2n − 1 nodes (a tally needs no proofs; half the memory also
+ * keeps a million-leaf tree from setting off a full garbage collection): slot s starts as leaf node
+ * n − 1 + s, and an inner node is written over its left child, which nothing reads again, so node i
+ * lives in the slot of its leftmost leaf.
+ */
+function rootOf(leaves: readonly RewardLeaf[]): Uint8Array {
+  const n = leaves.length
+  const words = new Uint32Array(8 * n)
+  const nodes = new Uint8Array(words.buffer)
+  placeLeaves(leaves, words, 0)
+  const slot = (node: number) => {
+    let i = node
+    while (i < n - 1) i = 2 * i + 1
+    return i - (n - 1)
+  }
+  for (let i = n - 2; i >= 0; i--) {
+    const left = slot(2 * i + 1)
+    hashPairInto(words, nodes, left, slot(2 * i + 2), left)
+  }
+  return nodes.slice(32 * slot(0), 32 * slot(0) + 32)
 }
 
 export interface RewardsTree {
@@ -95,50 +147,31 @@ export const EMPTY_ROOT = new Uint8Array(32)
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
   const n = leaves.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
-  // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse. Nodes are
-  // 32-bit words (memory order, so their bytes are the hash's bytes), copied to and from the keccak state
-  // a word at a time. Leaf i is hashed into node n − 1 + i, then moved to its sorted place.
+  // the whole tree and the leaves' positions are built on the first proof asked for
+  let tree: { nodes: Uint8Array; position: Map<string, number> } | undefined
   const size = 2 * n - 1
-  const words = new Uint32Array(8 * size)
-  const nodes = new Uint8Array(words.buffer)
-  leaves.forEach((leaf, i) => {
-    leafHashInto(leaf, words, n - 1 + i)
-  })
-  const leafAt = (i: number) => 32 * (n - 1 + i)
-  const order = orderByBytes(
-    n,
-    (i, j) => (j < 32 ? (nodes[leafAt(i) + j] as number) : -1),
-    (a, b) =>
-      compareBytes(nodes.subarray(leafAt(a), leafAt(a) + 32), nodes.subarray(leafAt(b), leafAt(b) + 32)),
-  )
-  placeLeaves(words, n, order)
-  for (let i = size - 1 - n; i >= 0; i--) {
-    const left = 2 * i + 1
-    const ordered = lessOrEqual(nodes, 32 * left, 32 * left + 32)
-    const low = ordered ? left : left + 1
-    const high = ordered ? left + 1 : left
-    for (let w = 0; w < 8; w++) {
-      stateWords[w] = words[8 * low + w] as number
-      stateWords[8 + w] = words[8 * high + w] as number
-    }
-    hash64()
-    for (let w = 0; w < 8; w++) words[8 * i + w] = stateWords[w] as number
+  const build = () => {
+    const words = new Uint32Array(8 * size)
+    const nodes = new Uint8Array(words.buffer)
+    const order = placeLeaves(leaves, words, n - 1)
+    for (let i = n - 2; i >= 0; i--) hashPairInto(words, nodes, 2 * i + 1, 2 * i + 2, i)
+    const position = new Map(
+      Array.from(order, (leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
+    )
+    return { nodes, position }
   }
-  const node = (i: number) => nodes.slice(32 * i, 32 * i + 32)
-  // built on the first proof asked for: a tally only needs the root
-  let position: Map<string, number> | undefined
   return {
-    root: node(0),
+    root: rootOf(leaves),
     leaves,
     proof(account) {
-      position ??= new Map(
-        Array.from(order, (leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
-      )
+      tree ??= build()
+      const { nodes, position } = tree
       let i = position.get(account.toLowerCase())
       if (i === undefined) return undefined
       const proof: Uint8Array[] = []
       while (i > 0) {
-        proof.push(node(i % 2 === 0 ? i - 1 : i + 1))
+        const sibling = i % 2 === 0 ? i - 1 : i + 1
+        proof.push(nodes.slice(32 * sibling, 32 * sibling + 32))
         i = Math.floor((i - 1) / 2)
       }
       return proof
