@@ -62,7 +62,7 @@ function lessOrEqual(nodes: Uint8Array, a: number, b: number): boolean {
  * Hashes the leaves into words[8(base + i) …] (leaf i), then moves them in place so the leaf of rank r
  * is at base + n − 1 − r, following each cycle of the permutation once. Returns the leaves by rank.
  */
-function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: number): Uint32Array {
+function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: number): number[] {
   const n = leaves.length
   const nodes = new Uint8Array(words.buffer)
   leaves.forEach((leaf, i) => {
@@ -74,8 +74,8 @@ function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: nu
     (i, j) => (j < 32 ? (nodes[at(i) + j] as number) : -1),
     (a, b) => compareBytes(nodes.subarray(at(a), at(a) + 32), nodes.subarray(at(b), at(b) + 32)),
   )
-  const DONE = 0xffffffff
-  const rank = new Uint32Array(n)
+  const DONE = -1
+  const rank: number[] = new Array(n).fill(0)
   order.forEach((leaf, r) => {
     rank[leaf] = r
   })
@@ -156,7 +156,7 @@ export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
     const order = placeLeaves(leaves, words, n - 1)
     for (let i = n - 2; i >= 0; i--) hashPairInto(words, nodes, 2 * i + 1, 2 * i + 2, i)
     const position = new Map(
-      Array.from(order, (leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
+      order.map((leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
     )
     return { nodes, position }
   }

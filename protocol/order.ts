@@ -11,9 +11,8 @@ export function orderByBytes(
   n: number,
   byteAt: (i: number, j: number) => number,
   compare: (i: number, j: number) => number,
-): Uint32Array {
-  const order = new Uint32Array(n)
-  if (n < 2) return order
+): number[] {
+  if (n < 2) return n === 1 ? [0] : []
   const shared = sharedPrefix(n, byteAt)
   const indexBits = 32 - Math.clz32(n - 1)
   if (scratch.length < n) scratch = new BigUint64Array(Math.max(n, 2 * scratch.length))
@@ -27,15 +26,17 @@ export function orderByBytes(
   }
   words.sort()
   const indexMask = (1 << indexBits) - 1
-  for (let i = 0; i < n; i++) order[i] = (halves[2 * i] as number) & indexMask
+  const order = Array.from({ length: n }, (_, i) => (halves[2 * i] as number) & indexMask)
   // words whose kept bytes tie (the high 64 − indexBits bits) are ordered by the whole items
   const keptLow = (i: number) => (halves[2 * i] as number) >>> indexBits
   for (let start = 0; start < n; ) {
     let end = start + 1
     while (end < n && halves[2 * end + 1] === halves[2 * start + 1] && keptLow(end) === keptLow(start)) end++
     if (end - start > 1) {
-      const run = Array.from(order.subarray(start, end)).sort((a, b) => compare(a, b) || a - b)
-      order.set(run, start)
+      const run = order.slice(start, end).sort((a, b) => compare(a, b) || a - b)
+      run.forEach((item, k) => {
+        order[start + k] = item
+      })
     }
     start = end
   }

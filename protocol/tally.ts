@@ -52,7 +52,9 @@ export function lowerMedian(sortedValues: readonly number[]): number {
  */
 class ByteIndex {
   readonly items: Uint8Array[] = []
-  private slots = new Int32Array(1 << 10).fill(-1)
+  // plain arrays, not typed ones: large new ArrayBuffers make V8 mark the whole heap (external memory
+  // pressure), and a tally's heap holds millions of attestations
+  private slots: number[] = new Array(1 << 10).fill(-1)
   private readonly hashes: number[] = []
   // attestations of one relay often arrive together and may share the relay's array
   private last: Uint8Array | undefined
@@ -91,7 +93,7 @@ class ByteIndex {
   }
 
   private grow(): void {
-    this.slots = new Int32Array(2 * this.slots.length).fill(-1)
+    this.slots = new Array(2 * this.slots.length).fill(-1)
     const mask = this.slots.length - 1
     this.hashes.forEach((hash, index) => {
       let slot = hash & mask
@@ -239,7 +241,7 @@ function distribute(emission: bigint, relays: RelayTally[]): bigint {
   let assigned = 0n
   // the remainders E·s mod S as numbers: Number() rounds monotonically, so unequal approximations order
   // the exact remainders the same way (and all are exact while S ≤ 2⁵³)
-  const approx = new Float64Array(relays.length).fill(-1)
+  const approx: number[] = new Array(relays.length).fill(-1)
   relays.forEach((r, i) => {
     if (r.score === 0) return
     const share = emission * BigInt(r.score)
@@ -252,7 +254,7 @@ function distribute(emission: bigint, relays: RelayTally[]): bigint {
     // the `left` largest remainders: all above the left-th largest approximation, then those equal to it
     // by exact remainder and PeerId (the sort is stable)
     const wanted = Number(left)
-    const threshold = approx.slice().sort()[relays.length - wanted] as number
+    const threshold = nthSmallest(approx, relays.length - wanted)
     const ties: number[] = []
     let given = 0
     approx.forEach((value, i) => {
@@ -271,6 +273,31 @@ function distribute(emission: bigint, relays: RelayTally[]): bigint {
     for (const i of ties.slice(0, wanted - given)) (relays[i] as RelayTally).reward += 1n
   }
   return emission
+}
+
+/** The value of rank k (from 0) in ascending order: quickselect on a copy. */
+function nthSmallest(values: readonly number[], k: number): number {
+  const a = values.slice()
+  let low = 0
+  let high = a.length - 1
+  while (low < high) {
+    const pivot = a[(low + high) >>> 1] as number
+    let i = low
+    let j = high
+    while (i <= j) {
+      while ((a[i] as number) < pivot) i++
+      while ((a[j] as number) > pivot) j--
+      if (i <= j) {
+        const t = a[i] as number
+        a[i++] = a[j] as number
+        a[j--] = t
+      }
+    }
+    if (k <= j) high = j
+    else if (k >= i) low = i
+    else return a[k] as number
+  }
+  return a[k] as number
 }
 
 /**
@@ -294,20 +321,20 @@ function cumulativeLeaves(
       amounts.push(r.reward)
     }
   }
-  const bytes = new Uint8Array(20 * names.length)
-  if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i))) {
-    return leavesByText(names, amounts)
-  }
-  const compare = (i: number, j: number) =>
-    compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20))
-  // equal addresses end up adjacent, first seen first
-  const order = orderByBytes(names.length, (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1), compare)
+  if (!names.every(name => parseCanonicalAddress(name, address, 0))) return leavesByText(names, amounts)
+  // canonical addresses order as text as they do as bytes; equal ones end up adjacent, first seen first
+  const order = orderByBytes(
+    names.length,
+    (i, j) => (j < 20 ? hexByte(names[i] as string, j) : -1),
+    (i, j) =>
+      (names[i] as string) < (names[j] as string) ? -1 : (names[i] as string) > (names[j] as string) ? 1 : 0,
+  )
   const leaves: RewardLeaf[] = []
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
     let end = start + 1
-    for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
+    for (; end < order.length && names[order[end] as number] === names[i]; end++) {
       amount += amounts[order[end] as number] as bigint
     }
     if (amount > 0n) leaves.push({ account: names[i] as Address, amount })
@@ -316,9 +343,12 @@ function cumulativeLeaves(
   return leaves
 }
 
-function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
-  for (let b = 19; b >= 0; b--) if (bytes[20 * i + b] !== bytes[20 * j + b]) return false
-  return true
+const address = new Uint8Array(20)
+
+/** Byte j of a canonical address, read from its text. */
+function hexByte(text: string, j: number): number {
+  const digit = (c: number) => (c <= 0x39 ? c - 0x30 : c - 0x57)
+  return 16 * digit(text.charCodeAt(2 + 2 * j)) + digit(text.charCodeAt(3 + 2 * j))
 }
 
 /** The leaves when some address is not canonical: summed by exact text, ordered as strings. */
