@@ -321,20 +321,21 @@ function cumulativeLeaves(
       amounts.push(r.reward)
     }
   }
-  if (!names.every(name => parseCanonicalAddress(name, address, 0))) return leavesByText(names, amounts)
+  const bytes = new Uint8Array(20 * names.length)
+  if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i)))
+    return leavesByText(names, amounts)
   // canonical addresses order as text as they do as bytes; equal ones end up adjacent, first seen first
   const order = orderByBytes(
     names.length,
-    (i, j) => (j < 20 ? hexByte(names[i] as string, j) : -1),
-    (i, j) =>
-      (names[i] as string) < (names[j] as string) ? -1 : (names[i] as string) > (names[j] as string) ? 1 : 0,
+    (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1),
+    (i, j) => compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20)),
   )
   const leaves: RewardLeaf[] = []
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
     let end = start + 1
-    for (; end < order.length && names[order[end] as number] === names[i]; end++) {
+    for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
       amount += amounts[order[end] as number] as bigint
     }
     if (amount > 0n) leaves.push({ account: names[i] as Address, amount })
@@ -343,12 +344,9 @@ function cumulativeLeaves(
   return leaves
 }
 
-const address = new Uint8Array(20)
-
-/** Byte j of a canonical address, read from its text. */
-function hexByte(text: string, j: number): number {
-  const digit = (c: number) => (c <= 0x39 ? c - 0x30 : c - 0x57)
-  return 16 * digit(text.charCodeAt(2 + 2 * j)) + digit(text.charCodeAt(3 + 2 * j))
+function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
+  for (let b = 19; b >= 0; b--) if (bytes[20 * i + b] !== bytes[20 * j + b]) return false
+  return true
 }
 
 /** The leaves when some address is not canonical: summed by exact text, ordered as strings. */
