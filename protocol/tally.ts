@@ -134,20 +134,46 @@ function witnessTable(net: NetworkDefinition) {
  * the lower PeerId. So the sum is exactly E whenever any relay scores, and 0 when none does.
  */
 export function computeTally(input: TallyInput): Tally {
+  const { relays, equivocations } = relayTallies(input, collectSlots(input))
+  const emitted = distribute(input.network.emissionPerEpoch, relays)
+  const leaves = cumulativeLeaves(input.previous, relays)
+  const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
+  return {
+    epoch: input.epoch,
+    relays,
+    equivocations,
+    emitted,
+    leaves,
+    cumulativeTotal,
+    rewardsRoot: buildRewardsTree(leaves).root,
+  }
+}
+
+/**
+ * One pass over the attestations, in input order. Per relay (by first sight): the registry entry if
+ * eligible, and `perRelay` slots from `first[r]`, slot i for the witness assigned[first[r] + i]; a slot
+ * holds that witness's attestation: undefined until seen, null once it equivocated.
+ */
+interface Slots {
+  relays: readonly Uint8Array[]
+  entries: (RegisteredRelay | undefined)[]
+  perRelay: number
+  first: number[]
+  slots: (Attestation | null | undefined)[]
+  /** the capacity of the attestation in each slot, read here so the attestations are visited once */
+  capacity: number[]
+}
+
+function collectSlots(input: TallyInput): Slots {
   const { network: net, epoch, seed, registry } = input
   const witnesses = witnessTable(net)
   const perRelay = Math.min(net.witnessesPerRelay, net.witnesses.length)
-
-  // One pass over the attestations, in input order. Per relay (by first sight): the registry entry if
-  // eligible, and `perRelay` slots from `first[r]`, slot i for the witness assigned[first[r] + i]; a slot
-  // holds that witness's attestation: undefined until seen, null once it equivocated.
   const relays = new ByteIndex()
   const entries: (RegisteredRelay | undefined)[] = []
   const first: number[] = []
   const assigned: number[] = []
   const slots: (Attestation | null | undefined)[] = []
-  // the capacity of the attestation in each slot, read here so the attestations are visited once
-  const slotCapacity: number[] = []
+  const capacity: number[] = []
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
     const r = relays.indexOf(a.relay, true)
@@ -157,15 +183,11 @@ export function computeTally(input: TallyInput): Tally {
       entries.push(eligible ? entry : undefined)
       first.push(slots.length)
       if (eligible) {
-        for (const w of assignedWitnessIndices(
-          seed,
-          (entry as RegisteredRelay).relay,
-          net.witnesses.length,
-          net.witnessesPerRelay,
-        )) {
+        const relay = (entry as RegisteredRelay).relay
+        for (const w of assignedWitnessIndices(seed, relay, net.witnesses.length, net.witnessesPerRelay)) {
           assigned.push(w)
           slots.push(undefined)
-          slotCapacity.push(0)
+          capacity.push(0)
         }
       }
     }
@@ -180,45 +202,37 @@ export function computeTally(input: TallyInput): Tally {
     const seen = slots[slot]
     if (seen === undefined) {
       slots[slot] = a
-      slotCapacity[slot] = capacityOf(a)
+      capacity[slot] = capacityOf(a)
     } else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
   }
+  return { relays: relays.items, entries, perRelay, first, slots, capacity }
+}
 
-  // relays in PeerId byte order
+/** The eligible relays with a counted attestation, in PeerId byte order, and the equivocations. */
+function relayTallies(input: TallyInput, s: Slots): { relays: RelayTally[]; equivocations: number } {
   const order = orderByBytes(
-    entries.length,
-    (i, j) => (relays.items[i] as Uint8Array)[j] ?? -1,
-    (i, j) => compareBytes(relays.items[i] as Uint8Array, relays.items[j] as Uint8Array),
+    s.relays.length,
+    (i, j) => (s.relays[i] as Uint8Array)[j] ?? -1,
+    (i, j) => compareBytes(s.relays[i] as Uint8Array, s.relays[j] as Uint8Array),
   )
   let equivocations = 0
-  const tallied: RelayTally[] = []
+  const relays: RelayTally[] = []
+  const values: number[] = []
   for (const r of order) {
-    const entry = entries[r]
+    const entry = s.entries[r]
     if (entry === undefined) continue
-    const capacities: number[] = []
-    for (let slot = first[r] as number; slot < (first[r] as number) + perRelay; slot++) {
-      const a = slots[slot]
+    values.length = 0
+    for (let slot = s.first[r] as number; slot < (s.first[r] as number) + s.perRelay; slot++) {
+      const a = s.slots[slot]
       if (a === null) equivocations++
-      else if (a !== undefined) insertSorted(capacities, slotCapacity[slot] as number)
+      else if (a !== undefined) insertSorted(values, s.capacity[slot] as number)
     }
-    if (capacities.length === 0) continue
-    const score = capacities.length >= net.minAttestations ? lowerMedian(capacities) : 0
-    tallied.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    if (values.length === 0) continue
+    const capacities = values.slice()
+    const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
+    relays.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
   }
-
-  const emitted = distribute(net.emissionPerEpoch, tallied)
-  const leaves = cumulativeLeaves(input.previous, tallied)
-  const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
-
-  return {
-    epoch,
-    relays: tallied,
-    equivocations,
-    emitted,
-    leaves,
-    cumulativeTotal,
-    rewardsRoot: buildRewardsTree(leaves).root,
-  }
+  return { relays, equivocations }
 }
 
 function insertSorted(values: number[], value: number): void {
