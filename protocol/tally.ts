@@ -47,7 +47,7 @@ export function lowerMedian(sortedValues: readonly number[]): number {
 }
 
 /**
- * Byte strings (PeerIds) to dense indices in first-seen order: open addressing on a hash of all their
+ * Byte strings (PeerIds) to dense indices in first-seen order: open addressing on a hash of their last
  * bytes, so a million relays cost no string and no map entry each.
  */
 class ByteIndex {
@@ -60,8 +60,8 @@ class ByteIndex {
   private last: Uint8Array | undefined
   private lastIndex = -1
 
-  /** The item's index, or -1 if absent and not `add`. */
-  indexOf(bytes: Uint8Array, add: boolean): number {
+  /** The item's index, added as the next one if absent. */
+  indexOf(bytes: Uint8Array): number {
     if (bytes === this.last) return this.lastIndex
     // the last 8 bytes are key bytes in a PeerId: finding a colliding key costs ~2³² key generations
     let hash = bytes.length
@@ -81,7 +81,6 @@ class ByteIndex {
       }
       slot = (slot + 1) & mask
     }
-    if (!add) return -1
     const index = this.items.length
     this.items.push(bytes)
     this.hashes.push(hash)
@@ -109,20 +108,19 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return true
 }
 
-/** A network's witnesses by PeerId bytes, and each one's canonical index (the first, were one listed twice). */
-const witnessTables = new WeakMap<NetworkDefinition, { ids: ByteIndex; canonical: number[] }>()
-function witnessTable(net: NetworkDefinition) {
-  let table = witnessTables.get(net)
-  if (!table) {
-    const ids = new ByteIndex()
-    const canonical: number[] = []
-    net.witnesses.forEach((w, i) => {
-      if (ids.indexOf(peerIdFromString(w), true) === canonical.length) canonical.push(i)
-    })
-    table = { ids, canonical }
-    witnessTables.set(net, table)
+/**
+ * A network's witnesses' PeerId bytes by canonical index; a witness listed twice only at its first index,
+ * as witnessIndex finds it.
+ */
+const witnessTables = new WeakMap<NetworkDefinition, (Uint8Array | undefined)[]>()
+function witnessIds(net: NetworkDefinition): (Uint8Array | undefined)[] {
+  let ids = witnessTables.get(net)
+  if (!ids) {
+    const seen = new Set<string>()
+    ids = net.witnesses.map(w => (seen.has(w) ? undefined : (seen.add(w), peerIdFromString(w))))
+    witnessTables.set(net, ids)
   }
-  return table
+  return ids
 }
 
 /**
@@ -166,7 +164,7 @@ interface Slots {
 
 function collectSlots(input: TallyInput): Slots {
   const { network: net, epoch, seed, registry } = input
-  const witnesses = witnessTable(net)
+  const witnesses = witnessIds(net)
   const perRelay = Math.min(net.witnessesPerRelay, net.witnesses.length)
   const relays = new ByteIndex()
   const entries: (RegisteredRelay | undefined)[] = []
@@ -176,7 +174,7 @@ function collectSlots(input: TallyInput): Slots {
   const capacity: number[] = []
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const r = relays.indexOf(a.relay, true)
+    const r = relays.indexOf(a.relay)
     if (r === entries.length) {
       const entry = registry.get(relayKey(a.relay))
       const eligible = isEligible(entry, epoch, net.eligibilityDelay)
@@ -192,12 +190,14 @@ function collectSlots(input: TallyInput): Slots {
       }
     }
     if (entries[r] === undefined) continue
-    const t = witnesses.ids.indexOf(a.witness, false)
-    if (t < 0) continue
-    const w = witnesses.canonical[t] as number
+    // the slot of the assigned witness that signed: comparing with the few assigned ids (from the last
+    // byte, where distinct keys differ) is cheaper than looking the witness up among all
     const from = first[r] as number
     let slot = from
-    while (slot < from + perRelay && assigned[slot] !== w) slot++
+    for (; slot < from + perRelay; slot++) {
+      const id = witnesses[assigned[slot] as number]
+      if (id !== undefined && (id === a.witness || sameBytes(id, a.witness))) break
+    }
     if (slot === from + perRelay) continue
     const seen = slots[slot]
     if (seen === undefined) {
@@ -210,27 +210,36 @@ function collectSlots(input: TallyInput): Slots {
 
 /** The eligible relays with a counted attestation, in PeerId byte order, and the equivocations. */
 function relayTallies(input: TallyInput, s: Slots): { relays: RelayTally[]; equivocations: number } {
+  // tallied in first-seen order, which walks the slots sequentially, then put in PeerId order
+  let equivocations = 0
+  const byIndex: (RelayTally | undefined)[] = []
+  const values: number[] = []
+  s.entries.forEach((entry, r) => {
+    let tally: RelayTally | undefined
+    if (entry !== undefined) {
+      values.length = 0
+      for (let slot = s.first[r] as number; slot < (s.first[r] as number) + s.perRelay; slot++) {
+        const a = s.slots[slot]
+        if (a === null) equivocations++
+        else if (a !== undefined) insertSorted(values, s.capacity[slot] as number)
+      }
+      if (values.length > 0) {
+        const capacities = values.slice()
+        const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
+        tally = { relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n }
+      }
+    }
+    byIndex.push(tally)
+  })
   const order = orderByBytes(
     s.relays.length,
     (i, j) => (s.relays[i] as Uint8Array)[j] ?? -1,
     (i, j) => compareBytes(s.relays[i] as Uint8Array, s.relays[j] as Uint8Array),
   )
-  let equivocations = 0
   const relays: RelayTally[] = []
-  const values: number[] = []
   for (const r of order) {
-    const entry = s.entries[r]
-    if (entry === undefined) continue
-    values.length = 0
-    for (let slot = s.first[r] as number; slot < (s.first[r] as number) + s.perRelay; slot++) {
-      const a = s.slots[slot]
-      if (a === null) equivocations++
-      else if (a !== undefined) insertSorted(values, s.capacity[slot] as number)
-    }
-    if (values.length === 0) continue
-    const capacities = values.slice()
-    const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
-    relays.push({ relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n })
+    const tally = byIndex[r]
+    if (tally !== undefined) relays.push(tally)
   }
   return { relays, equivocations }
 }
