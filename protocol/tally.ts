@@ -116,8 +116,11 @@ const witnessTables = new WeakMap<NetworkDefinition, (Uint8Array | undefined)[]>
 function witnessIds(net: NetworkDefinition): (Uint8Array | undefined)[] {
   let ids = witnessTables.get(net)
   if (!ids) {
-    const seen = new Set<string>()
-    ids = net.witnesses.map(w => (seen.has(w) ? undefined : (seen.add(w), peerIdFromString(w))))
+    const firstIndex = new Map<string, number>()
+    net.witnesses.forEach((w, i) => {
+      if (!firstIndex.has(w)) firstIndex.set(w, i)
+    })
+    ids = net.witnesses.map((w, i) => (firstIndex.get(w) === i ? peerIdFromString(w) : undefined))
     witnessTables.set(net, ids)
   }
   return ids
