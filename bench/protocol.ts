@@ -1,10 +1,11 @@
 import { ed25519 } from '@noble/curves/ed25519.js'
+import { keccak_256 } from '@noble/hashes/sha3.js'
 import { assignedWitnessIndices } from '../protocol/assignment.ts'
 import { type Attestation, encodeAttestation, signAttestation } from '../protocol/attestation.ts'
-import { to0x, utf8 } from '../protocol/bytes.ts'
+import { equalBytes, to0x, utf8 } from '../protocol/bytes.ts'
 import { ed25519FromSeed, signEd25519, verifyEd25519 } from '../protocol/ed25519.ts'
 import { epochStart } from '../protocol/epoch.ts'
-import { sha256 } from '../protocol/hash.ts'
+import { keccak256Pair, sha256 } from '../protocol/hash.ts'
 import { buildRewardsTree, type RewardLeaf } from '../protocol/merkle.ts'
 import { type Address, type NetworkDefinition, parseNetworkDefinition } from '../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../protocol/peer.ts'
@@ -15,7 +16,8 @@ import { validateAttestation } from '../protocol/validate.ts'
 import { addressOfSecretKey } from '../protocol/vote.ts'
 
 // Protocol hot paths: signature verification (node:crypto against @noble/curves in the same run),
-// gossip validation of encoded attestations, and the epoch tally with its rewards root at scale.
+// gossip validation of encoded attestations, keccak (ours against @noble/hashes), and the epoch tally
+// with its rewards root at scale.
 // `npm run bench -- protocol [--relays 100000,1000000]`
 
 const EPOCH = 10
@@ -168,7 +170,21 @@ export async function main(argv: string[]): Promise<void> {
     `validateAttestation: ${validateRate.toFixed(0)}/s (${((validateRate / nodeRate) * 100).toFixed(0)}% of raw verify rate)`,
   )
 
-  // 3. tally of n relays × 5 attestations, rewards root included; then the Merkle root alone
+  // 3. keccak256 of a 64-byte Merkle pair: ours (one keccak-f in wasm) against @noble/hashes
+  const pair = new Uint8Array(64).fill(9)
+  const left = pair.subarray(0, 32)
+  const right = pair.subarray(32)
+  const oursRate = rate(() => keccak256Pair(left, right))
+  const nobleKeccakRate = rate(() => keccak_256(pair))
+  if (!equalBytes(keccak256Pair(left, right), keccak_256(pair))) throw new Error('keccak differs from noble')
+  result.keccakPerSecOurs = Math.round(oursRate)
+  result.keccakPerSecNoble = Math.round(nobleKeccakRate)
+  result.keccakOursOverNoble = Number((oursRate / nobleKeccakRate).toFixed(2))
+  console.log(
+    `keccak256 of 64 bytes: ours ${oursRate.toFixed(0)}/s, @noble/hashes ${nobleKeccakRate.toFixed(0)}/s (${(oursRate / nobleKeccakRate).toFixed(1)}×)`,
+  )
+
+  // 4. tally of n relays × 5 attestations, rewards root included; then the Merkle root alone
   for (const n of sizes) {
     const { registry, attestations } = epochOf(
       net,

@@ -51,3 +51,21 @@ export function hostPortFlag(value: string, flag: string): { host: string; port:
     throw new UsageError(`--${flag} expects HOST:PORT (e.g. 127.0.0.1:8080), got '${value}'`)
   return { host: (m[1] ?? m[2]) as string, port }
 }
+
+export function addressFlag(value: string | undefined, flag: string): `0x${string}` {
+  const text = requireFlag(value, flag, 'a 0x-prefixed 20-byte contract address')
+  if (!/^0x[0-9a-fA-F]{40}$/.test(text))
+    throw new UsageError(`--${flag} expects a 0x-prefixed 20-byte address, got '${text}'`)
+  return text as `0x${string}`
+}
+
+export function urlFlag(value: string | undefined, flag: string, example: string): string {
+  const text = requireFlag(value, flag, `a URL such as ${example}`)
+  try {
+    const url = new URL(text)
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error()
+  } catch {
+    throw new UsageError(`--${flag} expects an http(s) URL such as ${example}, got '${text}'`)
+  }
+  return text
+}

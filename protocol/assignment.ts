@@ -1,5 +1,5 @@
-import { hash } from 'node:crypto'
-import { concatBytes, utf8 } from './bytes.ts'
+import { utf8 } from './bytes.ts'
+import { SHA256_IV, sha256Block } from './sha256-block.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
 
@@ -18,19 +18,40 @@ export function assignedWitnessIndices(
 ): number[] {
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
   const chosen: number[] = []
-  // tag ‖ seed ‖ relay ‖ block (u32 big-endian), hashed once per block of four draws
-  const input = concatBytes(TAG, seed, relay, new Uint8Array(4))
-  const counter = new DataView(input.buffer, input.length - 4)
+  // tag ‖ seed ‖ relay ‖ block (u32 big-endian), SHA-256-padded, hashed once per block of four draws;
+  // the 64-byte blocks before the counter's are the same for every draw block, so absorbed once
+  const length = TAG.length + seed.length + relay.length + 4
+  const blocks = Math.ceil((length + 9) / 64)
+  if (message.length < 64 * blocks) {
+    message = new Uint8Array(64 * blocks)
+    view = new DataView(message.buffer)
+  }
+  message.set(TAG)
+  message.set(seed, TAG.length)
+  message.set(relay, TAG.length + seed.length)
+  message.fill(0, length, 64 * blocks)
+  message[length] = 0x80
+  view.setUint32(64 * blocks - 4, 8 * length)
+  const counterAt = length - 4
+  const shared = Math.floor(counterAt / 64)
+  prefix.set(SHA256_IV)
+  for (let i = 0; i < shared; i++) sha256Block(prefix, message, 64 * i)
   for (let b = 0; chosen.length < k; b++) {
-    counter.setUint32(0, b)
-    const digest = hash('sha256', input, 'buffer')
+    view.setUint32(counterAt, b)
+    digest.set(prefix)
+    for (let i = shared; i < blocks; i++) sha256Block(digest, message, 64 * i)
     for (let i = 0; i < 4 && chosen.length < k; i++) {
-      const index = draw(digest.readUInt32BE(i * 8), digest.readUInt32BE(i * 8 + 4), witnessCount)
+      const index = draw((digest[2 * i] as number) >>> 0, (digest[2 * i + 1] as number) >>> 0, witnessCount)
       if (!chosen.includes(index)) chosen.push(index)
     }
   }
   return chosen
 }
+
+let message = new Uint8Array(128)
+let view = new DataView(message.buffer)
+const prefix = new Int32Array(8)
+const digest = new Int32Array(8)
 
 /** (hi · 2³² + lo) mod n, the 64-bit draw reduced to a witness index. */
 function draw(hi: number, lo: number, n: number): number {

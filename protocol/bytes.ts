@@ -65,3 +65,24 @@ export function prefix48(bytes: Uint8Array, offset: number): number {
     (bytes[offset + 5] ?? 0)
   )
 }
+
+/**
+ * Writes an address in canonical form (`0x` + 40 lower-case hex digits) as 20 bytes to out[o, o+20);
+ * false, writing nothing useful, for any other text. Cheaper than parseHex for a million addresses.
+ */
+export function parseCanonicalAddress(text: string, out: Uint8Array, o: number): boolean {
+  if (text.length !== 42 || text.charCodeAt(0) !== 0x30 || text.charCodeAt(1) !== 0x78) return false
+  for (let i = 0; i < 20; i++) {
+    const high = lowerHexDigit(text.charCodeAt(2 + 2 * i))
+    const low = lowerHexDigit(text.charCodeAt(3 + 2 * i))
+    if (high < 0 || low < 0) return false
+    out[o + i] = 16 * high + low
+  }
+  return true
+}
+
+function lowerHexDigit(code: number): number {
+  if (code >= 0x30 && code <= 0x39) return code - 0x30
+  if (code >= 0x61 && code <= 0x66) return code - 0x61 + 10
+  return -1
+}

@@ -1,12 +1,14 @@
-import { compareBytes, parseHex, prefix48, to0x } from './bytes.ts'
-import { keccak256Into, keccak256Pair, keccak256PairInto } from './hash.ts'
+import { compareBytes, parseCanonicalAddress, parseHex, to0x } from './bytes.ts'
+import { keccak256Pair } from './hash.ts'
+import { hash32, hash64, state, stateWords } from './keccak-f.ts'
 import type { Address } from './network.ts'
+import { orderByBytes } from './order.ts'
 
 // Rewards tree, compatible with OpenZeppelin's StandardMerkleTree for ['address', 'uint256'] leaves:
 // leaf = keccak256(keccak256(abi.encode(account, amount))), pairs hashed in sorted order, leaves sorted
 // by hash and laid out as OZ's makeMerkleTree does, so its roots and proofs are OZ's byte for byte.
-// Nodes live in one flat byte array (node i at bytes 32i..32i+32): a million-leaf tree allocates no
-// object per node.
+// Nodes live in one flat array (node i at bytes 32i..32i+32): a million-leaf tree allocates no object
+// per node, and hashes a node with no call but the permutation's.
 
 export interface RewardLeaf {
   account: Address
@@ -14,29 +16,34 @@ export interface RewardLeaf {
   amount: bigint
 }
 
-const encoded = new Uint8Array(64)
-const encodedWords = new DataView(encoded.buffer)
-const inner = new Uint8Array(32)
+const stateView = new DataView(state.buffer, state.byteOffset, 64)
 
-/** Writes the leaf's hash to out[o, o+32). */
-function leafHashInto(leaf: RewardLeaf, out: Uint8Array, o: number): void {
-  const account = parseHex(leaf.account, 20)
-  if (!account) throw new RangeError(`bad account ${leaf.account}`)
+/** Writes the leaf's hash to out[8o, 8o+8). */
+function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number): void {
+  // abi.encode(account, amount) in the keccak state: the account right-aligned in the first word
+  stateWords.fill(0, 0, 16)
+  if (!parseCanonicalAddress(leaf.account, state, 12)) {
+    const account = parseHex(leaf.account, 20)
+    if (!account) throw new RangeError(`bad account ${leaf.account}`)
+    state.set(account, 12)
+  }
   const amount = leaf.amount
   if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
-  encoded.fill(0, 0, 12)
-  encoded.set(account, 12)
-  for (let i = 0; i < 4; i++) {
-    encodedWords.setBigUint64(32 + 8 * i, BigInt.asUintN(64, amount >> BigInt(192 - 64 * i)))
+  if (amount < 1n << 64n) stateView.setBigUint64(56, amount)
+  else {
+    for (let w = 0; w < 4; w++) {
+      stateView.setBigUint64(32 + 8 * w, BigInt.asUintN(64, amount >> BigInt(192 - 64 * w)))
+    }
   }
-  keccak256Into(encoded, inner, 0)
-  keccak256Into(inner, out, o)
+  hash64()
+  hash32()
+  for (let w = 0; w < 8; w++) out[8 * o + w] = stateWords[w] as number
 }
 
 export function leafHash(leaf: RewardLeaf): Uint8Array {
-  const out = new Uint8Array(32)
+  const out = new Uint32Array(8)
   leafHashInto(leaf, out, 0)
-  return out
+  return new Uint8Array(out.buffer)
 }
 
 /** Whether nodes[a, a+32) ≤ nodes[b, b+32) as bytes. */
@@ -45,6 +52,86 @@ function lessOrEqual(nodes: Uint8Array, a: number, b: number): boolean {
     if (nodes[a + i] !== nodes[b + i]) return (nodes[a + i] as number) < (nodes[b + i] as number)
   }
   return true
+}
+
+// OZ layout: node i has children 2i+1 and 2i+2; the n sorted leaves fill the end (nodes n−1 .. 2n−2) in
+// reverse. Node hashes are kept as 32-bit words (memory order, so their bytes are the hash's bytes),
+// copied to and from the keccak state a word at a time.
+
+/**
+ * Hashes the leaves into words[8(base + i) …] (leaf i), then moves them in place so the leaf of rank r
+ * is at base + n − 1 − r, following each cycle of the permutation once. Returns the leaves by rank.
+ */
+function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: number): number[] {
+  const n = leaves.length
+  const nodes = new Uint8Array(words.buffer)
+  leaves.forEach((leaf, i) => {
+    leafHashInto(leaf, words, base + i)
+  })
+  const at = (i: number) => 32 * (base + i)
+  const order = orderByBytes(
+    n,
+    (i, j) => (j < 32 ? (nodes[at(i) + j] as number) : -1),
+    (a, b) => compareBytes(nodes.subarray(at(a), at(a) + 32), nodes.subarray(at(b), at(b) + 32)),
+  )
+  const DONE = -1
+  const rank: number[] = new Array(n).fill(0)
+  order.forEach((leaf, r) => {
+    rank[leaf] = r
+  })
+  const held = new Uint32Array(8)
+  for (let start = 0; start < n; start++) {
+    if (rank[start] === DONE) continue
+    for (let w = 0; w < 8; w++) held[w] = words[8 * (base + start) + w] as number
+    for (let from = start; ; ) {
+      const to = n - 1 - (rank[from] as number)
+      rank[from] = DONE
+      for (let w = 0; w < 8; w++) {
+        const moved = words[8 * (base + to) + w] as number
+        words[8 * (base + to) + w] = held[w] as number
+        held[w] = moved
+      }
+      if (to === start) break
+      from = to
+    }
+  }
+  return order
+}
+
+/** words[8out …] = keccak256 of the hashes at a and b, the lesser first. */
+function hashPairInto(words: Uint32Array, nodes: Uint8Array, a: number, b: number, out: number): void {
+  const ordered = lessOrEqual(nodes, 32 * a, 32 * b)
+  const low = ordered ? a : b
+  const high = ordered ? b : a
+  for (let w = 0; w < 8; w++) {
+    stateWords[w] = words[8 * low + w] as number
+    stateWords[8 + w] = words[8 * high + w] as number
+  }
+  hash64()
+  for (let w = 0; w < 8; w++) words[8 * out + w] = stateWords[w] as number
+}
+
+/**
+ * The root alone, in n slots instead of 2n − 1 nodes (a tally needs no proofs; half the memory also
+ * keeps a million-leaf tree from setting off a full garbage collection): slot s starts as leaf node
+ * n − 1 + s, and an inner node is written over its left child, which nothing reads again, so node i
+ * lives in the slot of its leftmost leaf.
+ */
+function rootOf(leaves: readonly RewardLeaf[]): Uint8Array {
+  const n = leaves.length
+  const words = new Uint32Array(8 * n)
+  const nodes = new Uint8Array(words.buffer)
+  placeLeaves(leaves, words, 0)
+  const slot = (node: number) => {
+    let i = node
+    while (i < n - 1) i = 2 * i + 1
+    return i - (n - 1)
+  }
+  for (let i = n - 2; i >= 0; i--) {
+    const left = slot(2 * i + 1)
+    hashPairInto(words, nodes, left, slot(2 * i + 2), left)
+  }
+  return nodes.slice(32 * slot(0), 32 * slot(0) + 32)
 }
 
 export interface RewardsTree {
@@ -60,46 +147,31 @@ export const EMPTY_ROOT = new Uint8Array(32)
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
   const n = leaves.length
   if (n === 0) return { root: EMPTY_ROOT, proof: () => undefined, leaves }
-  const hashes = new Uint8Array(32 * n)
-  const prefix = new Float64Array(n)
-  leaves.forEach((leaf, i) => {
-    leafHashInto(leaf, hashes, 32 * i)
-    const h = 32 * i
-    // the first 48 bits as a number order hashes as compareBytes does, except on (rare) ties
-    prefix[i] = prefix48(hashes, h)
-  })
-  const order = Array.from({ length: n }, (_, i) => i).sort(
-    (a, b) =>
-      (prefix[a] as number) - (prefix[b] as number) ||
-      compareBytes(hashes.subarray(32 * a, 32 * a + 32), hashes.subarray(32 * b, 32 * b + 32)),
-  )
-  // OZ layout: node i has children 2i+1 and 2i+2; the sorted leaves fill the end in reverse
+  // the whole tree and the leaves' positions are built on the first proof asked for
+  let tree: { nodes: Uint8Array; position: Map<string, number> } | undefined
   const size = 2 * n - 1
-  const nodes = new Uint8Array(32 * size)
-  order.forEach((leafIndex, rank) => {
-    nodes.set(hashes.subarray(32 * leafIndex, 32 * leafIndex + 32), 32 * (size - 1 - rank))
-  })
-  for (let i = size - 1 - n; i >= 0; i--) {
-    const left = 32 * (2 * i + 1)
-    const right = left + 32
-    if (lessOrEqual(nodes, left, right)) keccak256PairInto(nodes, left, right, nodes, 32 * i)
-    else keccak256PairInto(nodes, right, left, nodes, 32 * i)
+  const build = () => {
+    const words = new Uint32Array(8 * size)
+    const nodes = new Uint8Array(words.buffer)
+    const order = placeLeaves(leaves, words, n - 1)
+    for (let i = n - 2; i >= 0; i--) hashPairInto(words, nodes, 2 * i + 1, 2 * i + 2, i)
+    const position = new Map(
+      order.map((leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
+    )
+    return { nodes, position }
   }
-  const node = (i: number) => nodes.slice(32 * i, 32 * i + 32)
-  // built on the first proof asked for: a tally only needs the root
-  let position: Map<string, number> | undefined
   return {
-    root: node(0),
+    root: rootOf(leaves),
     leaves,
     proof(account) {
-      position ??= new Map(
-        order.map((leafIndex, rank) => [leaves[leafIndex]!.account.toLowerCase(), size - 1 - rank]),
-      )
+      tree ??= build()
+      const { nodes, position } = tree
       let i = position.get(account.toLowerCase())
       if (i === undefined) return undefined
       const proof: Uint8Array[] = []
       while (i > 0) {
-        proof.push(node(i % 2 === 0 ? i - 1 : i + 1))
+        const sibling = i % 2 === 0 ? i - 1 : i + 1
+        proof.push(nodes.slice(32 * sibling, 32 * sibling + 32))
         i = Math.floor((i - 1) / 2)
       }
       return proof

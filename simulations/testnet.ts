@@ -4,15 +4,15 @@ import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Hex, hexToBytes } from 'viem'
+import { formatUnits, type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
-import { anchorEpoch, anchoredEpochs, claimRewards, deployContracts } from '../contracts/client.ts'
+import { anchoredEpochs, claimRewards, deployContracts, rootOf } from '../contracts/client.ts'
 import { fetchRewards } from '../ledger/anchoring.ts'
 import { initDataDir, writeNetworkFile } from '../node/datadir.ts'
 import { createSecp256k1Key } from '../node/identity.ts'
 import { createLocalNetwork } from '../node/local-network.ts'
 import { generateEd25519 } from '../protocol/ed25519.ts'
-import { epochStart, graceEnd } from '../protocol/epoch.ts'
+import { epochAt, epochStart, graceEnd } from '../protocol/epoch.ts'
 import {
   type Address,
   type NetworkDefinition,
@@ -20,6 +20,7 @@ import {
   networkDefinitionToJson,
 } from '../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../protocol/peer.ts'
+import { ProbeLeases } from './probe-leases.ts'
 import { type RoleProcess, Supervisor } from './supervisor.ts'
 
 export interface TestnetOptions {
@@ -32,6 +33,8 @@ export interface TestnetOptions {
   out?: string
   /** relay capacities in bytes/s; by default spread evenly over 1–20 MB/s */
   capacities?: number[]
+  /** probes the machine runs at once (each on its own relays); 2 by default */
+  probeConcurrency?: number
   progress?: (line: string) => void
 }
 
@@ -48,7 +51,7 @@ export interface TestnetEpoch {
   epoch: number
   root: Hex
   ledgersAgreeing: number
-  anchorTx: Hex | null
+  anchorTx: Hex
   relays: TestnetRelay[]
 }
 
@@ -87,6 +90,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
   const supervisor = new Supervisor(logs)
   let anvil: Anvil | undefined
   let web: Server | undefined
+  let leases: ProbeLeases | undefined
   let traffic: Promise<void> | undefined
   const trafficStop = new AbortController()
   const stopped = () => {
@@ -98,11 +102,16 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers })
     const deployerKey = anvil.privateKeys[0] as Hex
 
+    // One witness per relay and 3 s probe windows: every probe of an epoch has to fit, one relay at a
+    // time, on one machine (see ProbeLeases); a real network spreads its witnesses' probes over hosts.
     const made = createLocalNetwork({
       out: join(out, 'network'),
       witnesses: o.witnesses,
       committee: o.ledgers,
       epochSeconds: o.epochSeconds,
+      witnessesPerRelay: 1,
+      minAttestations: 1,
+      probeSeconds: 3,
       eligibilityDelay: 3,
       emission: 1000n * 10n ** 18n,
       chainId: anvil.chainId,
@@ -192,6 +201,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       )
     }
     const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
+    leases = await ProbeLeases.listen(o.probeConcurrency ?? 2)
     await Promise.all([
       ...relays.map((r, i) =>
         supervisor.start(`relay-${i + 1}`, [
@@ -220,6 +230,8 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           '127.0.0.1:0',
           '--ledger',
           `http://${String(first.ready.api)}`,
+          '--probe-leases',
+          (leases as ProbeLeases).url,
         ]),
       ),
     ])
@@ -235,7 +247,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     ])
     stopped()
 
-    // A synthetic user: small downloads through the proxy from a local web server, all epochs long.
+    // A synthetic user: small downloads through the proxy from a local web server, all epochs long. It
+    // spends the relays' tokens like any user, so it stays small (16 KiB/s, under 2% of the slowest cap)
+    // next to the capacities the witnesses measure.
     web = createServer((req, res) => {
       const size = Math.min(
         Number(new URL(req.url ?? '/', 'http://x').searchParams.get('bytes')) || 0,
@@ -252,7 +266,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       while (!trafficStop.signal.aborted) {
         usage.requests++
         try {
-          usage.bytes += await fetchThroughSocks(socksHost, Number(socksPort), webPort, 64 * 1024)
+          usage.bytes += await fetchThroughSocks(socksHost, Number(socksPort), webPort, 16 * 1024)
         } catch {
           usage.failed++
         }
@@ -261,9 +275,50 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     })()
 
     const apis = ledgers.map(l => `http://${String(l.ready.api)}`)
+    // Startup can overrun the genesis estimate on a busy machine: the run then starts with the first
+    // whole epoch after every role is up, so that no epoch is measured by half-started witnesses.
+    const firstEpoch = Date.now() < network.genesis ? 0 : epochAt(network, Date.now()) + 1
+    if (firstEpoch > 0) say(`startup overran genesis; the run starts at epoch ${firstEpoch}`)
     const result: TestnetEpoch[] = []
     const claimedSoFar = new Map<Address, bigint>()
-    for (let epoch = 0; epoch < o.epochs; epoch++) {
+    const claim = async (r: (typeof relays)[number]): Promise<bigint> => {
+      // A 404 means no leaf for this account yet: nothing owed.
+      const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
+        amount: 0n,
+        proof: [] as Hex[],
+      }))
+      if (owed.amount <= (claimedSoFar.get(r.payout) ?? 0n)) return 0n
+      const { amount } = await claimRewards({
+        rpcUrl: (anvil as Anvil).rpcUrl,
+        key: r.payoutKey,
+        rewards,
+        account: r.payout,
+        cumulativeAmount: owed.amount,
+        proof: owed.proof,
+      })
+      claimedSoFar.set(r.payout, owed.amount)
+      return amount
+    }
+    if (firstEpoch > 0) {
+      // Settle what the epochs before the run paid, so that each claim in the run is that epoch's reward.
+      const before = await waitForCertificates(
+        apis,
+        firstEpoch - 1,
+        graceEnd(network, firstEpoch - 1) + 60_000,
+        stop,
+      )
+      await waitForAnchor(
+        anvil.rpcUrl,
+        rewards,
+        before[0] as Certificate,
+        graceEnd(network, firstEpoch) + 60_000,
+        stop,
+      )
+      let settled = 0n
+      for (const r of relays) settled += await claim(r)
+      say(`claimed ${formatUnits(settled, 18)} WEIR earned before the run`)
+    }
+    for (let epoch = firstEpoch; epoch < firstEpoch + o.epochs; epoch++) {
       const deadline = graceEnd(network, epoch) + 60_000
       say(
         `epoch ${epoch}: running until ${new Date(epochStart(network, epoch + 1)).toISOString().slice(11, 19)}`,
@@ -273,36 +328,14 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       if (roots.size !== 1)
         throw new Error(`epoch ${epoch}: ledgers certified different roots: ${[...roots].join(' vs ')}`)
       const cert = certificates[0] as Certificate
-      const anchored = await anchorEpoch({
-        rpcUrl: anvil.rpcUrl,
-        key: deployerKey,
-        rewards,
-        certificate: { ...cert, cumulativeTotal: BigInt(cert.cumulativeTotal) },
-      })
+      // The ledgers anchor what they certify (--anchor-key); the run waits for the chain to hold it.
+      const anchorTx = await waitForAnchor(anvil.rpcUrl, rewards, cert, deadline, stop)
       const tally = (await getJson(`${apis[0]}/epochs/${epoch}/tally`)) as Tally
       const epochRelays: TestnetRelay[] = []
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = BigInt(row?.reward ?? '0')
-        // A 404 means no leaf for this account yet: nothing owed.
-        const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
-          amount: 0n,
-          proof: [] as Hex[],
-        }))
-        let claimed = 0n
-        if (owed.amount > (claimedSoFar.get(r.payout) ?? 0n)) {
-          claimed = (
-            await claimRewards({
-              rpcUrl: anvil.rpcUrl,
-              key: r.payoutKey,
-              rewards,
-              account: r.payout,
-              cumulativeAmount: owed.amount,
-              proof: owed.proof,
-            })
-          ).amount
-          claimedSoFar.set(r.payout, owed.amount)
-        }
+        const claimed = await claim(r)
         epochRelays.push({
           peerId: r.peerId,
           payout: r.payout,
@@ -312,11 +345,6 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           claimed: claimed.toString(),
         })
       }
-      const anchorTx =
-        anchored.txHash ??
-        (await anchoredEpochs({ rpcUrl: anvil.rpcUrl, rewards })).find(a => a.epoch === BigInt(epoch))
-          ?.txHash ??
-        null
       result.push({
         epoch,
         root: cert.rewardsRoot,
@@ -326,7 +354,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       })
       say(
         `epoch ${epoch}: certified by ${certificates.length}/${o.ledgers} ledgers, rewards root ${cert.rewardsRoot.slice(0, 18)}…, ` +
-          `anchored in ${anchorTx?.slice(0, 18) ?? '?'}…, ${epochRelays.filter(r => r.claimed !== '0').length} claims`,
+          `anchored in ${anchorTx.slice(0, 18)}…, ${epochRelays.filter(r => r.claimed !== '0').length} claims`,
       )
     }
     const report: TestnetReport = { out, network: network.id, epochs: result, proxy: usage }
@@ -336,6 +364,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     trafficStop.abort()
     await traffic
     web?.close()
+    await leases?.close()
     await supervisor.stopAll()
     await anvil?.stop()
   }
@@ -371,6 +400,32 @@ async function waitForCertificates(apis: string[], epoch: number, deadline: numb
     if (found.size < apis.length) await sleep(500)
   }
   return [...found.values()]
+}
+
+/** Waits until the chain holds `cert`'s roots for its epoch; returns the anchoring transaction. */
+async function waitForAnchor(
+  rpcUrl: string,
+  rewards: Address,
+  cert: Certificate,
+  deadline: number,
+  stop: AbortSignal,
+): Promise<Hex> {
+  for (;;) {
+    if (stop.aborted) throw new Error('stopped')
+    const onChain = await rootOf({ rpcUrl, rewards, epoch: cert.epoch })
+    if (onChain) {
+      const same =
+        onChain.contentRoot.toLowerCase() === cert.contentRoot.toLowerCase() &&
+        onChain.rewardsRoot.toLowerCase() === cert.rewardsRoot.toLowerCase() &&
+        onChain.cumulativeTotal === BigInt(cert.cumulativeTotal)
+      if (!same)
+        throw new Error(`epoch ${cert.epoch}: the chain anchored other roots than the ledgers certified`)
+      const event = (await anchoredEpochs({ rpcUrl, rewards })).find(a => a.epoch === BigInt(cert.epoch))
+      if (event) return event.txHash
+    }
+    if (Date.now() > deadline) throw new Error(`epoch ${cert.epoch}: no ledger anchored it in time`)
+    await sleep(500)
+  }
 }
 
 /** GETs `bytes` random bytes from the local web server through the SOCKS5 proxy; returns bytes received. */

@@ -18,13 +18,19 @@ export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
   return { id: randomBytes(PROBE_ID_BYTES), key: randomBytes(PROBE_KEY_BYTES) }
 }
 
-/** The keystream of one direction of one probe; the two directions never share counter blocks. */
+/** Circuits a probe may run in parallel (one per helper). */
+export const MAX_LANES = 4
+
+/**
+ * The keystream of one direction of one lane (circuit) of a probe; no two of them share counter blocks.
+ */
 export class Keystream {
   private readonly cipher
 
-  constructor(key: Uint8Array, direction: Direction) {
+  constructor(key: Uint8Array, direction: Direction, lane = 0) {
+    if (!(Number.isInteger(lane) && lane >= 0 && lane < MAX_LANES)) throw new RangeError(`no lane ${lane}`)
     const iv = Buffer.alloc(16)
-    iv[0] = direction === 'forward' ? 0 : 0x80
+    iv[0] = (direction === 'forward' ? 0 : 0x80) | lane
     this.cipher = createCipheriv('aes-256-ctr', key, iv)
   }
 

@@ -42,33 +42,38 @@ class ProbeFailure extends Error {
   }
 }
 
-/** Opens a fresh circuit to the sink; throws CircuitError (anything else counts as unreachable). */
-export type OpenCircuit = (signal: AbortSignal) => Promise<Duplex>
+/**
+ * Opens a fresh circuit to the sink for one lane (a probe with several helpers runs one circuit through
+ * each at once); throws CircuitError (anything else counts as unreachable).
+ */
+export type OpenCircuit = (signal: AbortSignal, lane: number) => Promise<Duplex>
 
 /**
  * Runs one probe: a forward window (we send, the sink checks and meters) then a reverse window (the
- * sink sends, we check and meter), each over its own circuit, the whole bounded by the timeout.
- * Never throws: every failure becomes an outcome.
+ * sink sends, we check and meter), each over `lanes` circuits in parallel whose goodput adds up, the
+ * whole bounded by the timeout. Never throws: every failure becomes an outcome.
  */
 export async function runProbe(
   open: OpenCircuit,
   sink: ProbeSink,
   params: ProbeParameters,
+  lanes = 1,
 ): Promise<ProbeMeasurement> {
   const startedAt = Date.now()
   const began = performance.now()
   const { id, key } = newProbeSecret()
-  const atSink = sink.register(id, key, params.windowSeconds)
+  const atSink = sink.register(id, key, params.windowSeconds, lanes)
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), params.timeoutSeconds * 1000)
   const circuits: Duplex[] = []
-  const openTracked = async () => {
-    const circuit = await open(deadline.signal)
+  const openTracked = async (lane: number) => {
+    const circuit = await open(deadline.signal, lane)
     circuit.on('error', () => {})
     circuits.push(circuit)
     if (deadline.signal.aborted) circuit.destroy()
     return circuit
   }
+  const lanesOpen = () => Promise.all(Array.from({ length: lanes }, (_, lane) => openTracked(lane)))
   deadline.signal.addEventListener('abort', () => {
     for (const c of circuits) c.destroy()
     atSink.release()
@@ -79,12 +84,12 @@ export async function runProbe(
   let reverse: WindowResult = forward
   const rtts: number[] = []
   try {
-    const forwardRtt = await sendForward(await openTracked(), id, key, atSink)
+    const forwardRtt = await sendForward(await lanesOpen(), id, key, atSink)
     rtts.push(forwardRtt.rttMs)
     forward = forwardRtt.result
     if (forward.corrupt) throw new ProbeFailure('corrupt')
     if (!forward.complete) throw new ProbeFailure('unreachable')
-    const reverseRtt = await receiveReverse(await openTracked(), id, key, params.windowSeconds)
+    const reverseRtt = await receiveReverse(await lanesOpen(), id, key, params.windowSeconds)
     rtts.push(reverseRtt.rttMs)
     reverse = reverseRtt.result
     if (reverse.corrupt) throw new ProbeFailure('corrupt')
@@ -127,39 +132,43 @@ function firstChunk(circuit: Duplex): Promise<Buffer> {
 }
 
 async function sendForward(
-  circuit: Duplex,
+  circuits: Duplex[],
   id: Uint8Array,
   key: Uint8Array,
   atSink: SinkProbe,
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
-  circuit.write(encodeHello(id, 'forward'))
-  const ack = await firstChunk(circuit)
-  const rttMs = performance.now() - sentAt
-  if (ack.length !== 1 || ack[0] !== ACK) throw new ProbeFailure('corrupt')
-  circuit.resume()
+  const rtts = await Promise.all(
+    circuits.map(async (circuit, lane) => {
+      circuit.write(encodeHello(id, 'forward', lane))
+      const ack = await firstChunk(circuit)
+      if (ack.length !== 1 || ack[0] !== ACK) throw new ProbeFailure('corrupt')
+      return performance.now() - sentAt
+    }),
+  )
   // A relayed stream can accept far more than the path carries (every hop buffers), so the sender keeps
-  // at most MAX_IN_FLIGHT bytes beyond what the sink has verified.
-  let sent = 0
-  const stream = new Keystream(key, 'forward')
-  pumpKeystream(circuit, stream, () => {
-    if (sent - atSink.received() >= MAX_IN_FLIGHT) return false
-    sent += CHUNK_BYTES
-    return true
+  // at most MAX_IN_FLIGHT bytes per lane beyond what the sink has verified.
+  circuits.forEach((circuit, lane) => {
+    circuit.resume()
+    let sent = 0
+    pumpKeystream(circuit, new Keystream(key, 'forward', lane), () => {
+      if (sent - atSink.received(lane) >= MAX_IN_FLIGHT) return false
+      sent += CHUNK_BYTES
+      return true
+    })
   })
   const settled = await atSink.forward
-  circuit.destroy()
-  return { rttMs, result: settled }
+  for (const circuit of circuits) circuit.destroy()
+  return { rttMs: Math.min(...rtts), result: settled }
 }
 
 function receiveReverse(
-  circuit: Duplex,
+  circuits: Duplex[],
   id: Uint8Array,
   key: Uint8Array,
   windowSeconds: number,
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
-  const stream = new Keystream(key, 'reverse')
   const meter = new GoodputMeter()
   let rttMs = 0
   return new Promise(resolve => {
@@ -169,24 +178,26 @@ function receiveReverse(
       if (done) return
       done = true
       clearTimeout(timer)
-      circuit.off('data', onData)
-      circuit.destroy()
+      for (const circuit of circuits) circuit.destroy()
       resolve({
         rttMs,
         result: { samples: meter.samples(windowSeconds), bytes: meter.total, corrupt, complete },
       })
     }
-    const onData = (chunk: Buffer) => {
-      const now = performance.now()
-      if (timer === undefined) {
-        rttMs = now - sentAt
-        timer = setTimeout(() => finish(false, true), windowSeconds * 1000)
-      }
-      if (!stream.matches(chunk)) return finish(true, false)
-      meter.add(now, chunk.length)
-    }
-    circuit.on('data', onData)
-    circuit.once('close', () => finish(false, false))
-    circuit.write(encodeHello(id, 'reverse'))
+    circuits.forEach((circuit, lane) => {
+      const stream = new Keystream(key, 'reverse', lane)
+      circuit.on('data', (chunk: Buffer) => {
+        if (done) return
+        const now = performance.now()
+        if (timer === undefined) {
+          rttMs = now - sentAt
+          timer = setTimeout(() => finish(false, true), windowSeconds * 1000)
+        }
+        if (!stream.matches(chunk)) return finish(true, false)
+        meter.add(now, chunk.length)
+      })
+      circuit.once('close', () => finish(false, false))
+      circuit.write(encodeHello(id, 'reverse', lane))
+    })
   })
 }

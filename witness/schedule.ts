@@ -54,24 +54,35 @@ export interface HelperCandidate {
   capacityBps?: number
 }
 
+/** The most helpers (parallel circuits) one probe uses. */
+export const MAX_HELPERS = 3
+
 /**
- * Picks a probe's helper at random among relays known to have at least twice the target's capacity
- * (sbws's rule: the helper must not be the bottleneck); when none is known to, among the fastest known;
- * with no estimates at all, among everyone.
+ * Picks a probe's helpers. One, at random, among relays known to have at least twice the target's
+ * capacity (sbws's rule: the helper must not be the bottleneck). When none is, the fastest known relays,
+ * as many as it takes for their capacities to add up to twice the target's (at most MAX_HELPERS): the
+ * probe then runs one circuit through each in parallel, so the fastest relay of a network is not measured
+ * at the speed of the second fastest. With no estimates at all, one among everyone.
  */
-export function chooseHelper(
+export function chooseHelpers(
   candidates: readonly HelperCandidate[],
   targetCapacityBps: number | undefined,
   random: () => number = secretRandom,
-): string | undefined {
+): string[] {
   const pick = (pool: readonly HelperCandidate[]) =>
-    pool.length === 0 ? undefined : pool[Math.floor(random() * pool.length)]?.peerId
+    pool.length === 0 ? [] : [pool[Math.floor(random() * pool.length)]?.peerId as string]
   const known = candidates.filter(c => c.capacityBps !== undefined)
-  if (targetCapacityBps !== undefined) {
-    const fast = known.filter(c => (c.capacityBps as number) >= 2 * targetCapacityBps)
-    if (fast.length > 0) return pick(fast)
+  if (targetCapacityBps === undefined || known.length === 0)
+    return pick(known.length > 0 ? known : candidates)
+  const fast = known.filter(c => (c.capacityBps as number) >= 2 * targetCapacityBps)
+  if (fast.length > 0) return pick(fast)
+  const fastest = [...known].sort((a, b) => (b.capacityBps as number) - (a.capacityBps as number))
+  const chosen: string[] = []
+  let sum = 0
+  for (const c of fastest) {
+    if (chosen.length === MAX_HELPERS || sum >= 2 * targetCapacityBps) break
+    chosen.push(c.peerId)
+    sum += c.capacityBps as number
   }
-  if (known.length === 0) return pick(candidates)
-  const best = Math.max(...known.map(c => c.capacityBps as number))
-  return pick(known.filter(c => c.capacityBps === best))
+  return chosen
 }

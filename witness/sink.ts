@@ -5,19 +5,21 @@ import { GoodputMeter } from './goodput.ts'
 import { type Direction, Keystream, PROBE_ID_BYTES, pumpKeystream } from './payload.ts'
 
 // The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
-// probe (its unguessable id) and the direction. Forward: the sink acknowledges, then checks every byte
-// against the probe's keystream and meters goodput for one window, then cuts the connection. Reverse:
-// the sink sends keystream until the witness hangs up (the witness checks and meters).
+// probe (its unguessable id), the direction and the lane (a probe may run one circuit per helper in
+// parallel). Forward: the sink acknowledges, then checks every byte against the lane's keystream and meters
+// the goodput of all lanes together for one window, then cuts the connections. Reverse: the sink sends the
+// lane's keystream until the witness hangs up (the witness checks and meters).
 
-export const HELLO_BYTES = PROBE_ID_BYTES + 1
+export const HELLO_BYTES = PROBE_ID_BYTES + 2
 export const ACK = 0x06
 const HELLO_TIMEOUT_MS = 10_000
 const DIRECTION_CODE: Record<Direction, number> = { forward: 1, reverse: 2 }
 
-export function encodeHello(id: Uint8Array, direction: Direction): Uint8Array {
+export function encodeHello(id: Uint8Array, direction: Direction, lane = 0): Uint8Array {
   const hello = new Uint8Array(HELLO_BYTES)
   hello.set(id)
   hello[PROBE_ID_BYTES] = DIRECTION_CODE[direction]
+  hello[PROBE_ID_BYTES + 1] = lane
   return hello
 }
 
@@ -27,15 +29,15 @@ export interface WindowResult {
   /** verified payload bytes */
   bytes: number
   corrupt: boolean
-  /** false when the connection ended before the window did */
+  /** false when a connection ended before the window did */
   complete: boolean
 }
 
 export interface SinkProbe {
   /** Settles when the forward window is over, cut short, or found corrupt. */
   forward: Promise<WindowResult>
-  /** Forward payload bytes verified so far (the sender's in-flight limit uses it). */
-  received(): number
+  /** Forward payload bytes of `lane` verified so far (the sender's in-flight limit uses it). */
+  received(lane: number): number
   /** Forgets the probe and drops its connections. */
   release(): void
 }
@@ -43,10 +45,14 @@ export interface SinkProbe {
 interface Registration {
   key: Uint8Array
   windowSeconds: number
-  used: Set<Direction>
+  lanes: number
+  used: Set<string>
   sockets: Set<Socket>
-  received: number
-  settle(result: WindowResult): void
+  received: number[]
+  /** the forward window, shared by the lanes */
+  meter: GoodputMeter
+  timer?: NodeJS.Timeout
+  finish(corrupt: boolean, complete: boolean): void
 }
 
 export class ProbeSink {
@@ -70,25 +76,35 @@ export class ProbeSink {
     return sink
   }
 
-  register(id: Uint8Array, key: Uint8Array, windowSeconds: number): SinkProbe {
+  register(id: Uint8Array, key: Uint8Array, windowSeconds: number, lanes = 1): SinkProbe {
     const name = toHex(id)
     const { promise, resolve } = Promise.withResolvers<WindowResult>()
+    let done = false
     const registration: Registration = {
       key,
       windowSeconds,
+      lanes,
       used: new Set(),
       sockets: new Set(),
-      received: 0,
-      settle: resolve,
+      received: Array.from({ length: lanes }, () => 0),
+      meter: new GoodputMeter(),
+      finish: (corrupt, complete) => {
+        if (done) return
+        done = true
+        clearTimeout(registration.timer)
+        for (const socket of registration.sockets) socket.destroy()
+        const { meter } = registration
+        resolve({ samples: meter.samples(windowSeconds), bytes: meter.total, corrupt, complete })
+      },
     }
     this.probes.set(name, registration)
     return {
       forward: promise,
-      received: () => registration.received,
+      received: lane => registration.received[lane] ?? 0,
       release: () => {
         this.probes.delete(name)
+        registration.finish(false, false)
         for (const socket of registration.sockets) socket.destroy()
-        resolve({ samples: [], bytes: 0, corrupt: false, complete: false })
       },
     }
   }
@@ -112,48 +128,46 @@ export class ProbeSink {
       socket.setTimeout(0)
       const registration = this.probes.get(toHex(buffered.subarray(0, PROBE_ID_BYTES)))
       const code = buffered[PROBE_ID_BYTES]
+      const lane = buffered[PROBE_ID_BYTES + 1] as number
       const direction = code === 1 ? 'forward' : code === 2 ? 'reverse' : undefined
-      if (!registration || !direction || registration.used.has(direction)) {
+      if (
+        !registration ||
+        !direction ||
+        lane >= registration.lanes ||
+        registration.used.has(`${direction}/${lane}`)
+      ) {
         socket.destroy()
         return
       }
-      registration.used.add(direction)
+      registration.used.add(`${direction}/${lane}`)
       registration.sockets.add(socket)
       socket.once('close', () => registration.sockets.delete(socket))
-      if (direction === 'forward') receiveForward(socket, registration, buffered.subarray(HELLO_BYTES))
-      else sendReverse(socket, registration.key)
+      if (direction === 'forward') receiveForward(socket, registration, lane, buffered.subarray(HELLO_BYTES))
+      else sendReverse(socket, registration.key, lane)
     }
     socket.on('data', onHello)
   }
 }
 
-function receiveForward(socket: Socket, probe: Registration, early: Buffer): void {
-  const stream = new Keystream(probe.key, 'forward')
-  const meter = new GoodputMeter()
-  let timer: NodeJS.Timeout | undefined
-  let done = false
-  const finish = (corrupt: boolean, complete: boolean) => {
-    if (done) return
-    done = true
-    clearTimeout(timer)
-    socket.off('data', onData)
-    socket.destroy()
-    probe.settle({ samples: meter.samples(probe.windowSeconds), bytes: meter.total, corrupt, complete })
-  }
+function receiveForward(socket: Socket, probe: Registration, lane: number, early: Buffer): void {
+  const stream = new Keystream(probe.key, 'forward', lane)
   const onData = (chunk: Buffer) => {
     if (chunk.length === 0) return
-    if (!stream.matches(chunk)) return finish(true, false)
-    meter.add(performance.now(), chunk.length)
-    probe.received = meter.total
-    if (timer === undefined) timer = setTimeout(() => finish(false, true), probe.windowSeconds * 1000)
+    if (!stream.matches(chunk)) return probe.finish(true, false)
+    probe.meter.add(performance.now(), chunk.length)
+    probe.received[lane] = (probe.received[lane] ?? 0) + chunk.length
+    if (probe.timer === undefined)
+      probe.timer = setTimeout(() => probe.finish(false, true), probe.windowSeconds * 1000)
   }
   socket.on('data', onData)
-  socket.once('close', () => finish(false, false))
+  // a lane that closes before the window is over makes the window incomplete (once it is over, finish
+  // has already settled and this does nothing)
+  socket.once('close', () => probe.finish(false, false))
   socket.write(Uint8Array.of(ACK))
   onData(early)
 }
 
-function sendReverse(socket: Socket, key: Uint8Array): void {
+function sendReverse(socket: Socket, key: Uint8Array, lane: number): void {
   socket.on('data', () => {})
-  pumpKeystream(socket, new Keystream(key, 'reverse'))
+  pumpKeystream(socket, new Keystream(key, 'reverse', lane))
 }

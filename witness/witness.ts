@@ -8,7 +8,8 @@ import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
-import { chooseHelper, type HelperCandidate, planEpoch, probeBudgetMs } from './schedule.ts'
+import type { Release } from './probe-lease.ts'
+import { chooseHelpers, type HelperCandidate, planEpoch, probeBudgetMs } from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
 /** Opens witness → helper → target → sink; throws CircuitError (target's fault) or HelperError. */
@@ -32,6 +33,8 @@ export interface WitnessOptions {
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
+  /** Waits for a lease on a probe's relays (witnesses sharing one machine, see probe-lease.ts). */
+  lease?: (relays: string[], signal: AbortSignal) => Promise<Release>
   now?: () => number
   log?: (line: string) => void
 }
@@ -165,12 +168,18 @@ export class Witness {
     else this.inUse.delete(peerId)
   }
 
-  /** Our estimate of a relay's capacity: the latest measurement, else its advertised cap (0 = none). */
-  private estimate(peerId: string): number | undefined {
+  /**
+   * Our estimate of a relay's capacity from the latest measurement and its advertised cap (0 = none):
+   * as a helper the lower of the two, as a target the higher, so that one low reading (a busy relay, a
+   * busy machine) cannot pick helpers too slow to show the target's cap, and so read low again.
+   */
+  private estimate(peerId: string, role: 'target' | 'helper'): number | undefined {
     const measured = this.capacity.get(peerId)
-    if (measured !== undefined) return measured
-    const cap = this.o.relays.record(peerId)?.maxBandwidthBps
-    return cap === undefined ? undefined : cap === 0 ? Number.POSITIVE_INFINITY : cap
+    const advertised = this.o.relays.record(peerId)?.maxBandwidthBps
+    const cap = advertised === undefined || advertised === 0 ? undefined : advertised
+    if (measured === undefined) return advertised === 0 ? Number.POSITIVE_INFINITY : cap
+    if (cap === undefined) return measured
+    return role === 'helper' ? Math.min(measured, cap) : Math.max(measured, cap)
   }
 
   private helperCandidates(epoch: number, target: string, exclude: Set<string>): HelperCandidate[] {
@@ -178,7 +187,7 @@ export class Witness {
     for (const entry of this.o.relays.registryFor(epoch).values()) {
       const peerId = peerIdToString(entry.relay)
       if (peerId === target || exclude.has(peerId)) continue
-      candidates.push({ peerId, capacityBps: this.estimate(peerId) })
+      candidates.push({ peerId, capacityBps: this.estimate(peerId, 'helper') })
     }
     return candidates
   }
@@ -189,7 +198,7 @@ export class Witness {
    * through a bottleneck.
    */
   private async freeHelpers(epoch: number, target: string, tried: Set<string>): Promise<HelperCandidate[]> {
-    const targetBps = this.estimate(target)
+    const targetBps = this.estimate(target, 'target')
     const fast = (c: HelperCandidate) => targetBps !== undefined && (c.capacityBps ?? 0) >= 2 * targetBps
     const giveUpAt = this.now() + 2 * this.o.network.probe.timeoutSeconds * 1000
     for (;;) {
@@ -216,36 +225,50 @@ export class Witness {
     try {
       for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
         if (attempt > 0 && this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) break
-        const helper = chooseHelper(await this.freeHelpers(epoch, target, tried), this.estimate(target))
-        if (helper === undefined) break
-        tried.add(helper)
-        this.use(helper, 1)
-        let helperFault = false
+        const targetBps = this.estimate(target, 'target')
+        const helpers = chooseHelpers(await this.freeHelpers(epoch, target, tried), targetBps)
+        if (helpers.length === 0) break
+        const release = await this.lease(epoch, [target, ...helpers])
+        if (release === null) break
+        for (const h of helpers) this.use(h, 1)
+        let helperFault: { helper: string; err: HelperError } | undefined
         const m = await runProbe(
-          async signal => {
+          async (signal, lane) => {
+            const helper = helpers[lane] as string
             try {
               return await this.o.openCircuit(helper, target, this.o.sink, signal)
             } catch (err) {
-              if (err instanceof HelperError) helperFault = true
+              if (err instanceof HelperError) helperFault = { helper, err }
               throw err
             }
           },
           this.o.sink,
           net.probe,
-        ).finally(() => this.use(helper, -1))
+          helpers.length,
+        ).finally(() => {
+          for (const h of helpers) this.use(h, -1)
+          return release?.()
+        })
         if (helperFault) {
-          this.log(`epoch ${epoch}: helper ${helper} failed for ${target}; trying another`)
+          tried.add(helperFault.helper)
+          this.log(`epoch ${epoch}: ${helperFault.err.message} (probing ${target}); trying another`)
           continue
         }
-        // Corrupt bytes implicate the helper as much as the target: confirm with another helper before
+        const helper = helpers[0] as string
+        // Corrupt bytes implicate the helper as much as the target: confirm with other helpers before
         // attesting a relay as corrupt, so a bit-flipping helper cannot frame the relays it carries.
         if (m.outcome === 'corrupt' && suspect === undefined) {
           suspect = { helper, m }
+          for (const h of helpers) tried.add(h)
           this.log(
-            `epoch ${epoch}: corrupt bytes probing ${target} via ${helper}; confirming via another helper`,
+            `epoch ${epoch}: corrupt bytes probing ${target} via ${helpers.join(', ')}; confirming via another helper`,
           )
           continue
         }
+        this.log(
+          `epoch ${epoch}: ${target} via ${helpers.join(', ')}: ${m.outcome}, forward ${m.forwardBps} B/s, ` +
+            `reverse ${m.reverseBps} B/s, ${m.durationMs} ms`,
+        )
         await this.attest(epoch, target, helper, m)
         return
       }
@@ -255,6 +278,26 @@ export class Witness {
     } finally {
       this.targets.delete(target)
       this.use(target, -1)
+    }
+  }
+
+  /**
+   * Takes a lease on the relays of a probe when the witness is told to, waiting no later than the last
+   * moment a probe can start and still end within the epoch's grace; null when that passed first.
+   */
+  private async lease(epoch: number, relays: string[]): Promise<Release | undefined | null> {
+    if (this.o.lease === undefined) return undefined
+    const net = this.o.network
+    const latest = graceEnd(net, epoch) - net.probe.timeoutSeconds * 1000
+    const signal = AbortSignal.any([
+      this.stopping.signal,
+      AbortSignal.timeout(Math.max(0, latest - this.now())),
+    ])
+    try {
+      return await this.o.lease(relays, signal)
+    } catch (err) {
+      this.log(`epoch ${epoch}: no probe lease for ${relays.join(', ')}: ${(err as Error).message}`)
+      return null
     }
   }
 

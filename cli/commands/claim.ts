@@ -1,27 +1,21 @@
 import type { Hex } from 'viem'
 import { claimRewards, claimedBy } from '../../contracts/client.ts'
 import { fetchRewards } from '../../ledger/anchoring.ts'
-import { loadSecp256k1Key } from '../../node/identity.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { addressOfSecretKey } from '../../protocol/vote.ts'
+import { parseFlags } from '../args.ts'
+import { chainFlagSpec, readChainFlags } from '../chain-flags.ts'
 import type { Command } from '../main.ts'
-import { parseFlags, requireFlag } from '../args.ts'
-import { addressFlag, urlFlag } from './anchor.ts'
 
 export const command: Command = {
   summary: "claim the key's rewards: the ledger's cumulative proof, paid on chain",
   usage: 'weir claim --ledger URL --rpc URL --contract ADDR --key FILE',
   async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      ledger: { type: 'string' },
-      rpc: { type: 'string' },
-      contract: { type: 'string' },
-      key: { type: 'string' },
-    })
-    const ledger = urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080')
-    const rpcUrl = urlFlag(v.rpc, 'rpc', 'http://127.0.0.1:8545')
-    const rewards = addressFlag(v.contract, 'contract')
-    const secret = loadSecp256k1Key(requireFlag(v.key, 'key', 'a file holding the payout 0x secp256k1 key'))
+    const { values: v } = parseFlags(argv, chainFlagSpec)
+    const { ledger, rpcUrl, rewards, secret } = readChainFlags(
+      v,
+      'a file holding the payout 0x secp256k1 key',
+    )
     const account = addressOfSecretKey(secret)
     const owed = await fetchRewards(ledger, account)
     const already = await claimedBy({ rpcUrl, rewards, account })

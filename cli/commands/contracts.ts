@@ -1,18 +1,10 @@
 import { readFileSync } from 'node:fs'
-import { createPublicClient, type Hex, http, toHex } from 'viem'
-import { loadSecp256k1Key } from '../../node/identity.ts'
+import { createPublicClient, http, toHex } from 'viem'
 import { NetworkDefinitionError } from '../../protocol/errors.ts'
 import { loadNetworkDefinition, type NetworkDefinition } from '../../protocol/network.ts'
 import type { Command } from '../main.ts'
-import { parseFlags, requireFlag, UsageError } from '../args.ts'
-
-function readKey(path: string): Hex {
-  try {
-    return toHex(loadSecp256k1Key(path))
-  } catch (err) {
-    throw new UsageError(`--key: ${(err as Error).message}`)
-  }
-}
+import { parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { secp256k1KeyFlag } from '../chain-flags.ts'
 
 function readNetwork(path: string): NetworkDefinition {
   let text: string
@@ -39,9 +31,8 @@ export const command: Command = {
       1,
     )
     if (positionals[0] !== 'deploy') throw new UsageError(`expected the subcommand 'deploy'`)
-    const rpcUrl = requireFlag(values.rpc, 'rpc', 'the JSON-RPC URL of the chain, e.g. http://127.0.0.1:8545')
-    if (!/^https?:\/\//.test(rpcUrl)) throw new UsageError(`--rpc expects an http(s) URL, got '${rpcUrl}'`)
-    const deployerKey = readKey(requireFlag(values.key, 'key', 'a file holding the deployer private key'))
+    const rpcUrl = urlFlag(values.rpc, 'rpc', 'http://127.0.0.1:8545')
+    const deployerKey = toHex(secp256k1KeyFlag(values.key, 'key', 'a file holding the deployer private key'))
     const network = readNetwork(requireFlag(values.network, 'network', 'the network definition JSON file'))
 
     const chainId = await createPublicClient({ transport: http(rpcUrl) }).getChainId()

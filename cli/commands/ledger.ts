@@ -1,12 +1,11 @@
 import { loadDataDir } from '../../node/datadir.ts'
-import { loadSecp256k1Key } from '../../node/identity.ts'
 import type { Hex } from 'viem'
 import { startAnchoring } from '../../ledger/anchoring.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { addressOfSecretKey, decodeCertificate } from '../../protocol/vote.ts'
 import type { Command } from '../main.ts'
-import { hostPortFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
-import { addressFlag, urlFlag } from './anchor.ts'
+import { addressFlag, hostPortFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { secp256k1KeyFlag } from '../chain-flags.ts'
 
 const USAGE = `weir ledger --dir DIR --signer-key FILE [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
        [--rpc URL --contract ADDR --anchor-key FILE]
@@ -38,11 +37,13 @@ export const command: Command = {
         ? {
             rpcUrl: urlFlag(v.rpc, 'rpc', 'http://127.0.0.1:8545'),
             rewards: addressFlag(v.contract, 'contract'),
-            key: to0x(loadSecp256k1Key(v['anchor-key'] as string)) as Hex,
+            key: to0x(
+              secp256k1KeyFlag(v['anchor-key'], 'anchor-key', 'the secp256k1 key that pays gas'),
+            ) as Hex,
           }
         : undefined
     const data = loadDataDir(requireFlag(v.dir, 'dir', 'the ledger data dir (weir init or weir network new)'))
-    const signerKey = loadSecp256k1Key(requireFlag(v['signer-key'], 'signer-key', 'the secp256k1 key file'))
+    const signerKey = secp256k1KeyFlag(v['signer-key'], 'signer-key', 'the secp256k1 key file')
     const signer = addressOfSecretKey(signerKey)
     if (!data.network.committee.some(m => m.signer === signer)) {
       throw new UsageError(`--signer-key: ${signer} is not a committee signer of network ${data.network.id}`)

@@ -35,7 +35,9 @@ export const command: Command = {
     try {
       scenario = loadScenario(file)
     } catch (err) {
-      if (err instanceof ScenarioError) throw new UsageError(`${file}: ${err.message}`)
+      // read and parse errors name the file already; field errors name only the key
+      if (err instanceof ScenarioError)
+        throw new UsageError(err.message.startsWith(file) ? err.message : `${file}: ${err.message}`)
       throw err
     }
     scenario.seed = intFlag(v.seed, 'seed', scenario.seed, 0, 2 ** 31)

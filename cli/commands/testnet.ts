@@ -2,12 +2,14 @@ import { runTestnet, type TestnetReport } from '../../simulations/testnet.ts'
 import type { Command } from '../main.ts'
 import { intFlag, parseFlags } from '../args.ts'
 
-const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds 30] [--epochs 3]
+const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds 60] [--epochs 3]
        [--out DIR] [--json]
 
 Runs a whole network on 127.0.0.1: Anvil with the contracts, every role as its own process (relays
 shaped to capacities spread over 1-20 MB/s), a synthetic client pushing traffic through weir proxy.
-Each certified epoch is anchored and every relay claims. Logs and report.json go to --out (a temp
+The ledgers anchor each certified epoch and every relay claims. Witnesses take probe leases from the
+run so that, on one machine, probes never share a relay (each relay is probed by one witness per epoch);
+an epoch must hold every relay's probe, two at a time, so keep epochs at about 7 s per relay or more. Logs and report.json go to --out (a temp
 dir by default). With --json the last line is one JSON object.`
 
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} MB/s`
@@ -72,7 +74,7 @@ export const command: Command = {
         relays: intFlag(v.relays, 'relays', 8, 2, 64),
         witnesses: intFlag(v.witnesses, 'witnesses', 4, 1, 64),
         ledgers: intFlag(v.ledgers, 'ledgers', 4, 1, 16),
-        epochSeconds: intFlag(v['epoch-seconds'], 'epoch-seconds', 30, 10, 3600),
+        epochSeconds: intFlag(v['epoch-seconds'], 'epoch-seconds', 60, 10, 3600),
         epochs: intFlag(v.epochs, 'epochs', 3, 1, 100),
         ...(v.out === undefined ? {} : { out: v.out }),
         progress: line =>

@@ -8,19 +8,22 @@ import { capacityOf } from '../../protocol/attestation.ts'
 import { peerIdToString } from '../../protocol/peer.ts'
 import { witnessIndex } from '../../protocol/validate.ts'
 import { relayCircuits } from '../../witness/circuit.ts'
+import { takeLease } from '../../witness/probe-lease.ts'
 import { ProbeSink } from '../../witness/sink.ts'
 import { witnessStatus } from '../../witness/status.ts'
 import { Witness } from '../../witness/witness.ts'
 import type { Command } from '../main.ts'
-import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { hostPortFlag, intFlag, parseFlags, requireFlag, urlFlag } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--sink HOST:PORT]
-       [--status HOST:PORT] [--ledger URL] [--concurrency N]
+       [--status HOST:PORT] [--ledger URL] [--concurrency N] [--probe-leases URL]
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
 TCP address probe circuits exit to (default 127.0.0.1:0; relays must be able to reach it). --ledger is
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
+--probe-leases is for witnesses sharing one machine (a local testnet): each probe waits for a lease on
+its relays from that server, so probes never meet at a relay or compete for the CPU.
 The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses.`
 
 export const command: Command = {
@@ -35,14 +38,17 @@ export const command: Command = {
       status: { type: 'string' },
       ledger: { type: 'string' },
       concurrency: { type: 'string' },
+      'probe-leases': { type: 'string' },
     })
     const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
     const sinkAt = hostPortFlag(v.sink ?? '127.0.0.1:0', 'sink')
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const concurrency = intFlag(v.concurrency, 'concurrency', 2, 1, 64)
-    if (v.ledger !== undefined && !/^https?:\/\/[^\s]+$/.test(v.ledger)) {
-      throw new UsageError(`--ledger expects an http(s) URL such as http://127.0.0.1:8080, got '${v.ledger}'`)
-    }
+    const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080')
+    const leases =
+      v['probe-leases'] === undefined
+        ? undefined
+        : urlFlag(v['probe-leases'], 'probe-leases', 'http://127.0.0.1:8081')
     const data = loadDataDir(dir)
     const network = data.network
     if (witnessIndex(network, data.identity.peerIdBytes) === undefined) {
@@ -69,7 +75,6 @@ export const command: Command = {
         if (a.outcome === 'ok') directory.setCapacity(peerIdToString(a.relay), capacityOf(a))
       },
     )
-    const ledger = v.ledger
     witness = new Witness({
       network,
       peerIdBytes: data.identity.peerIdBytes,
@@ -88,6 +93,7 @@ export const command: Command = {
       openCircuit: relayCircuits(host, network.id),
       fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
       concurrency,
+      lease: leases === undefined ? undefined : (relays, signal) => takeLease(leases, relays, signal),
       log: line => console.error(`weir witness: ${line}`),
     })
     witness.start()

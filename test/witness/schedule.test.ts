@@ -3,7 +3,7 @@ import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { epochEnd, epochStart } from '../../protocol/epoch.ts'
 import { peerIdFromString, peerIdToString } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
-import { chooseHelper, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
+import { chooseHelpers, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
 import { testNetwork } from './attestations.ts'
 
 describe('witness schedule', () => {
@@ -65,7 +65,7 @@ describe('witness schedule', () => {
     )
   })
 
-  it('chooses helpers with at least twice the target capacity, else the fastest known', () => {
+  it('chooses one helper with at least twice the target capacity, else the fastest adding up to twice it', () => {
     const candidates = [
       { peerId: 'slow', capacityBps: 2e6 },
       { peerId: 'mid', capacityBps: 10e6 },
@@ -73,20 +73,29 @@ describe('witness schedule', () => {
       { peerId: 'unknown' },
     ]
     for (const r of [0, 0.5, 0.99]) {
-      assert.ok(['mid', 'fast'].includes(chooseHelper(candidates, 5e6, () => r) as string))
-      assert.equal(
-        chooseHelper(candidates, 30e6, () => r),
-        'fast',
+      assert.ok(['mid', 'fast'].includes(chooseHelpers(candidates, 5e6, () => r)[0] as string))
+      assert.equal(chooseHelpers(candidates, 5e6, () => r).length, 1)
+      assert.deepEqual(
+        chooseHelpers(candidates, 25e6, () => r),
+        ['fast'],
       )
-      assert.equal(
-        chooseHelper(candidates, 40e6, () => r),
-        'fast',
+      assert.deepEqual(
+        chooseHelpers(candidates, 28e6, () => r),
+        ['fast', 'mid'],
+      )
+      assert.deepEqual(
+        chooseHelpers(candidates, 40e6, () => r),
+        ['fast', 'mid', 'slow'],
       )
     }
-    assert.equal(
-      chooseHelper([{ peerId: 'a' }, { peerId: 'b' }], undefined, () => 0.7),
-      'b',
+    assert.deepEqual(
+      chooseHelpers([{ peerId: 'a' }, { peerId: 'b' }], undefined, () => 0.7),
+      ['b'],
     )
-    assert.equal(chooseHelper([], 1e6), undefined)
+    assert.deepEqual(
+      chooseHelpers([{ peerId: 'a' }, { peerId: 'b' }], 1e6, () => 0.2),
+      ['a'],
+    )
+    assert.deepEqual(chooseHelpers([], 1e6), [])
   })
 })
