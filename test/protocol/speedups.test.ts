@@ -2,10 +2,14 @@
 // straightforward computation it replaced.
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
+import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import fc from 'fast-check'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { type AttestationBody, encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
 import { utf8 } from '../../protocol/bytes.ts'
+import { decodeSubset, encodeSubset } from '../../protocol/cbor.ts'
+import { decodeFields, encodeFields, type Field } from '../../protocol/codec.ts'
+import { DecodeError } from '../../protocol/errors.ts'
 import { ed25519FromSeed } from '../../protocol/ed25519.ts'
 import { sha256 } from '../../protocol/hash.ts'
 import { parseNetworkDefinition } from '../../protocol/network.ts'
@@ -58,6 +62,91 @@ describe('protocol speed-ups keep results', () => {
         for (const p of parts) h.update(p)
         assert.deepEqual(sha256(...parts), new Uint8Array(h.digest()))
       }),
+    )
+  })
+
+  // values inside and outside the direct codec's subset: numbers of every kind, any text, nesting
+  const leaf: fc.Arbitrary<Field> = fc.oneof(
+    fc.nat({ max: 30 }),
+    fc.nat({ max: 70_000 }),
+    fc.nat({ max: Number.MAX_SAFE_INTEGER }),
+    fc.integer({ min: -1000, max: 1000 }),
+    fc.double(),
+    fc.string({ maxLength: 30 }),
+    fc.string({ unit: 'grapheme', maxLength: 5 }),
+    fc.uint8Array({ maxLength: 300 }),
+  )
+  const field = fc.letrec<{ field: Field }>(tie => ({
+    field: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('field'), { maxLength: 30 })),
+  })).field
+  const strict = { strict: true, allowIndefinite: false, allowUndefined: false, allowInfinity: false }
+  const cborgDecodes = (bytes: Uint8Array): Field | undefined => {
+    try {
+      return cborDecode(bytes, { ...strict, allowNaN: false, allowBigInt: false }) as Field
+    } catch {
+      return undefined
+    }
+  }
+
+  it('the direct CBOR encoder writes exactly what cborg writes, or leaves the value to cborg', () => {
+    fc.assert(
+      fc.property(fc.array(field, { maxLength: 16 }), fields => {
+        const direct = encodeSubset(fields)
+        const reference = new Uint8Array(cborEncode(fields))
+        if (direct) assert.deepEqual(direct, reference)
+        assert.deepEqual(encodeFields(fields), reference)
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('the direct CBOR decoder accepts only canonical input, with the value cborg decodes', () => {
+    const mutated = fc
+      .tuple(fc.array(field, { maxLength: 16 }), fc.nat(), fc.nat(255), fc.boolean())
+      .map(([fields, at, value, cut]) => {
+        const bytes = new Uint8Array(cborEncode(fields))
+        if (bytes.length === 0) return bytes
+        if (cut) return bytes.subarray(0, at % bytes.length)
+        bytes[at % bytes.length] = value
+        return bytes
+      })
+    const subset = fc.oneof(fc.nat({ max: Number.MAX_SAFE_INTEGER }), fc.string(), fc.uint8Array())
+    const whole = fc
+      .array(fc.oneof(subset, fc.array(subset)), { maxLength: 16 })
+      .map(f => new Uint8Array(cborEncode(f)))
+    const input = fc.oneof(fc.uint8Array({ maxLength: 64 }), mutated, whole)
+    let direct = 0
+    fc.assert(
+      fc.property(input, bytes => {
+        const value = decodeSubset(bytes)
+        if (value === undefined) return
+        direct++
+        assert.deepEqual(value, cborgDecodes(bytes))
+        assert.deepEqual(new Uint8Array(cborEncode(value)), bytes)
+      }),
+      { numRuns: 5000 },
+    )
+    assert.ok(direct > 500, `only ${direct} inputs took the direct path`)
+  })
+
+  it('decodeFields gives the same value or error with and without the direct path', () => {
+    fc.assert(
+      fc.property(fc.array(field, { minLength: 1, maxLength: 6 }), fc.boolean(), (rest, version) => {
+        const bytes = new Uint8Array(cborEncode([version ? 1 : 2, ...rest]))
+        let value: unknown
+        let error: DecodeError | undefined
+        try {
+          value = decodeFields(bytes, 10_000, rest.length + 1, 'test')
+        } catch (err) {
+          assert.ok(err instanceof DecodeError)
+          error = err
+        }
+        const reference = cborgDecodes(bytes)
+        const canonical = reference !== undefined && cborEncode(reference).length === bytes.length
+        if (error) assert.ok(!canonical || error.code === 'version', error.message)
+        else assert.deepEqual(value, reference)
+      }),
+      { numRuns: 2000 },
     )
   })
 
