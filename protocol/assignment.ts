@@ -1,7 +1,10 @@
 import { hash } from 'node:crypto'
-import { concatBytes, utf8 } from './bytes.ts'
+import { utf8 } from './bytes.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
+
+// the hash input is assembled in one reused buffer: this runs once per relay and per attestation checked
+let scratch = new Uint8Array(256)
 
 /**
  * The indices (into the canonically ordered witness list) of the k witnesses assigned to `relay` under
@@ -19,10 +22,17 @@ export function assignedWitnessIndices(
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
   const chosen: number[] = []
   // tag ‖ seed ‖ relay ‖ block (u32 big-endian), hashed once per block of four draws
-  const input = concatBytes(TAG, seed, relay, new Uint8Array(4))
-  const counter = new DataView(input.buffer, input.length - 4)
+  const length = TAG.length + seed.length + relay.length + 4
+  if (length > scratch.length) scratch = new Uint8Array(2 * length)
+  scratch.set(TAG)
+  scratch.set(seed, TAG.length)
+  scratch.set(relay, TAG.length + seed.length)
+  const input = scratch.subarray(0, length)
   for (let b = 0; chosen.length < k; b++) {
-    counter.setUint32(0, b)
+    input[length - 4] = b >>> 24
+    input[length - 3] = (b >>> 16) & 255
+    input[length - 2] = (b >>> 8) & 255
+    input[length - 1] = b & 255
     const digest = hash('sha256', input, 'buffer')
     for (let i = 0; i < 4 && chosen.length < k; i++) {
       const index = draw(digest.readUInt32BE(i * 8), digest.readUInt32BE(i * 8 + 4), witnessCount)

@@ -10,7 +10,7 @@ import {
 } from '../protocol/record.ts'
 import { buildRegistry, eligibleRelays, type Registry, relayKey } from '../protocol/registry.ts'
 import { epochSeed } from '../protocol/seed.ts'
-import { validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
+import { type AttestationContext, validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
 import type { EpochRoot } from '../protocol/vote.ts'
 import { FlowModel, Probes } from './flows.ts'
 import { finalize } from './ledger.ts'
@@ -36,6 +36,40 @@ const LAZY = 2
 
 const NO_SIGNATURE = new Uint8Array(64)
 
+/**
+ * An epoch's accepted attestations, back to back in one growing buffer: hundreds of thousands of them
+ * live until the epoch closes, and one buffer costs the garbage collector nothing where as many small
+ * arrays cost it a lot.
+ */
+class AcceptedBytes {
+  private bytes = new Uint8Array(1 << 16)
+  private used = 0
+  private start: Int32Array
+  private length: Uint16Array
+
+  constructor(probes: number) {
+    this.start = new Int32Array(probes).fill(-1)
+    this.length = new Uint16Array(probes)
+  }
+
+  add(p: number, encoded: Uint8Array): void {
+    if (this.used + encoded.length > this.bytes.length) {
+      const grown = new Uint8Array(2 * (this.used + encoded.length))
+      grown.set(this.bytes.subarray(0, this.used))
+      this.bytes = grown
+    }
+    this.bytes.set(encoded, this.used)
+    this.start[p] = this.used
+    this.length[p] = encoded.length
+    this.used += encoded.length
+  }
+
+  get(p: number): Uint8Array | undefined {
+    const at = this.start[p] as number
+    return at < 0 ? undefined : this.bytes.subarray(at, at + (this.length[p] as number))
+  }
+}
+
 /** One epoch from its start until it is closed (which happens during the next epoch). */
 interface EpochState {
   epoch: number
@@ -45,7 +79,7 @@ interface EpochState {
   probes: Probes
   kind: Uint8Array
   /** the bytes of each probe's attestation, if ledger members accepted it */
-  encoded: (Uint8Array | undefined)[]
+  accepted: AcceptedBytes
   /** per (member, probe): the member received and accepted it in time */
   received: Uint8Array
   /** relays online from the epoch's start to its end */
@@ -111,6 +145,8 @@ export class Simulation {
   private helperScores = new Float64Array(0)
   private arrivals: Float64Array
   private windowMs: number
+  /** what ledger members validate against; one object, its clock set per attestation */
+  private validation: AttestationContext
 
   constructor(
     scenario: Scenario,
@@ -139,6 +175,13 @@ export class Simulation {
     this.arrivals = new Float64Array(w.members.length)
     this.recorder = new EpochRecorder(w, options.nodes, options.rowPrefix)
     this.closer = new Closer(w.net, options.parallelClose ?? false)
+    this.validation = {
+      network: w.net,
+      nowMs: 0,
+      seedOf: e => this.epochs.get(e)?.seed,
+      registryFor: e => this.epochs.get(e)?.registry,
+      ...(scenario.crypto === 'real' ? {} : { verify: () => true }),
+    }
   }
 
   run(): RunResult {
@@ -220,7 +263,7 @@ export class Simulation {
       eligible,
       probes,
       kind: new Uint8Array(probes.count),
-      encoded: new Array(probes.count),
+      accepted: new AcceptedBytes(probes.count),
       received: new Uint8Array(probes.count * w.members.length),
       wholeEpoch: Uint8Array.from(this.online),
       lazyAssigned: new Uint8Array(relays),
@@ -466,16 +509,11 @@ export class Simulation {
       if (!w.members[j]?.byzantine && now + best < first) first = now + best
     }
     if (first === Number.POSITIVE_INFINITY) return
-    const verdict = validateAttestation(encoded, {
-      network: w.net,
-      nowMs: first,
-      seedOf: e => this.epochs.get(e)?.seed,
-      registryFor: e => this.epochs.get(e)?.registry,
-      ...(this.s.crypto === 'real' ? {} : { verify: () => true }),
-    })
+    this.validation.nowMs = first
+    const verdict = validateAttestation(encoded, this.validation)
     this.trace.number(verdict.verdict === 'accept' ? 1 : 0)
     if (verdict.verdict !== 'accept') return
-    st.encoded[p] = encoded
+    st.accepted.add(p, encoded)
     const members = w.members.length
     for (let j = 0; j < members; j++) {
       if (isTimely(w.net, st.epoch, this.arrivals[j] as number)) st.received[p * members + j] = 1
@@ -524,7 +562,7 @@ export class Simulation {
     const kept: Uint8Array[] = []
     let length = 0
     for (let p = 0; p < st.probes.count; p++) {
-      const bytes = st.encoded[p]
+      const bytes = st.accepted.get(p)
       if (!bytes) continue
       let any = false
       for (let j = 0; j < members; j++) {
