@@ -80,7 +80,7 @@ export class FlowModel {
       const list = this.attached[m] ?? (this.attached[m] = [])
       let kept = 0
       for (const q of list) if ((this.probes.start[q] as number) + span >= now - span) list[kept++] = q
-      list.length = kept
+      if (kept < list.length) list.length = kept
       list.push(p)
     }
   }
@@ -209,11 +209,25 @@ export class FlowModel {
     this.cuts[this.ncuts++] = t
   }
 
+  private window: number[] = []
+
   /** The median of one direction's per-second bins after warm-up. */
   private median(phase: number): number {
     const seconds = this.windowMs / 1000
-    const window = this.bins.slice(phase * seconds + this.warmupSeconds, (phase + 1) * seconds).sort()
-    return lowerMedian(Array.from(window))
+    const w = this.window
+    w.length = 0
+    // a handful of values: insertion sort into a reused array
+    for (let s = phase * seconds + this.warmupSeconds; s < (phase + 1) * seconds; s++) {
+      const v = this.bins[s] as number
+      let i = w.length
+      w.push(v)
+      while (i > 0 && (w[i - 1] as number) > v) {
+        w[i] = w[i - 1] as number
+        i--
+      }
+      w[i] = v
+    }
+    return lowerMedian(w)
   }
 }
 
@@ -228,8 +242,6 @@ class MachineView {
   probeStart = new Float64Array(64)
   private order: number[] = []
   private list: number[] = []
-  private byDemand = (x: number, y: number) =>
-    (this.list[x + 2] as number) - (this.list[y + 2] as number) || x - y
 
   load(
     machine: number,
@@ -247,8 +259,19 @@ class MachineView {
     if (list)
       for (let j = 0; j < list.length; j += 3)
         if ((list[j] as number) < end && (list[j + 1] as number) > start) order.push(j)
-    this.list = list ?? []
-    order.sort(this.byDemand)
+    // by ascending demand, then position (insertion sort: a machine has a few sessions at a time)
+    const l = list ?? []
+    for (let i = 1; i < order.length; i++) {
+      const j = order[i] as number
+      const d = l[j + 2] as number
+      let k = i
+      while (k > 0 && (l[(order[k - 1] as number) + 2] as number) > d) {
+        order[k] = order[k - 1] as number
+        k--
+      }
+      order[k] = j
+    }
+    this.list = l
     if (order.length > this.from.length) {
       this.from = new Float64Array(order.length * 2)
       this.to = new Float64Array(order.length * 2)

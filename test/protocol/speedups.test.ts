@@ -55,6 +55,20 @@ describe('protocol speed-ups keep results', () => {
     )
   })
 
+  it('remembered assignments are per seed and relay, and callers cannot change them', () => {
+    const seed = new Uint8Array(32).fill(7)
+    // relays that share their last 48 bits (the memo's key) but differ before
+    const relays = [0, 1, 2].map(i => Uint8Array.from({ length: 38 }, (_, j) => (j < 10 ? i : j)))
+    for (let round = 0; round < 3; round++) {
+      for (const relay of relays) {
+        const got = assignedWitnessIndices(seed, relay, 1000, 3)
+        assert.deepEqual(got, referenceAssignment(seed, relay, 1000, 3))
+        got.fill(0)
+      }
+      seed[0] = round
+    }
+  })
+
   it('one-shot sha256 equals incremental hashing over the same parts', () => {
     fc.assert(
       fc.property(fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 5 }), parts => {
