@@ -80,7 +80,7 @@ function put(value: Field, depth: number): boolean {
   if (!Array.isArray(value) || depth >= MAX_DEPTH) return false
   head(4, value.length)
   for (let i = 0; i < value.length; i++) {
-    if (!(i in value) || !put(value[i] as Field, depth + 1)) return false
+    if (!put(value[i] as Field, depth + 1)) return false
   }
   return true
 }

@@ -144,6 +144,7 @@ export class Simulation {
   private helperOrder = new Int32Array(0)
   private helperScores = new Float64Array(0)
   private arrivals: Float64Array
+  private draws = new Uint32Array(0)
   private windowMs: number
   /** what ledger members validate against; one object, its clock set per attestation */
   private validation: AttestationContext
@@ -487,20 +488,29 @@ export class Simulation {
    */
   private gossip(p: number, r: number, wi: number, now: number, encoded: Uint8Array, st: EpochState): void {
     const w = this.world
-    const g = this.s.gossip
-    const rng = w.witnessRng[wi] as Rng
+    const { paths, hops, loss } = this.s.gossip
     const relays = w.relays.length
+    const online = this.online
+    const role = w.relayRole
+    const latency = w.relayLatencyMs
+    // every hop draws a forwarder and a loss, whatever happened before: draw them all at once
+    const members = w.members.length
+    const n = 2 * members * paths * hops
+    if (this.draws.length < n) this.draws = new Uint32Array(n)
+    const draws = this.draws
+    ;(w.witnessRng[wi] as Rng).fill(draws, n)
+    let next = 0
     let first = Number.POSITIVE_INFINITY
-    for (let j = 0; j < w.members.length; j++) {
+    for (let j = 0; j < members; j++) {
       let best = Number.POSITIVE_INFINITY
-      for (let path = 0; path < g.paths; path++) {
+      for (let path = 0; path < paths; path++) {
         let delay = w.witnessLatencyMs[wi] as number
         let alive = true
-        for (let hop = 0; hop < g.hops; hop++) {
-          const f = rng.int(relays)
-          if (rng.float() < g.loss || !this.online[f]) alive = false
-          if ((w.relayRole[f] as number) & ROLE.dropper && f !== r) alive = false
-          delay += 2 * (w.relayLatencyMs[f] as number)
+        for (let hop = 0; hop < hops; hop++) {
+          const f = Math.floor(((draws[next++] as number) / 4294967296) * relays)
+          if ((draws[next++] as number) / 4294967296 < loss || !online[f]) alive = false
+          if ((role[f] as number) & ROLE.dropper && f !== r) alive = false
+          delay += 2 * (latency[f] as number)
         }
         delay += w.memberLatencyMs[j] as number
         if (alive && delay < best) best = delay
@@ -514,7 +524,6 @@ export class Simulation {
     this.trace.number(verdict.verdict === 'accept' ? 1 : 0)
     if (verdict.verdict !== 'accept') return
     st.accepted.add(p, encoded)
-    const members = w.members.length
     for (let j = 0; j < members; j++) {
       if (isTimely(w.net, st.epoch, this.arrivals[j] as number)) st.received[p * members + j] = 1
     }
