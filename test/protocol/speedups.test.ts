@@ -6,7 +6,8 @@ import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import fc from 'fast-check'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { type AttestationBody, encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
-import { utf8 } from '../../protocol/bytes.ts'
+import { compareBytes, equalBytes, utf8 } from '../../protocol/bytes.ts'
+import { contentRoot } from '../../protocol/content.ts'
 import { decodeSubset, encodeSubset } from '../../protocol/cbor.ts'
 import { decodeFields, encodeFields, type Field } from '../../protocol/codec.ts'
 import { DecodeError } from '../../protocol/errors.ts'
@@ -67,6 +68,51 @@ describe('protocol speed-ups keep results', () => {
       }
       seed[0] = round
     }
+  })
+
+  it('byte comparisons agree with Buffer.compare', () => {
+    const bytes = fc.oneof(fc.uint8Array({ maxLength: 8 }), fc.uint8Array({ maxLength: 100 }))
+    fc.assert(
+      fc.property(bytes, bytes, fc.boolean(), (a, b, same) => {
+        const other = same ? a.slice() : b
+        assert.equal(compareBytes(a, other), Buffer.compare(a, other))
+        assert.equal(equalBytes(a, other), Buffer.compare(a, other) === 0)
+      }),
+      { numRuns: 3000 },
+    )
+  })
+
+  it('the content root equals the straightforward tree over sorted, deduplicated ids', () => {
+    const h = (...parts: Uint8Array[]) => {
+      const hash = createHash('sha256')
+      for (const p of parts) hash.update(p)
+      return new Uint8Array(hash.digest())
+    }
+    const reference = (ids: Uint8Array[]) => {
+      const sorted = [...ids].sort(Buffer.compare)
+      let level = sorted.filter((id, i) => i === 0 || Buffer.compare(id, sorted[i - 1] as Uint8Array) !== 0)
+      if (level.length === 0) return h(Uint8Array.of(0))
+      level = level.map(id => h(Uint8Array.of(0), id))
+      while (level.length > 1) {
+        const next: Uint8Array[] = []
+        for (let i = 0; i < level.length; i += 2) {
+          const right = level[i + 1]
+          next.push(right ? h(Uint8Array.of(1), level[i] as Uint8Array, right) : (level[i] as Uint8Array))
+        }
+        level = next
+      }
+      return level[0] as Uint8Array
+    }
+    const id = fc.oneof(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ maxLength: 140 }))
+    fc.assert(
+      fc.property(fc.array(id, { maxLength: 40 }), fc.nat(), (ids, dup) => {
+        const withDuplicate = ids.length ? [...ids, (ids[dup % ids.length] as Uint8Array).slice()] : ids
+        const root = contentRoot(withDuplicate)
+        assert.deepEqual(root, reference(withDuplicate))
+        assert.equal(Object.getPrototypeOf(root), Uint8Array.prototype)
+      }),
+      { numRuns: 500 },
+    )
   })
 
   it('one-shot sha256 equals incremental hashing over the same parts', () => {
