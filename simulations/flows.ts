@@ -102,12 +102,17 @@ export class FlowModel {
         list.push(from, from + rng.exponential(meanMs), rng.lognormal(t.sessionMedianBps, t.sessionSigma))
       this.horizon[m] = from
     } else {
+      // forget sessions that ended before any probe still running could have started (in place)
       const cutoff = from - 2 * this.windowMs
-      const kept: number[] = []
-      for (let i = 0; i < list.length; i += 3)
-        if ((list[i + 1] as number) >= cutoff)
-          kept.push(list[i] as number, list[i + 1] as number, list[i + 2] as number)
-      list = kept
+      let kept = 0
+      for (let i = 0; i < list.length; i += 3) {
+        if ((list[i + 1] as number) < cutoff) continue
+        list[kept] = list[i] as number
+        list[kept + 1] = list[i + 1] as number
+        list[kept + 2] = list[i + 2] as number
+        kept += 3
+      }
+      if (kept < list.length) list.length = kept
     }
     let at = this.horizon[m] as number
     for (;;) {
