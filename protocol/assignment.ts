@@ -1,4 +1,4 @@
-import { utf8 } from './bytes.ts'
+import { prefix48, utf8 } from './bytes.ts'
 import { SHA256_IV, sha256Block } from './sha256-block.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
@@ -17,6 +17,43 @@ export function assignedWitnessIndices(
   k: number,
 ): number[] {
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
+  const memo = memoFor(seed, witnessCount, k)
+  const key = prefix48(relay, relay.length - 6)
+  const known = memo.get(key)
+  if (known && sameBytes(known.relay, relay)) return known.chosen.slice()
+  const chosen = draws(seed, relay, witnessCount, k)
+  if (!known) memo.set(key, { relay: relay.slice(), chosen: chosen.slice() })
+  return chosen
+}
+
+// The answers for the two latest seeds (with their witness count and k), keyed by the relay's last 48
+// bits: a relay's assignment is asked for once a relay and again for every attestation about it that is
+// checked, and around an epoch boundary two epochs' attestations arrive interleaved.
+type Memo = {
+  seed: Uint8Array
+  witnessCount: number
+  k: number
+  answers: Map<number, { relay: Uint8Array; chosen: number[] }>
+}
+const memos: Memo[] = []
+
+function memoFor(seed: Uint8Array, witnessCount: number, k: number) {
+  for (const m of memos) {
+    if (m.witnessCount === witnessCount && m.k === k && sameBytes(m.seed, seed)) return m.answers
+  }
+  const m: Memo = { seed: seed.slice(), witnessCount, k, answers: new Map() }
+  memos.unshift(m)
+  memos.length = Math.min(memos.length, 2)
+  return m.answers
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+function draws(seed: Uint8Array, relay: Uint8Array, witnessCount: number, k: number): number[] {
   const chosen: number[] = []
   // tag ‖ seed ‖ relay ‖ block (u32 big-endian), SHA-256-padded, hashed once per block of four draws;
   // the 64-byte blocks before the counter's are the same for every draw block, so absorbed once

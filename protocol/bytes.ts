@@ -25,12 +25,26 @@ export function concatBytes(...parts: Uint8Array[]): Uint8Array {
   return out
 }
 
+// Keys, ids and hashes are short: comparing them in JavaScript costs less than a native call.
+const SHORT = 64
+
+/** -1, 0 or 1 as `a` sorts before, with or after `b` byte by byte (a prefix sorts first), like Buffer.compare. */
 export function compareBytes(a: Uint8Array, b: Uint8Array): number {
-  return Buffer.compare(a, b)
+  if (a.length > SHORT || b.length > SHORT) return Buffer.compare(a, b)
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a[i] as number
+    const y = b[i] as number
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
 }
 
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.length === b.length && Buffer.compare(a, b) === 0
+  if (a.length !== b.length) return false
+  if (a.length > SHORT) return Buffer.compare(a, b) === 0
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
 }
 
 export const utf8 = (text: string): Uint8Array => new TextEncoder().encode(text)

@@ -1,5 +1,6 @@
 import { decode, encode } from 'cborg'
 import { concatBytes, equalBytes, utf8 } from './bytes.ts'
+import { decodeSubset, encodeSubset } from './cbor.ts'
 import { DecodeError } from './errors.ts'
 
 // Every signed message is a CBOR array of positional fields in cborg's deterministic encoding
@@ -23,6 +24,8 @@ const DECODE_OPTIONS = {
 const NONSHORTEST = /more bytes than necessary|indefinite length/
 
 export function encodeFields(fields: Field[]): Uint8Array {
+  const direct = encodeSubset(fields)
+  if (direct) return direct
   // cborg hands back a Node Buffer cut from the shared 8 KiB pool: its .buffer holds unrelated bytes and
   // its .slice() is a view, not a copy. Callers get a plain Uint8Array that owns its bytes.
   return new Uint8Array(encode(fields))
@@ -33,6 +36,9 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
   if (bytes.length > maxBytes)
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
+  // canonical input in the common subset needs neither cborg nor the re-encoding check below
+  const direct = decodeSubset(bytes)
+  if (direct !== undefined) return checkShape(direct, arity, what)
   let value: unknown
   try {
     value = decode(bytes, DECODE_OPTIONS)
@@ -40,11 +46,7 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
     const message = (err as Error).message
     throw new DecodeError(NONSHORTEST.test(message) ? 'noncanonical' : 'malformed', `${what}: ${message}`)
   }
-  if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
-  if (value[0] !== 1)
-    throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
-  if (value.length !== arity)
-    throw new DecodeError('malformed', `${what}: expected ${arity} fields, got ${value.length}`)
+  const fields = checkShape(value, arity, what)
   let canonical: Uint8Array
   try {
     canonical = encode(value)
@@ -52,6 +54,15 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
     throw new DecodeError('malformed', `${what}: not encodable`)
   }
   if (!equalBytes(canonical, bytes)) throw new DecodeError('noncanonical', `${what}: not in canonical form`)
+  return fields
+}
+
+function checkShape(value: unknown, arity: number, what: string): unknown[] {
+  if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
+  if (value[0] !== 1)
+    throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
+  if (value.length !== arity)
+    throw new DecodeError('malformed', `${what}: expected ${arity} fields, got ${value.length}`)
   return value
 }
 

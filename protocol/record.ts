@@ -79,7 +79,12 @@ export function verifyRelayRecord(record: RelayRecord): boolean {
   )
 }
 
+const ITEM_TAGS = {
+  attestation: utf8('weir/attestation\0'),
+  'relay-record': utf8('weir/relay-record\0'),
+}
+
 /** A content item's id: sha256 over its kind and canonical bytes. */
 export function itemId(kind: 'attestation' | 'relay-record', bytes: Uint8Array): Uint8Array {
-  return sha256(utf8(`weir/${kind}`), Uint8Array.of(0), bytes)
+  return sha256(ITEM_TAGS[kind], bytes)
 }

@@ -1,4 +1,4 @@
-import { compareBytes, to0x, toHex } from './bytes.ts'
+import { compareBytes, prefix48, to0x, toHex } from './bytes.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { peerIdFromString } from './peer.ts'
 import type { RelayRecord } from './record.ts'
@@ -88,7 +88,10 @@ export function eligibleRelays(
   epoch: number,
   eligibilityDelay: number,
 ): RegisteredRelay[] {
+  // by bytes 0–5, then 6–11, then all: the same order as comparing all bytes, mostly without a native call
   return [...registry.values()]
     .filter(r => isEligible(r, epoch, eligibilityDelay))
-    .sort((a, b) => compareBytes(a.relay, b.relay))
+    .map(r => ({ r, k0: prefix48(r.relay, 0), k6: prefix48(r.relay, 6) }))
+    .sort((a, b) => a.k0 - b.k0 || a.k6 - b.k6 || compareBytes(a.r.relay, b.r.relay))
+    .map(x => x.r)
 }

@@ -10,7 +10,7 @@ import {
 } from '../protocol/record.ts'
 import { buildRegistry, eligibleRelays, type Registry, relayKey } from '../protocol/registry.ts'
 import { epochSeed } from '../protocol/seed.ts'
-import { validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
+import { type AttestationContext, validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
 import type { EpochRoot } from '../protocol/vote.ts'
 import { FlowModel, Probes } from './flows.ts'
 import { finalize } from './ledger.ts'
@@ -36,6 +36,40 @@ const LAZY = 2
 
 const NO_SIGNATURE = new Uint8Array(64)
 
+/**
+ * An epoch's accepted attestations, back to back in one growing buffer: hundreds of thousands of them
+ * live until the epoch closes, and one buffer costs the garbage collector nothing where as many small
+ * arrays cost it a lot.
+ */
+class AcceptedBytes {
+  private bytes = new Uint8Array(1 << 16)
+  private used = 0
+  private start: Int32Array
+  private length: Uint16Array
+
+  constructor(probes: number) {
+    this.start = new Int32Array(probes).fill(-1)
+    this.length = new Uint16Array(probes)
+  }
+
+  add(p: number, encoded: Uint8Array): void {
+    if (this.used + encoded.length > this.bytes.length) {
+      const grown = new Uint8Array(2 * (this.used + encoded.length))
+      grown.set(this.bytes.subarray(0, this.used))
+      this.bytes = grown
+    }
+    this.bytes.set(encoded, this.used)
+    this.start[p] = this.used
+    this.length[p] = encoded.length
+    this.used += encoded.length
+  }
+
+  get(p: number): Uint8Array | undefined {
+    const at = this.start[p] as number
+    return at < 0 ? undefined : this.bytes.subarray(at, at + (this.length[p] as number))
+  }
+}
+
 /** One epoch from its start until it is closed (which happens during the next epoch). */
 interface EpochState {
   epoch: number
@@ -45,7 +79,7 @@ interface EpochState {
   probes: Probes
   kind: Uint8Array
   /** the bytes of each probe's attestation, if ledger members accepted it */
-  encoded: (Uint8Array | undefined)[]
+  accepted: AcceptedBytes
   /** per (member, probe): the member received and accepted it in time */
   received: Uint8Array
   /** relays online from the epoch's start to its end */
@@ -110,7 +144,10 @@ export class Simulation {
   private helperOrder = new Int32Array(0)
   private helperScores = new Float64Array(0)
   private arrivals: Float64Array
+  private draws = new Uint32Array(0)
   private windowMs: number
+  /** what ledger members validate against; one object, its clock set per attestation */
+  private validation: AttestationContext
 
   constructor(
     scenario: Scenario,
@@ -139,6 +176,13 @@ export class Simulation {
     this.arrivals = new Float64Array(w.members.length)
     this.recorder = new EpochRecorder(w, options.nodes, options.rowPrefix)
     this.closer = new Closer(w.net, options.parallelClose ?? false)
+    this.validation = {
+      network: w.net,
+      nowMs: 0,
+      seedOf: e => this.epochs.get(e)?.seed,
+      registryFor: e => this.epochs.get(e)?.registry,
+      ...(scenario.crypto === 'real' ? {} : { verify: () => true }),
+    }
   }
 
   run(): RunResult {
@@ -220,7 +264,7 @@ export class Simulation {
       eligible,
       probes,
       kind: new Uint8Array(probes.count),
-      encoded: new Array(probes.count),
+      accepted: new AcceptedBytes(probes.count),
       received: new Uint8Array(probes.count * w.members.length),
       wholeEpoch: Uint8Array.from(this.online),
       lazyAssigned: new Uint8Array(relays),
@@ -444,20 +488,29 @@ export class Simulation {
    */
   private gossip(p: number, r: number, wi: number, now: number, encoded: Uint8Array, st: EpochState): void {
     const w = this.world
-    const g = this.s.gossip
-    const rng = w.witnessRng[wi] as Rng
+    const { paths, hops, loss } = this.s.gossip
     const relays = w.relays.length
+    const online = this.online
+    const role = w.relayRole
+    const latency = w.relayLatencyMs
+    // every hop draws a forwarder and a loss, whatever happened before: draw them all at once
+    const members = w.members.length
+    const n = 2 * members * paths * hops
+    if (this.draws.length < n) this.draws = new Uint32Array(n)
+    const draws = this.draws
+    ;(w.witnessRng[wi] as Rng).fill(draws, n)
+    let next = 0
     let first = Number.POSITIVE_INFINITY
-    for (let j = 0; j < w.members.length; j++) {
+    for (let j = 0; j < members; j++) {
       let best = Number.POSITIVE_INFINITY
-      for (let path = 0; path < g.paths; path++) {
+      for (let path = 0; path < paths; path++) {
         let delay = w.witnessLatencyMs[wi] as number
         let alive = true
-        for (let hop = 0; hop < g.hops; hop++) {
-          const f = rng.int(relays)
-          if (rng.float() < g.loss || !this.online[f]) alive = false
-          if ((w.relayRole[f] as number) & ROLE.dropper && f !== r) alive = false
-          delay += 2 * (w.relayLatencyMs[f] as number)
+        for (let hop = 0; hop < hops; hop++) {
+          const f = Math.floor(((draws[next++] as number) / 4294967296) * relays)
+          if ((draws[next++] as number) / 4294967296 < loss || !online[f]) alive = false
+          if ((role[f] as number) & ROLE.dropper && f !== r) alive = false
+          delay += 2 * (latency[f] as number)
         }
         delay += w.memberLatencyMs[j] as number
         if (alive && delay < best) best = delay
@@ -466,17 +519,11 @@ export class Simulation {
       if (!w.members[j]?.byzantine && now + best < first) first = now + best
     }
     if (first === Number.POSITIVE_INFINITY) return
-    const verdict = validateAttestation(encoded, {
-      network: w.net,
-      nowMs: first,
-      seedOf: e => this.epochs.get(e)?.seed,
-      registryFor: e => this.epochs.get(e)?.registry,
-      ...(this.s.crypto === 'real' ? {} : { verify: () => true }),
-    })
+    this.validation.nowMs = first
+    const verdict = validateAttestation(encoded, this.validation)
     this.trace.number(verdict.verdict === 'accept' ? 1 : 0)
     if (verdict.verdict !== 'accept') return
-    st.encoded[p] = encoded
-    const members = w.members.length
+    st.accepted.add(p, encoded)
     for (let j = 0; j < members; j++) {
       if (isTimely(w.net, st.epoch, this.arrivals[j] as number)) st.received[p * members + j] = 1
     }
@@ -524,7 +571,7 @@ export class Simulation {
     const kept: Uint8Array[] = []
     let length = 0
     for (let p = 0; p < st.probes.count; p++) {
-      const bytes = st.encoded[p]
+      const bytes = st.accepted.get(p)
       if (!bytes) continue
       let any = false
       for (let j = 0; j < members; j++) {

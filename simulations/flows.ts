@@ -76,10 +76,12 @@ export class FlowModel {
     for (let i = 0; i < 3; i++) {
       const m = this.probes.machines[3 * p + i] as number
       this.background(m, now, now + span)
+      // drop probes that ended before any probe still running could have started
       const list = this.attached[m] ?? (this.attached[m] = [])
-      const keep = list.filter(q => (this.probes.start[q] as number) + span >= now - span)
-      keep.push(p)
-      this.attached[m] = keep
+      let kept = 0
+      for (const q of list) if ((this.probes.start[q] as number) + span >= now - span) list[kept++] = q
+      if (kept < list.length) list.length = kept
+      list.push(p)
     }
   }
 
@@ -93,25 +95,30 @@ export class FlowModel {
       return
     }
     const rng = this.rngOf(m)
-    const demand = () => rng.lognormal(t.sessionMedianBps, t.sessionSigma)
     if (!list || (this.horizon[m] as number) < from) {
       list = []
       const present = rng.poisson(rate * meanMs)
-      for (let i = 0; i < present; i++) list.push(from, from + rng.exponential(meanMs), demand())
+      for (let i = 0; i < present; i++)
+        list.push(from, from + rng.exponential(meanMs), rng.lognormal(t.sessionMedianBps, t.sessionSigma))
       this.horizon[m] = from
     } else {
+      // forget sessions that ended before any probe still running could have started (in place)
       const cutoff = from - 2 * this.windowMs
-      const kept: number[] = []
-      for (let i = 0; i < list.length; i += 3)
-        if ((list[i + 1] as number) >= cutoff)
-          kept.push(list[i] as number, list[i + 1] as number, list[i + 2] as number)
-      list = kept
+      let kept = 0
+      for (let i = 0; i < list.length; i += 3) {
+        if ((list[i + 1] as number) < cutoff) continue
+        list[kept] = list[i] as number
+        list[kept + 1] = list[i + 1] as number
+        list[kept + 2] = list[i + 2] as number
+        kept += 3
+      }
+      if (kept < list.length) list.length = kept
     }
     let at = this.horizon[m] as number
     for (;;) {
       at += rng.exponential(1 / rate)
       if (at > to) break
-      list.push(at, at + rng.exponential(meanMs), demand())
+      list.push(at, at + rng.exponential(meanMs), rng.lognormal(t.sessionMedianBps, t.sessionSigma))
     }
     this.horizon[m] = Math.max(this.horizon[m] as number, to)
     this.sessions[m] = list
@@ -146,6 +153,7 @@ export class FlowModel {
 
   private views = [new MachineView(), new MachineView(), new MachineView()]
   private cuts = new Float64Array(256)
+  private ncuts = 0
   private bins = new Float64Array(64)
 
   /** What the witness measures for probe p: median per-second goodput after warm-up, each direction. */
@@ -154,34 +162,26 @@ export class FlowModel {
     const span = 2 * this.windowMs
     const end = start + span
     const prioritised = this.probes.priority[p] === 1
-    let ncuts = 0
-    const cut = (t: number) => {
-      if (ncuts === this.cuts.length) {
-        const grown = new Float64Array(ncuts * 2)
-        grown.set(this.cuts)
-        this.cuts = grown
-      }
-      this.cuts[ncuts++] = t
-    }
+    this.ncuts = 0
     for (let i = 0; i < 3; i++) {
       const v = this.views[i] as MachineView
       const m = this.probes.machines[3 * p + i] as number
       v.load(m, this.sessions[m], this.attached[m], this.probes.start, start, end, span)
       for (let j = 0; j < v.sessions; j++) {
-        cut(v.from[j] as number)
-        cut(v.to[j] as number)
+        this.cut(v.from[j] as number)
+        this.cut(v.to[j] as number)
       }
       for (let j = 0; j < v.probes; j++) {
-        cut(v.probeStart[j] as number)
-        cut((v.probeStart[j] as number) + span)
+        this.cut(v.probeStart[j] as number)
+        this.cut((v.probeStart[j] as number) + span)
       }
     }
     const seconds = this.windowMs / 1000
     for (let phase = 0; phase < 2; phase++) {
       const a = start + phase * this.windowMs
-      for (let s = 0; s <= seconds; s++) cut(a + 1000 * s)
+      for (let s = 0; s <= seconds; s++) this.cut(a + 1000 * s)
     }
-    const cuts = this.cuts.subarray(0, ncuts).sort()
+    const cuts = this.cuts.subarray(0, this.ncuts).sort()
     const rtt = Math.max(rttMs, 0.1) / 1000
     const iw = this.traffic.initialWindowBytes
     if (this.bins.length < 2 * seconds) this.bins = new Float64Array(2 * seconds)
@@ -202,13 +202,37 @@ export class FlowModel {
       bins[bin] = (bins[bin] as number) + got
       bytes += got
     }
-    const median = (phase: number) =>
-      lowerMedian(
-        Array.from(bins.subarray(phase * seconds + this.warmupSeconds, (phase + 1) * seconds)).sort(
-          (x, y) => x - y,
-        ),
-      )
-    return { forwardBps: Math.round(median(0)), reverseBps: Math.round(median(1)), bytes }
+    return { forwardBps: Math.round(this.median(0)), reverseBps: Math.round(this.median(1)), bytes }
+  }
+
+  private cut(t: number): void {
+    if (this.ncuts === this.cuts.length) {
+      const grown = new Float64Array(this.ncuts * 2)
+      grown.set(this.cuts)
+      this.cuts = grown
+    }
+    this.cuts[this.ncuts++] = t
+  }
+
+  private window: number[] = []
+
+  /** The median of one direction's per-second bins after warm-up. */
+  private median(phase: number): number {
+    const seconds = this.windowMs / 1000
+    const w = this.window
+    w.length = 0
+    // a handful of values: insertion sort into a reused array
+    for (let s = phase * seconds + this.warmupSeconds; s < (phase + 1) * seconds; s++) {
+      const v = this.bins[s] as number
+      let i = w.length
+      w.push(v)
+      while (i > 0 && (w[i - 1] as number) > v) {
+        w[i] = w[i - 1] as number
+        i--
+      }
+      w[i] = v
+    }
+    return lowerMedian(w)
   }
 }
 
@@ -222,6 +246,7 @@ class MachineView {
   probes = 0
   probeStart = new Float64Array(64)
   private order: number[] = []
+  private list: number[] = []
 
   load(
     machine: number,
@@ -239,18 +264,31 @@ class MachineView {
     if (list)
       for (let j = 0; j < list.length; j += 3)
         if ((list[j] as number) < end && (list[j + 1] as number) > start) order.push(j)
-    order.sort((x, y) => (list as number[])[x + 2]! - (list as number[])[y + 2]! || x - y)
+    // by ascending demand, then position (insertion sort: a machine has a few sessions at a time)
+    const l = list ?? []
+    for (let i = 1; i < order.length; i++) {
+      const j = order[i] as number
+      const d = l[j + 2] as number
+      let k = i
+      while (k > 0 && (l[(order[k - 1] as number) + 2] as number) > d) {
+        order[k] = order[k - 1] as number
+        k--
+      }
+      order[k] = j
+    }
+    this.list = l
     if (order.length > this.from.length) {
       this.from = new Float64Array(order.length * 2)
       this.to = new Float64Array(order.length * 2)
       this.demand = new Float64Array(order.length * 2)
     }
     this.sessions = order.length
-    order.forEach((j, i) => {
-      this.from[i] = (list as number[])[j] as number
-      this.to[i] = (list as number[])[j + 1] as number
-      this.demand[i] = (list as number[])[j + 2] as number
-    })
+    for (let i = 0; i < order.length; i++) {
+      const j = order[i] as number
+      this.from[i] = this.list[j] as number
+      this.to[i] = this.list[j + 1] as number
+      this.demand[i] = this.list[j + 2] as number
+    }
     this.probes = 0
     for (const q of attached ?? []) {
       const s = starts[q] as number

@@ -32,6 +32,27 @@ export class Rng {
     return t >>> 0
   }
 
+  /** The next n u32() draws into out[0..n), with the state in locals: for loops that draw in bulk. */
+  fill(out: Uint32Array, n: number): void {
+    let a = this.a
+    let b = this.b
+    let c = this.c
+    let d = this.d
+    for (let i = 0; i < n; i++) {
+      const t = (((a + b) | 0) + d) | 0
+      d = (d + 1) | 0
+      a = b ^ (b >>> 9)
+      b = (c + (c << 3)) | 0
+      c = (c << 21) | (c >>> 11)
+      c = (c + t) | 0
+      out[i] = t >>> 0
+    }
+    this.a = a
+    this.b = b
+    this.c = c
+    this.d = d
+  }
+
   /** uniform in [0, 1) with 32 bits of resolution */
   float(): number {
     return this.u32() / 4294967296
