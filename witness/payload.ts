@@ -18,6 +18,15 @@ export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
   return { id: randomBytes(PROBE_ID_BYTES), key: randomBytes(PROBE_KEY_BYTES) }
 }
 
+/**
+ * Reverse flow control: the witness acknowledges each lane's verified bytes (8-byte big-endian totals,
+ * every ACK_EVERY_BYTES) and the sink keeps at most REVERSE_IN_FLIGHT_BYTES beyond them. Without it
+ * the relays' buffers fill: a lane through a helper slower than its share of the target would take the
+ * target's rate for bytes that reach the witness only after the window.
+ */
+export const ACK_EVERY_BYTES = 256 * 1024
+export const REVERSE_IN_FLIGHT_BYTES = 4 * 1024 * 1024
+
 /** Circuits a probe may run in parallel (one per helper). */
 export const MAX_LANES = 4
 

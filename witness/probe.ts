@@ -2,7 +2,7 @@ import type { Duplex } from 'node:stream'
 import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
-import { CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
+import { ACK_EVERY_BYTES, CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
 import { ACK, encodeHello, type ProbeSink, type SinkProbe, type WindowResult } from './sink.ts'
 
 const MAX_IN_FLIGHT = 16 * 1024 * 1024
@@ -186,6 +186,8 @@ function receiveReverse(
     }
     circuits.forEach((circuit, lane) => {
       const stream = new Keystream(key, 'reverse', lane)
+      let verified = 0
+      let ackedAt = 0
       circuit.on('data', (chunk: Buffer) => {
         if (done) return
         const now = performance.now()
@@ -195,6 +197,13 @@ function receiveReverse(
         }
         if (!stream.matches(chunk)) return finish(true, false)
         meter.add(now, chunk.length)
+        verified += chunk.length
+        if (verified - ackedAt >= ACK_EVERY_BYTES) {
+          ackedAt = verified
+          const ack = Buffer.alloc(8)
+          ack.writeBigUInt64BE(BigInt(verified))
+          circuit.write(ack)
+        }
       })
       circuit.once('close', () => finish(false, false))
       circuit.write(encodeHello(id, 'reverse', lane))

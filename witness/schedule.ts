@@ -60,9 +60,10 @@ export const MAX_HELPERS = 3
 /**
  * Picks a probe's helpers. One, at random, among relays known to have at least twice the target's
  * capacity (sbws's rule: the helper must not be the bottleneck). When none is, the fastest known relays,
- * as many as it takes for their capacities to add up to twice the target's (at most MAX_HELPERS): the
- * probe then runs one circuit through each in parallel, so the fastest relay of a network is not measured
- * at the speed of the second fastest. With no estimates at all, one among everyone.
+ * as many as it takes for their capacities to add up to twice the target's (at most MAX_HELPERS, none
+ * slower than a third of the target): the probe then runs one circuit through each in parallel, so the
+ * fastest relay of a network is not measured at the speed of the second fastest. With no estimates at
+ * all, one among everyone.
  */
 export function chooseHelpers(
   candidates: readonly HelperCandidate[],
@@ -81,6 +82,9 @@ export function chooseHelpers(
   let sum = 0
   for (const c of fastest) {
     if (chosen.length === MAX_HELPERS || sum >= 2 * targetCapacityBps) break
+    // A lane slower than its share of the target adds little forward and, in reverse, soaks up the
+    // target's rate into its buffers (bytes that arrive after the window): it is left out.
+    if (chosen.length > 0 && (c.capacityBps as number) < targetCapacityBps / MAX_HELPERS) break
     chosen.push(c.peerId)
     sum += c.capacityBps as number
   }

@@ -2,7 +2,14 @@ import { createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 import { toHex } from '../protocol/bytes.ts'
 import { GoodputMeter } from './goodput.ts'
-import { type Direction, Keystream, PROBE_ID_BYTES, pumpKeystream } from './payload.ts'
+import {
+  CHUNK_BYTES,
+  type Direction,
+  Keystream,
+  PROBE_ID_BYTES,
+  pumpKeystream,
+  REVERSE_IN_FLIGHT_BYTES,
+} from './payload.ts'
 
 // The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
 // probe (its unguessable id), the direction and the lane (a probe may run one circuit per helper in
@@ -168,6 +175,19 @@ function receiveForward(socket: Socket, probe: Registration, lane: number, early
 }
 
 function sendReverse(socket: Socket, key: Uint8Array, lane: number): void {
-  socket.on('data', () => {})
-  pumpKeystream(socket, new Keystream(key, 'reverse', lane))
+  let acked = 0
+  let sent = 0
+  let partial: Buffer = Buffer.alloc(0)
+  socket.on('data', (chunk: Buffer) => {
+    partial = partial.length === 0 ? chunk : Buffer.concat([partial, chunk])
+    const whole = partial.length - (partial.length % 8)
+    if (whole === 0) return
+    acked = Math.max(acked, Number(partial.readBigUInt64BE(whole - 8)))
+    partial = partial.subarray(whole)
+  })
+  pumpKeystream(socket, new Keystream(key, 'reverse', lane), () => {
+    if (sent - acked >= REVERSE_IN_FLIGHT_BYTES) return false
+    sent += CHUNK_BYTES
+    return true
+  })
 }

@@ -65,7 +65,7 @@ describe('witness schedule', () => {
     )
   })
 
-  it('chooses one helper with at least twice the target capacity, else the fastest adding up to twice it', () => {
+  it('chooses one helper with at least twice the target capacity, else the fastest adding up to twice it, none under a third of it', () => {
     const candidates = [
       { peerId: 'slow', capacityBps: 2e6 },
       { peerId: 'mid', capacityBps: 10e6 },
@@ -84,8 +84,21 @@ describe('witness schedule', () => {
         ['fast', 'mid'],
       )
       assert.deepEqual(
-        chooseHelpers(candidates, 40e6, () => r),
-        ['fast', 'mid', 'slow'],
+        chooseHelpers(candidates, 24e6, () => r),
+        ['fast'],
+      )
+      assert.deepEqual(
+        chooseHelpers(
+          [
+            { peerId: '1', capacityBps: 1e6 },
+            { peerId: '13.7', capacityBps: 13.7e6 },
+            { peerId: '7.3', capacityBps: 7.3e6 },
+          ],
+          20e6,
+          () => r,
+        ),
+        ['13.7', '7.3'],
+        'no lane slower than a third of the target',
       )
     }
     assert.deepEqual(
