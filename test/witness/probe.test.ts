@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import { GoodputMeter, steadyRate } from '../../witness/goodput.ts'
 import { Keystream } from '../../witness/payload.ts'
 import { CircuitError, runProbe } from '../../witness/probe.ts'
-import { ProbeSink } from '../../witness/sink.ts'
+import { HELLO_BYTES, ProbeSink } from '../../witness/sink.ts'
 import { startProxy, type ProxyOptions } from './fixtures.ts'
 
 const PARAMS = { windowSeconds: 3, warmupSeconds: 1, timeoutSeconds: 8 }
@@ -105,8 +105,9 @@ describe('witness probe over direct TCP', function () {
   })
 
   it('ignores connections that do not name a registered probe', async () => {
+    // a whole hello (a short one would only meet the hello timeout) naming no registered probe
     const socket = connect({ port: sink.port, host: '127.0.0.1' })
-    socket.write(Buffer.alloc(17, 1))
+    socket.write(Buffer.alloc(HELLO_BYTES, 1))
     await new Promise(resolve => socket.once('close', resolve))
   })
 })
