@@ -1,4 +1,4 @@
-import { prefix48, utf8 } from './bytes.ts'
+import { equalBytes, prefix48, utf8 } from './bytes.ts'
 import { SHA256_IV, sha256Block } from './sha256-block.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
@@ -20,7 +20,7 @@ export function assignedWitnessIndices(
   const memo = memoFor(seed, witnessCount, k)
   const key = prefix48(relay, relay.length - 6)
   const known = memo.get(key)
-  if (known && sameBytes(known.relay, relay)) return known.chosen.slice()
+  if (known && equalBytes(known.relay, relay)) return known.chosen.slice()
   const chosen = draws(seed, relay, witnessCount, k)
   if (!known) memo.set(key, { relay: relay.slice(), chosen: chosen.slice() })
   return chosen
@@ -39,18 +39,12 @@ const memos: Memo[] = []
 
 function memoFor(seed: Uint8Array, witnessCount: number, k: number) {
   for (const m of memos) {
-    if (m.witnessCount === witnessCount && m.k === k && sameBytes(m.seed, seed)) return m.answers
+    if (m.witnessCount === witnessCount && m.k === k && equalBytes(m.seed, seed)) return m.answers
   }
   const m: Memo = { seed: seed.slice(), witnessCount, k, answers: new Map() }
   memos.unshift(m)
   memos.length = Math.min(memos.length, 2)
   return m.answers
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
-  return true
 }
 
 function draws(seed: Uint8Array, relay: Uint8Array, witnessCount: number, k: number): number[] {

@@ -40,10 +40,12 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length === b.length ? 0 : a.length < b.length ? -1 : 1
 }
 
+// From the end: PeerIds, keys and hashes of one kind share their leading bytes (a multihash prefix),
+// so a difference shows up sooner at the back.
 export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false
   if (a.length > SHORT) return Buffer.compare(a, b) === 0
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false
   return true
 }
 

@@ -1,6 +1,6 @@
 import { assignedWitnessIndices } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
-import { compareBytes, parseCanonicalAddress } from './bytes.ts'
+import { compareBytes, equalBytes, parseCanonicalAddress } from './bytes.ts'
 import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { orderByBytes } from './order.ts'
@@ -74,7 +74,7 @@ class ByteIndex {
     for (;;) {
       const index = this.slots[slot] as number
       if (index < 0) break
-      if (this.hashes[index] === hash && sameBytes(this.items[index] as Uint8Array, bytes)) {
+      if (this.hashes[index] === hash && equalBytes(this.items[index] as Uint8Array, bytes)) {
         this.last = bytes
         this.lastIndex = index
         return index
@@ -100,12 +100,6 @@ class ByteIndex {
       this.slots[slot] = index
     })
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false
-  for (let i = a.length - 1; i >= 0; i--) if (a[i] !== b[i]) return false
-  return true
 }
 
 /**
@@ -199,7 +193,7 @@ function collectSlots(input: TallyInput): Slots {
     let slot = from
     for (; slot < from + perRelay; slot++) {
       const id = witnesses[assigned[slot] as number]
-      if (id !== undefined && (id === a.witness || sameBytes(id, a.witness))) break
+      if (id !== undefined && (id === a.witness || equalBytes(id, a.witness))) break
     }
     if (slot === from + perRelay) continue
     const seen = slots[slot]

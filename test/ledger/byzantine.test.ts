@@ -8,7 +8,7 @@ import {
   seedFor,
   startLedger,
   startLedgers,
-  stopLedger,
+  tearDown,
   type TestNetwork,
   testPeer,
   waitFor,
@@ -22,11 +22,7 @@ describe('ledger: a byzantine member', function () {
   let ledgers: LedgerProcess[] = []
   let peer: Awaited<ReturnType<typeof testPeer>> | undefined
 
-  after(async () => {
-    await peer?.stop()
-    await Promise.all(ledgers.map(l => stopLedger(l)))
-    t?.cleanup()
-  })
+  after(() => tearDown(t, ledgers, [peer]))
 
   it('is outvoted: the honest root is certified, its vote kept as evidence, no second certificate', async () => {
     t = makeNetwork({

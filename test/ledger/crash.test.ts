@@ -24,6 +24,7 @@ import {
   startLedger,
   startLedgers,
   stopLedger,
+  tearDown,
   type TestNetwork,
   sleep,
   waitFor,
@@ -91,11 +92,7 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
   let ledgers: LedgerProcess[] = []
   const peers: Peer[] = []
 
-  after(async () => {
-    await Promise.allSettled(peers.map(p => p.stop()))
-    await Promise.all(ledgers.map(l => stopLedger(l, 'SIGKILL')))
-    t?.cleanup()
-  })
+  after(() => tearDown(t, ledgers, peers, 'SIGKILL'))
 
   it('loses no acknowledged attestation, and the restarted replica converges with the others', async () => {
     // Committee of 3, quorum 3: no certificate can form without the victim, so epoch 0 is cut only

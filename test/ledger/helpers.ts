@@ -162,6 +162,18 @@ export async function stopLedger(
   return code
 }
 
+/** After a test: stops whatever peers and ledgers it started, then removes its network dir. */
+export async function tearDown(
+  t: TestNetwork | undefined,
+  ledgers: LedgerProcess[],
+  peers: ({ stop(): unknown } | undefined)[],
+  signal: NodeJS.Signals = 'SIGTERM',
+): Promise<void> {
+  await Promise.allSettled(peers.map(p => p?.stop()))
+  await Promise.all(ledgers.map(l => stopLedger(l, signal)))
+  t?.cleanup()
+}
+
 export async function getJson(url: string): Promise<{ status: number; body: any }> {
   const res = await fetch(url)
   return { status: res.status, body: await res.json() }

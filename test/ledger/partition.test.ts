@@ -12,6 +12,7 @@ import {
   sleep,
   startLedger,
   stopLedger,
+  tearDown,
   type TestNetwork,
   testPeer,
   waitForCertificate,
@@ -24,11 +25,7 @@ describe('ledger: partition and heal', function () {
   let ledgers: LedgerProcess[] = []
   const peers: { stop(): void | Promise<void> }[] = []
 
-  after(async () => {
-    await Promise.all(peers.map(p => p.stop()))
-    await Promise.all(ledgers.map(l => stopLedger(l)))
-    t?.cleanup()
-  })
+  after(() => tearDown(t, ledgers, peers))
 
   it('certifies nothing while split 2/2, then one root over the union after healing', async () => {
     t = makeNetwork({

@@ -18,7 +18,7 @@ import {
   makeNetwork,
   seedFor,
   startLedgers,
-  stopLedger,
+  tearDown,
   type TestNetwork,
   testPeer,
   waitForCertificate,
@@ -31,11 +31,7 @@ describe('ledger: four replicas over gossip', function () {
   let ledgers: LedgerProcess[] = []
   let peer: Awaited<ReturnType<typeof testPeer>> | undefined
 
-  after(async () => {
-    await peer?.stop()
-    await Promise.all(ledgers.map(l => stopLedger(l)))
-    t?.cleanup()
-  })
+  after(() => tearDown(t, ledgers, [peer]))
 
   it('certify the same root for every epoch, serve certificates and verifiable proofs, and refuse garbage', async () => {
     t = makeNetwork({

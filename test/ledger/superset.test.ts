@@ -11,6 +11,7 @@ import {
   startLedger,
   startLedgers,
   stopLedger,
+  tearDown,
   type TestNetwork,
   testPeer,
   waitFor,
@@ -24,11 +25,7 @@ describe('ledger: a member holding more than the certified content', function ()
   let ledgers: LedgerProcess[] = []
   const peers: { stop(): void | Promise<void> }[] = []
 
-  after(async () => {
-    await Promise.all(peers.map(p => p.stop()))
-    await Promise.all(ledgers.map(l => stopLedger(l)))
-    t?.cleanup()
-  })
+  after(() => tearDown(t, ledgers, peers))
 
   it('leaves the extra items out and reproduces the certified tally', async () => {
     t = makeNetwork({
