@@ -1,0 +1,26 @@
+// `npm test` runs mocha twice. Files whose assertions depend on throughput (shaped paths read within
+// 5–10%, the whole testnet) run one at a time with the machine to themselves; everything else mostly
+// waits on epochs and timers, so it runs two files at a time first. Plain `npx mocha` runs all, serially.
+const timed = [
+  'test/e2e/testnet.test.ts',
+  'test/node/relay-proxy.test.ts',
+  'test/witness/probe.test.ts',
+  'test/witness/relays.test.ts',
+  'test/witness/witness.test.ts',
+]
+const base = {
+  spec: ['test/**/*.test.ts'],
+  'node-option': ['import=tsx', 'import=./node/runtime.ts'],
+  timeout: 60000,
+  reporter: 'spec',
+  exit: true,
+}
+const group = process.env.WEIR_TESTS
+if (group !== undefined && group !== 'timed' && group !== 'shared')
+  throw new Error(`WEIR_TESTS: expected "timed" or "shared", got "${group}"`)
+module.exports =
+  group === 'timed'
+    ? { ...base, spec: timed }
+    : group === 'shared'
+      ? { ...base, ignore: timed, parallel: true, jobs: 2 }
+      : base
