@@ -1,4 +1,4 @@
-import { equalBytes, prefix48, utf8 } from './bytes.ts'
+import { equalBytes, utf8 } from './bytes.ts'
 import { SHA256_IV, sha256Block } from './sha256-block.ts'
 
 const TAG = utf8('weir/assignment/v1\0')
@@ -16,19 +16,34 @@ export function assignedWitnessIndices(
   witnessCount: number,
   k: number,
 ): number[] {
+  return assignment(seed, relay, witnessCount, k).slice()
+}
+
+/**
+ * assignedWitnessIndices without the copy, for callers that only read it: a tally of a million relays
+ * would otherwise leave a million arrays for the garbage collector.
+ */
+export function assignment(
+  seed: Uint8Array,
+  relay: Uint8Array,
+  witnessCount: number,
+  k: number,
+): readonly number[] {
   if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
   const memo = memoFor(seed, witnessCount, k)
-  const key = prefix48(relay, relay.length - 6)
+  const key = lastWord(relay)
   const known = memo.get(key)
-  if (known && equalBytes(known.relay, relay)) return known.chosen.slice()
+  if (known && equalBytes(known.relay, relay)) return known.chosen
   const chosen = draws(seed, relay, witnessCount, k)
-  if (!known) memo.set(key, { relay: relay.slice(), chosen: chosen.slice() })
+  if (!known) memo.set(key, { relay: relay.slice(), chosen })
   return chosen
 }
 
-// The answers for the two latest seeds (with their witness count and k), keyed by the relay's last 48
+// The answers for the two latest seeds (with their witness count and k), keyed by the relay's last 32
 // bits: a relay's assignment is asked for once a relay and again for every attestation about it that is
-// checked, and around an epoch boundary two epochs' attestations arrive interleaved.
+// checked, and around an epoch boundary two epochs' attestations arrive interleaved. A 32-bit key is a
+// small integer to V8 (a wider one is a heap number, and lookups cost twice as much); of two relays that
+// share it, the second is simply not remembered.
 type Memo = {
   seed: Uint8Array
   witnessCount: number
@@ -45,6 +60,17 @@ function memoFor(seed: Uint8Array, witnessCount: number, k: number) {
   memos.unshift(m)
   memos.length = Math.min(memos.length, 2)
   return m.answers
+}
+
+/** The last four bytes as a signed 32-bit integer. */
+function lastWord(bytes: Uint8Array): number {
+  const n = bytes.length
+  return (
+    ((bytes[n - 4] ?? 0) << 24) |
+    ((bytes[n - 3] ?? 0) << 16) |
+    ((bytes[n - 2] ?? 0) << 8) |
+    (bytes[n - 1] ?? 0)
+  )
 }
 
 function draws(seed: Uint8Array, relay: Uint8Array, witnessCount: number, k: number): number[] {

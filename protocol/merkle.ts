@@ -18,18 +18,25 @@ export interface RewardLeaf {
 
 const stateView = new DataView(state.buffer, state.byteOffset, 64)
 
-/** Writes the leaf's hash to out[8o, 8o+8). */
-function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number): void {
+const TWO_64 = 1n << 64n
+const TWO_256 = 1n << 256n
+
+/**
+ * Writes the leaf's hash to out[8o, 8o+8). The account is read from accounts[20i, 20i+20) when given
+ * (parsed once by the caller, whose strings may be scattered through the heap), else from leaf.account.
+ */
+function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number, accounts?: Uint8Array, i = 0): void {
   // abi.encode(account, amount) in the keccak state: the account right-aligned in the first word
   stateWords.fill(0, 0, 16)
-  if (!parseCanonicalAddress(leaf.account, state, 12)) {
+  if (accounts !== undefined) state.set(accounts.subarray(20 * i, 20 * i + 20), 12)
+  else if (!parseCanonicalAddress(leaf.account, state, 12)) {
     const account = parseHex(leaf.account, 20)
     if (!account) throw new RangeError(`bad account ${leaf.account}`)
     state.set(account, 12)
   }
   const amount = leaf.amount
-  if (amount < 0n || amount >= 1n << 256n) throw new RangeError('uint256 out of range')
-  if (amount < 1n << 64n) stateView.setBigUint64(56, amount)
+  if (amount < 0n || amount >= TWO_256) throw new RangeError('uint256 out of range')
+  if (amount < TWO_64) stateView.setBigUint64(56, amount)
   else {
     for (let w = 0; w < 4; w++) {
       stateView.setBigUint64(32 + 8 * w, BigInt.asUintN(64, amount >> BigInt(192 - 64 * w)))
@@ -62,11 +69,16 @@ function lessOrEqual(nodes: Uint8Array, a: number, b: number): boolean {
  * Hashes the leaves into words[8(base + i) …] (leaf i), then moves them in place so the leaf of rank r
  * is at base + n − 1 − r, following each cycle of the permutation once. Returns the leaves by rank.
  */
-function placeLeaves(leaves: readonly RewardLeaf[], words: Uint32Array, base: number): number[] {
+function placeLeaves(
+  leaves: readonly RewardLeaf[],
+  words: Uint32Array,
+  base: number,
+  accounts?: Uint8Array,
+): number[] {
   const n = leaves.length
   const nodes = new Uint8Array(words.buffer)
   leaves.forEach((leaf, i) => {
-    leafHashInto(leaf, words, base + i)
+    leafHashInto(leaf, words, base + i, accounts, i)
   })
   const at = (i: number) => 32 * (base + i)
   const order = orderByBytes(
@@ -117,11 +129,11 @@ function hashPairInto(words: Uint32Array, nodes: Uint8Array, a: number, b: numbe
  * n − 1 + s, and an inner node is written over its left child, which nothing reads again, so node i
  * lives in the slot of its leftmost leaf.
  */
-function rootOf(leaves: readonly RewardLeaf[]): Uint8Array {
+function rootOf(leaves: readonly RewardLeaf[], accounts?: Uint8Array): Uint8Array {
   const n = leaves.length
   const words = new Uint32Array(8 * n)
   const nodes = new Uint8Array(words.buffer)
-  placeLeaves(leaves, words, 0)
+  placeLeaves(leaves, words, 0, accounts)
   const slot = (node: number) => {
     let i = node
     while (i < n - 1) i = 2 * i + 1
@@ -143,6 +155,15 @@ export interface RewardsTree {
 
 /** An empty tree's root is zero: no claim can prove against it. */
 export const EMPTY_ROOT = new Uint8Array(32)
+
+/**
+ * The root of buildRewardsTree(leaves), with leaf i's account given as bytes accounts[20i, 20i+20) (it
+ * must be leaves[i].account's), which spares parsing the account strings again.
+ */
+export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: Uint8Array): Uint8Array {
+  if (accounts.length !== 20 * leaves.length) throw new RangeError('expected 20 account bytes per leaf')
+  return leaves.length === 0 ? EMPTY_ROOT : rootOf(leaves, accounts)
+}
 
 export function buildRewardsTree(leaves: readonly RewardLeaf[]): RewardsTree {
   const n = leaves.length

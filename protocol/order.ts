@@ -47,13 +47,14 @@ export function orderByBytes(
 // to the external memory that makes V8 mark the whole heap
 let scratch = new BigUint64Array(0)
 
-/** How many leading bytes all n items have in common. */
+/** How many leading bytes all n items have in common: one pass, each item compared with the first. */
 function sharedPrefix(n: number, byteAt: (i: number, j: number) => number): number {
   let shared = 0
-  for (;;) {
-    const first = byteAt(0, shared)
-    if (first < 0) return shared
-    for (let i = 1; i < n; i++) if (byteAt(i, shared) !== first) return shared
-    shared++
+  while (byteAt(0, shared) >= 0) shared++
+  for (let i = 1; i < n && shared > 0; i++) {
+    let j = 0
+    while (j < shared && byteAt(i, j) === byteAt(0, j)) j++
+    shared = j
   }
+  return shared
 }

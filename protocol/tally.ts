@@ -1,11 +1,11 @@
-import { assignedWitnessIndices } from './assignment.ts'
+import { assignment } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { compareBytes, equalBytes, parseCanonicalAddress } from './bytes.ts'
-import { buildRewardsTree, type RewardLeaf } from './merkle.ts'
+import { buildRewardsTree, type RewardLeaf, rewardsRoot } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { orderByBytes } from './order.ts'
 import { peerIdFromString } from './peer.ts'
-import { isEligible, type RegisteredRelay, type Registry, relayKey } from './registry.ts'
+import { isEligible, type RegisteredRelay, type Registry } from './registry.ts'
 
 export interface TallyInput {
   network: NetworkDefinition
@@ -47,59 +47,73 @@ export function lowerMedian(sortedValues: readonly number[]): number {
 }
 
 /**
- * Byte strings (PeerIds) to dense indices in first-seen order: open addressing on a hash of their last
- * bytes, so a million relays cost no string and no map entry each.
+ * Byte strings (PeerIds) to dense indices in insertion order: open addressing on a hash of their last
+ * bytes, so a million relays cost no string and no map entry each. Sized once for at most `capacity`
+ * items: arrays grown as they fill leave copies of themselves in the old generation, and with millions of
+ * attestations in the heap the full collections that follow cost seconds.
  */
 class ByteIndex {
-  readonly items: Uint8Array[] = []
+  readonly items: Uint8Array[]
   // plain arrays, not typed ones: large new ArrayBuffers make V8 mark the whole heap (external memory
   // pressure), and a tally's heap holds millions of attestations
-  private slots: number[] = new Array(1 << 10).fill(-1)
-  private readonly hashes: number[] = []
+  private readonly slots: number[]
+  private readonly hashes: number[]
+  private size = 0
   // attestations of one relay often arrive together and may share the relay's array
   private last: Uint8Array | undefined
   private lastIndex = -1
 
-  /** The item's index, added as the next one if absent. */
-  indexOf(bytes: Uint8Array): number {
+  constructor(capacity: number) {
+    this.items = new Array(capacity)
+    this.hashes = new Array(capacity).fill(0)
+    this.slots = new Array(2 ** Math.ceil(Math.log2(2 * capacity + 2))).fill(-1)
+  }
+
+  /** The item's index, or -1 if absent. */
+  find(bytes: Uint8Array): number {
     if (bytes === this.last) return this.lastIndex
-    // the last 8 bytes are key bytes in a PeerId: finding a colliding key costs ~2³² key generations
-    let hash = bytes.length
-    for (let i = Math.max(bytes.length - 8, 0); i < bytes.length; i++) {
-      hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193)
+    const index = this.slots[this.slotOf(bytes, hashOf(bytes))] as number
+    if (index >= 0) {
+      this.last = bytes
+      this.lastIndex = index
     }
-    hash ^= hash >>> 15
+    return index
+  }
+
+  /** The item's index, added as the next one if absent (at most `capacity` items in all). */
+  add(bytes: Uint8Array): number {
+    const hash = hashOf(bytes)
+    const slot = this.slotOf(bytes, hash)
+    const found = this.slots[slot] as number
+    if (found >= 0) return found
+    if (this.size === this.items.length) throw new RangeError('ByteIndex is full')
+    const index = this.size++
+    this.items[index] = bytes
+    this.hashes[index] = hash
+    this.slots[slot] = index
+    return index
+  }
+
+  /** The slot holding the item, or the empty slot where it would go. */
+  private slotOf(bytes: Uint8Array, hash: number): number {
     const mask = this.slots.length - 1
     let slot = hash & mask
     for (;;) {
       const index = this.slots[slot] as number
-      if (index < 0) break
-      if (this.hashes[index] === hash && equalBytes(this.items[index] as Uint8Array, bytes)) {
-        this.last = bytes
-        this.lastIndex = index
-        return index
-      }
+      if (index < 0) return slot
+      if (this.hashes[index] === hash && equalBytes(this.items[index] as Uint8Array, bytes)) return slot
       slot = (slot + 1) & mask
     }
-    const index = this.items.length
-    this.items.push(bytes)
-    this.hashes.push(hash)
-    this.slots[slot] = index
-    if (2 * this.items.length > this.slots.length) this.grow()
-    this.last = bytes
-    this.lastIndex = index
-    return index
   }
+}
 
-  private grow(): void {
-    this.slots = new Array(2 * this.slots.length).fill(-1)
-    const mask = this.slots.length - 1
-    this.hashes.forEach((hash, index) => {
-      let slot = hash & mask
-      while ((this.slots[slot] as number) >= 0) slot = (slot + 1) & mask
-      this.slots[slot] = index
-    })
+/** A hash of the last 8 bytes, which are key bytes in a PeerId: a colliding key costs ~2³² key generations. */
+function hashOf(bytes: Uint8Array): number {
+  let hash = bytes.length
+  for (let i = Math.max(bytes.length - 8, 0); i < bytes.length; i++) {
+    hash = Math.imul(hash ^ (bytes[i] as number), 0x01000193)
   }
+  return hash ^ (hash >>> 15)
 }
 
 /**
@@ -129,9 +143,9 @@ function witnessIds(net: NetworkDefinition): (Uint8Array | undefined)[] {
  * the lower PeerId. So the sum is exactly E whenever any relay scores, and 0 when none does.
  */
 export function computeTally(input: TallyInput): Tally {
-  const { relays, equivocations } = relayTallies(input, collectSlots(input))
+  const { relays, payouts, equivocations } = relayTallies(input, collectSlots(input))
   const emitted = distribute(input.network.emissionPerEpoch, relays)
-  const leaves = cumulativeLeaves(input.previous, relays)
+  const { leaves, accounts } = cumulativeLeaves(input.previous, relays, payouts)
   const cumulativeTotal = leaves.reduce((sum, l) => sum + l.amount, 0n)
   return {
     epoch: input.epoch,
@@ -140,20 +154,20 @@ export function computeTally(input: TallyInput): Tally {
     emitted,
     leaves,
     cumulativeTotal,
-    rewardsRoot: buildRewardsTree(leaves).root,
+    rewardsRoot: accounts ? rewardsRoot(leaves, accounts) : buildRewardsTree(leaves).root,
   }
 }
 
 /**
- * One pass over the attestations, in input order. Per relay (by first sight): the registry entry if
- * eligible, and `perRelay` slots from `first[r]`, slot i for the witness assigned[first[r] + i]; a slot
- * holds that witness's attestation: undefined until seen, null once it equivocated.
+ * One pass over the attestations, in input order. Eligible relay r (in registry order) has `perRelay`
+ * slots from r·perRelay, slot i for the witness assigned[r·perRelay + i] (-1 until the relay is first
+ * attested); a slot holds that witness's attestation: undefined until seen, null once it equivocated.
  */
 interface Slots {
-  relays: readonly Uint8Array[]
-  entries: (RegisteredRelay | undefined)[]
+  /** the eligible relays, in registry order */
+  entries: RegisteredRelay[]
   perRelay: number
-  first: number[]
+  assigned: number[]
   slots: (Attestation | null | undefined)[]
   /** the capacity of the attestation in each slot, read here so the attestations are visited once */
   capacity: number[]
@@ -163,82 +177,95 @@ function collectSlots(input: TallyInput): Slots {
   const { network: net, epoch, seed, registry } = input
   const witnesses = witnessIds(net)
   const perRelay = Math.min(net.witnessesPerRelay, net.witnesses.length)
-  const relays = new ByteIndex()
-  const entries: (RegisteredRelay | undefined)[] = []
-  const first: number[] = []
-  const assigned: number[] = []
-  const slots: (Attestation | null | undefined)[] = []
-  const capacity: number[] = []
+  // the eligible relays indexed by their bytes, which attestations are looked up by: no hex key per relay
+  const eligible = new ByteIndex(registry.size)
+  const entries: RegisteredRelay[] = new Array(registry.size)
+  let count = 0
+  for (const entry of registry.values()) {
+    if (isEligible(entry, epoch, net.eligibilityDelay) && eligible.add(entry.relay) === count)
+      entries[count++] = entry
+  }
+  entries.length = count
+  // sized once, as ByteIndex explains
+  const assigned: number[] = new Array(entries.length * perRelay).fill(-1)
+  const slots: (Attestation | null | undefined)[] = new Array(entries.length * perRelay).fill(undefined)
+  const capacity: number[] = new Array(entries.length * perRelay).fill(0)
   for (const a of input.attestations) {
     if (a.epoch !== epoch || a.net !== net.id) continue
-    const r = relays.indexOf(a.relay)
-    if (r === entries.length) {
-      const entry = registry.get(relayKey(a.relay))
-      const eligible = isEligible(entry, epoch, net.eligibilityDelay)
-      entries.push(eligible ? entry : undefined)
-      first.push(slots.length)
-      if (eligible) {
-        const relay = (entry as RegisteredRelay).relay
-        for (const w of assignedWitnessIndices(seed, relay, net.witnesses.length, net.witnessesPerRelay)) {
-          assigned.push(w)
-          slots.push(undefined)
-          capacity.push(0)
-        }
-      }
+    const r = eligible.find(a.relay)
+    if (r < 0) continue
+    const from = r * perRelay
+    if (assigned[from] === -1) {
+      const relay = (entries[r] as RegisteredRelay).relay
+      const chosen = assignment(seed, relay, net.witnesses.length, net.witnessesPerRelay)
+      for (let i = 0; i < perRelay; i++) assigned[from + i] = chosen[i] as number
     }
-    if (entries[r] === undefined) continue
     // the slot of the assigned witness that signed: comparing with the few assigned ids (from the last
     // byte, where distinct keys differ) is cheaper than looking the witness up among all
-    const from = first[r] as number
     let slot = from
     for (; slot < from + perRelay; slot++) {
       const id = witnesses[assigned[slot] as number]
       if (id !== undefined && (id === a.witness || equalBytes(id, a.witness))) break
     }
     if (slot === from + perRelay) continue
-    const seen = slots[slot]
-    if (seen === undefined) {
+    const held = slots[slot]
+    if (held === undefined) {
       slots[slot] = a
       capacity[slot] = capacityOf(a)
-    } else if (seen !== null && !sameClaim(seen, a)) slots[slot] = null
+    } else if (held !== null && !sameClaim(held, a)) slots[slot] = null
   }
-  return { relays: relays.items, entries, perRelay, first, slots, capacity }
+  return { entries, perRelay, assigned, slots, capacity }
 }
 
-/** The eligible relays with a counted attestation, in PeerId byte order, and the equivocations. */
-function relayTallies(input: TallyInput, s: Slots): { relays: RelayTally[]; equivocations: number } {
-  // tallied in first-seen order, which walks the slots sequentially, then put in PeerId order
+/**
+ * The eligible relays with a counted attestation, in PeerId byte order; their payout addresses as bytes
+ * (20 each, in the same order) when all are canonical; and the equivocations.
+ */
+function relayTallies(
+  input: TallyInput,
+  s: Slots,
+): { relays: RelayTally[]; payouts: Uint8Array | undefined; equivocations: number } {
+  // First, in registry order (which walks the slots, and the entries of a registry built in order,
+  // sequentially; a million payout strings read in PeerId order cost a cache miss each): which relays
+  // have a counted attestation, and their payout addresses parsed.
   let equivocations = 0
-  const byIndex: (RelayTally | undefined)[] = []
-  const values: number[] = []
+  const tallied: number[] = new Array(s.entries.length)
+  let count = 0
+  let payouts: Uint8Array | undefined = new Uint8Array(20 * s.entries.length)
   s.entries.forEach((entry, r) => {
-    let tally: RelayTally | undefined
-    if (entry !== undefined) {
-      values.length = 0
-      for (let slot = s.first[r] as number; slot < (s.first[r] as number) + s.perRelay; slot++) {
-        const a = s.slots[slot]
-        if (a === null) equivocations++
-        else if (a !== undefined) insertSorted(values, s.capacity[slot] as number)
-      }
-      if (values.length > 0) {
-        const capacities = values.slice()
-        const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
-        tally = { relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n }
-      }
+    let counted = false
+    for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
+      const a = s.slots[slot]
+      if (a === null) equivocations++
+      else if (a !== undefined) counted = true
     }
-    byIndex.push(tally)
+    if (!counted) return
+    if (payouts !== undefined && !parseCanonicalAddress(entry.payout, payouts, 20 * count))
+      payouts = undefined
+    tallied[count++] = r
   })
+  tallied.length = count
+  const relayAt = (i: number) => (s.entries[tallied[i] as number] as RegisteredRelay).relay
   const order = orderByBytes(
-    s.relays.length,
-    (i, j) => (s.relays[i] as Uint8Array)[j] ?? -1,
-    (i, j) => compareBytes(s.relays[i] as Uint8Array, s.relays[j] as Uint8Array),
+    tallied.length,
+    (i, j) => relayAt(i)[j] ?? -1,
+    (i, j) => compareBytes(relayAt(i), relayAt(j)),
   )
-  const relays: RelayTally[] = []
-  for (const r of order) {
-    const tally = byIndex[r]
-    if (tally !== undefined) relays.push(tally)
-  }
-  return { relays, equivocations }
+  // then the tallies, made in PeerId order: every later pass walks them in that order
+  const sortedPayouts = payouts && new Uint8Array(20 * order.length)
+  const relays = order.map((i, k): RelayTally => {
+    const r = tallied[i] as number
+    const entry = s.entries[r] as RegisteredRelay
+    const capacities: number[] = []
+    for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
+      const a = s.slots[slot]
+      if (a !== undefined && a !== null) insertSorted(capacities, s.capacity[slot] as number)
+    }
+    const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
+    sortedPayouts?.set((payouts as Uint8Array).subarray(20 * i, 20 * i + 20), 20 * k)
+    return { relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n }
+  })
+  return { relays, payouts: sortedPayouts, equivocations }
 }
 
 function insertSorted(values: number[], value: number): void {
@@ -321,29 +348,34 @@ function nthSmallest(values: readonly number[], k: number): number {
 }
 
 /**
- * One leaf per account with a non-zero cumulative amount, ordered by address. Addresses are compared as
- * lower-case text; a previous amount keyed in another case is the same account. When every address is
- * in canonical form (as registries and ledgers write them), text order is byte order.
+ * One leaf per account with a non-zero cumulative amount, ordered by address, and when every address is
+ * canonical their bytes (20 a leaf, in leaf order). Addresses are compared as lower-case text; a previous
+ * amount keyed in another case is the same account. When every address is in canonical form (as
+ * registries and ledgers write them), text order is byte order. `payouts` are the relays' payout
+ * addresses as bytes, if all are canonical.
  */
 function cumulativeLeaves(
   previous: ReadonlyMap<Address, bigint>,
   relays: readonly RelayTally[],
-): RewardLeaf[] {
+  payouts: Uint8Array | undefined,
+): { leaves: RewardLeaf[]; accounts: Uint8Array | undefined } {
   const names: Address[] = []
   const amounts: bigint[] = []
+  const bytes = new Uint8Array(20 * (previous.size + relays.length))
+  let canonical = payouts !== undefined
   for (const [account, amount] of previous) {
-    names.push(account.toLowerCase() as Address)
+    const name = account.toLowerCase() as Address
+    if (canonical && !parseCanonicalAddress(name, bytes, 20 * names.length)) canonical = false
+    names.push(name)
     amounts.push(amount)
   }
-  for (const r of relays) {
-    if (r.reward > 0n) {
-      names.push(r.payout)
-      amounts.push(r.reward)
-    }
-  }
-  const bytes = new Uint8Array(20 * names.length)
-  if (!names.every((name, i) => parseCanonicalAddress(name, bytes, 20 * i)))
-    return leavesByText(names, amounts)
+  relays.forEach((r, k) => {
+    if (r.reward === 0n) return
+    if (canonical) bytes.set((payouts as Uint8Array).subarray(20 * k, 20 * k + 20), 20 * names.length)
+    names.push(r.payout)
+    amounts.push(r.reward)
+  })
+  if (!canonical) return { leaves: leavesByText(names, amounts), accounts: undefined }
   // canonical addresses order as text as they do as bytes; equal ones end up adjacent, first seen first
   const order = orderByBytes(
     names.length,
@@ -351,6 +383,7 @@ function cumulativeLeaves(
     (i, j) => compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20)),
   )
   const leaves: RewardLeaf[] = []
+  const accounts = new Uint8Array(20 * names.length)
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
@@ -358,10 +391,13 @@ function cumulativeLeaves(
     for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
       amount += amounts[order[end] as number] as bigint
     }
-    if (amount > 0n) leaves.push({ account: names[i] as Address, amount })
+    if (amount > 0n) {
+      accounts.set(bytes.subarray(20 * i, 20 * i + 20), 20 * leaves.length)
+      leaves.push({ account: names[i] as Address, amount })
+    }
     start = end
   }
-  return leaves
+  return { leaves, accounts: accounts.subarray(0, 20 * leaves.length) }
 }
 
 function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
