@@ -1,12 +1,14 @@
 // `npm test` runs mocha twice. Files whose assertions depend on throughput (shaped paths read within
 // 5–10%, the whole testnet) run one at a time with the machine to themselves; everything else mostly
 // waits on epochs and timers, so it runs two files at a time first. Plain `npx mocha` runs all, serially.
+// the whole testnet last: in one run the relay/proxy file, started as its processes were torn down,
+// found its first relay unresponsive
 const timed = [
-  'test/e2e/testnet.test.ts',
   'test/node/relay-proxy.test.ts',
   'test/witness/probe.test.ts',
   'test/witness/relays.test.ts',
   'test/witness/witness.test.ts',
+  'test/e2e/testnet.test.ts',
 ]
 const base = {
   spec: ['test/**/*.test.ts'],
