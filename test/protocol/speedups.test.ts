@@ -16,6 +16,7 @@ import { sha256 } from '../../protocol/hash.ts'
 import { parseNetworkDefinition } from '../../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
+import { orderByBytes } from '../../protocol/order.ts'
 import { validateAttestation } from '../../protocol/validate.ts'
 
 function referenceAssignment(seed: Uint8Array, relay: Uint8Array, witnessCount: number, k: number): number[] {
@@ -79,6 +80,30 @@ describe('protocol speed-ups keep results', () => {
         assert.equal(equalBytes(a, other), Buffer.compare(a, other) === 0)
       }),
       { numRuns: 3000 },
+    )
+  })
+
+  it('orderByBytes orders as a stable sort by compareBytes, whatever prefix the items share', () => {
+    // items with a common prefix of 0–12 bytes, some of them prefixes of others, duplicates allowed
+    const itemsArb = fc
+      .tuple(
+        fc.uint8Array({ maxLength: 12 }),
+        fc.array(fc.oneof(fc.uint8Array({ maxLength: 3 }), fc.uint8Array({ maxLength: 40 })), {
+          maxLength: 60,
+        }),
+      )
+      .map(([prefix, tails]) => tails.map(t => Uint8Array.from([...prefix, ...t])))
+    fc.assert(
+      fc.property(itemsArb, items => {
+        const order = orderByBytes(
+          items.length,
+          (i, j) => items[i]![j] ?? -1,
+          (i, j) => compareBytes(items[i]!, items[j]!),
+        )
+        const expected = items.map((_, i) => i).sort((i, j) => compareBytes(items[i]!, items[j]!) || i - j)
+        assert.deepEqual(order, expected)
+      }),
+      { numRuns: 2000 },
     )
   })
 

@@ -404,6 +404,32 @@ describe('tally', () => {
     assert.deepEqual(t.leaves, [{ account: payouts[0], amount: net.emissionPerEpoch + 7n }])
   })
 
+  it('a relay that earns nothing does not change the leaves or root, whatever form its payout takes', () => {
+    const [paid, unpaid] = [relayIds[3]!, relayIds[4]!]
+    const attestations = [
+      ...assignedOf(paid).map(i => attestation(paid, witnessBytes[i]!, 1000)),
+      attestation(unpaid, witnessBytes[assignedOf(unpaid)[0]!]!, 1000), // fewer than m: scores 0
+    ]
+    const tallyWith = (unpaidPayout: Address) =>
+      computeTally({
+        network: net,
+        epoch: EPOCH,
+        seed,
+        registry: new Map([
+          [relayKey(paid), { relay: paid, registeredIn: 0, payout: payouts[0]! }],
+          [relayKey(unpaid), { relay: unpaid, registeredIn: 0, payout: unpaidPayout }],
+        ]),
+        attestations,
+        previous: new Map([[payouts[2]!, 3n]]),
+      })
+    const canonical = tallyWith(payouts[1]!)
+    const mixed = tallyWith(`0x${payouts[1]!.slice(2).toUpperCase()}` as Address)
+    assert.equal(canonical.relays.length, 2)
+    assert.deepEqual(mixed.leaves, canonical.leaves)
+    assert.deepEqual(mixed.rewardsRoot, canonical.rewardsRoot)
+    assert.deepEqual(canonical.rewardsRoot, buildRewardsTree(canonical.leaves).root)
+  })
+
   it('with no attestations emits nothing and keeps the previous leaves', () => {
     const previous = new Map([[payouts[1]!, 5n]])
     const t = computeTally({
