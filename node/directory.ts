@@ -122,6 +122,14 @@ export class RelayDirectory {
     return this.relays.get(peer.toString())
   }
 
+  /** Runs discover() now and every `everyMs` after, until the returned function is called. */
+  keepDiscovering(everyMs: number, timeoutMs = 20_000): () => void {
+    const once = () => this.discover({ signal: AbortSignal.timeout(timeoutMs) }).catch(() => {})
+    once()
+    const timer = setInterval(once, everyMs)
+    return () => clearInterval(timer)
+  }
+
   /** Asks the DHT for providers of the network's rendezvous key and fetches their records. */
   async discover(options: { signal?: AbortSignal } = {}): Promise<void> {
     const key = await rendezvousKey(this.networkId)

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { formatUnits, type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../contracts/anvil.ts'
@@ -33,7 +33,7 @@ export interface TestnetOptions {
   out?: string
   /** relay capacities in bytes/s; by default spread evenly over 1–20 MB/s */
   capacities?: number[]
-  /** probes the machine runs at once (each on its own relays); 2 by default */
+  /** probes the machine runs at once (each on its own relays); one per two cores by default */
   probeConcurrency?: number
   progress?: (line: string) => void
 }
@@ -102,13 +102,15 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers })
     const deployerKey = anvil.privateKeys[0] as Hex
 
-    // One witness per relay and 3 s probe windows: every probe of an epoch has to fit, one relay at a
-    // time, on one machine (see ProbeLeases); a real network spreads its witnesses' probes over hosts.
+    // One witness per relay, 3 s probe windows and a grace of half an epoch: every probe of an epoch has
+    // to fit, one at a time, on one machine (see ProbeLeases), and probes that queued behind others may
+    // still finish in the grace. A real network spreads its witnesses' probes over hosts.
     const made = createLocalNetwork({
       out: join(out, 'network'),
       witnesses: o.witnesses,
       committee: o.ledgers,
       epochSeconds: o.epochSeconds,
+      graceSeconds: Math.floor(o.epochSeconds / 2),
       witnessesPerRelay: 1,
       minAttestations: 1,
       probeSeconds: 3,
@@ -201,9 +203,13 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       )
     }
     const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
-    leases = await ProbeLeases.listen(o.probeConcurrency ?? 2)
-    await Promise.all([
-      ...relays.map((r, i) =>
+    // A 20 MB/s probe keeps about 1.2 cores busy (witness, helpers, target): probes running side by side
+    // on two cores slow each other down and read low.
+    leases = await ProbeLeases.listen(
+      o.probeConcurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
+    )
+    const relayProcesses = await Promise.all(
+      relays.map((r, i) =>
         supervisor.start(`relay-${i + 1}`, [
           'relay',
           '--dir',
@@ -217,13 +223,21 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           '127.0.0.1:0',
         ]),
       ),
-      ...made.witnessDirs.map((dir, i) =>
+    )
+    // Witnesses and the proxy bootstrap from the relays too: on connecting they fetch each relay's
+    // record (its capacity cap and addresses) at once, where gossip would carry it only from genesis on.
+    const withRelays = [
+      ...bootstrap,
+      ...relayProcesses.flatMap(r => ['--bootstrap', String((r.ready.addresses as string[])[0])]),
+    ]
+    const witnesses = await Promise.all(
+      made.witnessDirs.map((dir, i) =>
         supervisor.start(`witness-${i + 1}`, [
           'witness',
           '--dir',
           dir,
           ...listen,
-          ...bootstrap,
+          ...withRelays,
           '--sink',
           '127.0.0.1:0',
           '--status',
@@ -234,14 +248,14 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           (leases as ProbeLeases).url,
         ]),
       ),
-    ])
+    )
     const proxy = await supervisor.start('proxy', [
       'proxy',
       '--socks',
       '127.0.0.1:0',
       '--network',
       made.path,
-      ...bootstrap,
+      ...withRelays,
       '--hops',
       '2',
     ])
@@ -274,6 +288,12 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       }
     })()
 
+    const witnessStatus = witnesses.map(w => `http://${String(w.ready.status)}/status`)
+    const missing = await waitForRelayRecords(witnessStatus, o.relays, Date.now() + 30_000, stop)
+    if (missing > 0)
+      say(
+        `${missing} witness(es) still lack some relay records; their first probes may choose helpers blindly`,
+      )
     const apis = ledgers.map(l => `http://${String(l.ready.api)}`)
     // Startup can overrun the genesis estimate on a busy machine: the run then starts with the first
     // whole epoch after every role is up, so that no epoch is measured by half-started witnesses.
@@ -383,6 +403,32 @@ interface Tally {
 }
 
 /** Polls every ledger until each serves a certificate for `epoch` (or the deadline passes). */
+/**
+ * Waits until every witness holds the records of all `relays` (it picks helpers by the capacities in
+ * them), or until `deadline`; returns how many witnesses still lack some.
+ */
+async function waitForRelayRecords(
+  statusUrls: string[],
+  relays: number,
+  deadline: number,
+  stop: AbortSignal,
+) {
+  const lacking = async () => {
+    let n = 0
+    for (const url of statusUrls) {
+      const status = (await getJson(url).catch(() => ({}))) as { relaysKnown?: number }
+      if ((status.relaysKnown ?? 0) < relays) n++
+    }
+    return n
+  }
+  for (;;) {
+    if (stop.aborted) throw new Error('stopped')
+    const n = await lacking()
+    if (n === 0 || Date.now() > deadline) return n
+    await sleep(250)
+  }
+}
+
 async function waitForCertificates(apis: string[], epoch: number, deadline: number, stop: AbortSignal) {
   const found = new Map<string, Certificate>()
   while (found.size < apis.length) {

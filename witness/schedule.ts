@@ -72,21 +72,44 @@ export function chooseHelpers(
 ): string[] {
   const pick = (pool: readonly HelperCandidate[]) =>
     pool.length === 0 ? [] : [pool[Math.floor(random() * pool.length)]?.peerId as string]
-  const known = candidates.filter(c => c.capacityBps !== undefined)
+  const known = knownCapacities(candidates)
   if (targetCapacityBps === undefined || known.length === 0)
     return pick(known.length > 0 ? known : candidates)
-  const fast = known.filter(c => (c.capacityBps as number) >= 2 * targetCapacityBps)
+  const fast = known.filter(c => c.capacityBps >= 2 * targetCapacityBps)
   if (fast.length > 0) return pick(fast)
-  const fastest = [...known].sort((a, b) => (b.capacityBps as number) - (a.capacityBps as number))
-  const chosen: string[] = []
+  return fastestLanes(known, targetCapacityBps).map(c => c.peerId)
+}
+
+/**
+ * What the helpers chooseHelpers picks from `candidates` carry together (bytes/s), capped at the twice
+ * the target's capacity it aims for: whether waiting for a busy relay would give a probe better helpers.
+ */
+export function helperReach(candidates: readonly HelperCandidate[], targetCapacityBps: number): number {
+  const goal = 2 * targetCapacityBps
+  const known = knownCapacities(candidates)
+  if (known.some(c => c.capacityBps >= goal)) return goal
+  return Math.min(
+    goal,
+    fastestLanes(known, targetCapacityBps).reduce((sum, c) => sum + c.capacityBps, 0),
+  )
+}
+
+type KnownCandidate = HelperCandidate & { capacityBps: number }
+
+const knownCapacities = (candidates: readonly HelperCandidate[]): KnownCandidate[] =>
+  candidates.filter((c): c is KnownCandidate => c.capacityBps !== undefined)
+
+function fastestLanes(known: readonly KnownCandidate[], targetCapacityBps: number): KnownCandidate[] {
+  const fastest = [...known].sort((a, b) => b.capacityBps - a.capacityBps)
+  const chosen: KnownCandidate[] = []
   let sum = 0
   for (const c of fastest) {
     if (chosen.length === MAX_HELPERS || sum >= 2 * targetCapacityBps) break
     // A lane slower than its share of the target adds little forward and, in reverse, soaks up the
     // target's rate into its buffers (bytes that arrive after the window): it is left out.
-    if (chosen.length > 0 && (c.capacityBps as number) < targetCapacityBps / MAX_HELPERS) break
-    chosen.push(c.peerId)
-    sum += c.capacityBps as number
+    if (chosen.length > 0 && c.capacityBps < targetCapacityBps / MAX_HELPERS) break
+    chosen.push(c)
+    sum += c.capacityBps
   }
   return chosen
 }

@@ -1,4 +1,5 @@
 import type { AttestationTopic } from '../node/attestation-topic.ts'
+import type { RelayDirectory } from '../node/directory.ts'
 import type { EvidenceLog } from '../node/evidence.ts'
 import type { Host } from '../node/host.ts'
 import { metric, type StatusSource } from '../node/status-server.ts'
@@ -12,6 +13,7 @@ export function witnessStatus(
   topic: AttestationTopic,
   evidence: EvidenceLog,
   sink: ProbeSink,
+  directory: RelayDirectory,
 ): StatusSource {
   return {
     status: () => ({
@@ -20,6 +22,8 @@ export function witnessStatus(
       sink: `${sink.host}:${sink.port}`,
       epoch: witness.epoch,
       seedKnown: witness.seedKnown,
+      /** relays whose signed records (capacity cap, addresses) this witness holds */
+      relaysKnown: directory.list().length,
       probes: { ...witness.counts, outcomes: witness.outcomes },
       topic: topic.counts,
       evidence: evidence.entries.length,
@@ -36,6 +40,9 @@ export function witnessStatus(
           'Probes finished, by outcome.',
           Object.entries(witness.outcomes).map(([outcome, n]) => [{ outcome }, n]),
         ),
+        metric('weir_witness_relays_known', 'gauge', 'Relays whose signed records the witness holds.', [
+          [{}, directory.list().length],
+        ]),
         metric('weir_witness_probes_planned_total', 'counter', 'Probes planned.', [
           [{}, witness.counts.planned],
         ]),

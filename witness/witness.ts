@@ -9,7 +9,7 @@ import type { RelayRecord } from '../protocol/record.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
 import type { Release } from './probe-lease.ts'
-import { chooseHelpers, type HelperCandidate, planEpoch, probeBudgetMs } from './schedule.ts'
+import { chooseHelpers, type HelperCandidate, helperReach, planEpoch, probeBudgetMs } from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
 /** Opens witness → helper → target → sink; throws CircuitError (target's fault) or HelperError. */
@@ -47,6 +47,7 @@ export interface ProbeReport extends ProbeMeasurement {
 
 const HELPER_ATTEMPTS = 3
 const RECENT = 50
+const READING_EPOCHS = 3
 
 /**
  * The witness role: each epoch, once the seed is known, plans its assigned probes at secret times,
@@ -59,11 +60,14 @@ export class Witness {
   readonly recent: ProbeReport[] = []
   epoch = -1
   seedKnown = false
-  private readonly capacity = new Map<string, number>()
+  /** per relay, the capacities read in the last READING_EPOCHS epochs */
+  private readonly readings = new Map<string, Array<{ epoch: number; bps: number }>>()
   private readonly queue: Array<{ relay: string; epoch: number }> = []
   /** relays carrying one of our probes (as target or helper), and how many */
   private readonly inUse = new Map<string, number>()
   private readonly targets = new Set<string>()
+  /** targets whose measurement is under way (not waiting for helpers or a lease) */
+  private readonly measuring = new Set<string>()
   private running = 0
   private readonly stopping = new AbortController()
   private loop: Promise<void> | undefined
@@ -86,7 +90,24 @@ export class Witness {
 
   /** Learns a relay's capacity from any accepted attestation (ours or another witness's). */
   noteAttestation(a: Attestation): void {
-    if (a.outcome === 'ok') this.capacity.set(peerIdToString(a.relay), capacityOf(a))
+    if (a.outcome !== 'ok') return
+    const relay = peerIdToString(a.relay)
+    const readings = [...(this.readings.get(relay) ?? []), { epoch: a.epoch, bps: capacityOf(a) }]
+    const newest = Math.max(...readings.map(r => r.epoch))
+    this.readings.set(
+      relay,
+      readings.filter(r => r.epoch > newest - READING_EPOCHS),
+    )
+  }
+
+  /**
+   * A relay's measured capacity: the highest recent reading. Interference (a busy helper, a busy machine,
+   * the relay's own users) only ever slows a probe, and a shaped relay cannot be read much above its cap,
+   * so one low reading must not make a relay look slower than it is for the next epochs.
+   */
+  private measured(peerId: string): number | undefined {
+    const readings = this.readings.get(peerId)
+    return readings === undefined || readings.length === 0 ? undefined : Math.max(...readings.map(r => r.bps))
   }
 
   private log(line: string): void {
@@ -169,12 +190,12 @@ export class Witness {
   }
 
   /**
-   * Our estimate of a relay's capacity from the latest measurement and its advertised cap (0 = none):
+   * Our estimate of a relay's capacity from its measured capacity and its advertised cap (0 = none):
    * as a helper the lower of the two, as a target the higher, so that one low reading (a busy relay, a
    * busy machine) cannot pick helpers too slow to show the target's cap, and so read low again.
    */
   private estimate(peerId: string, role: 'target' | 'helper'): number | undefined {
-    const measured = this.capacity.get(peerId)
+    const measured = this.measured(peerId)
     const advertised = this.o.relays.record(peerId)?.maxBandwidthBps
     const cap = advertised === undefined || advertised === 0 ? undefined : advertised
     if (measured === undefined) return advertised === 0 ? Number.POSITIVE_INFINITY : cap
@@ -193,26 +214,45 @@ export class Witness {
   }
 
   /**
-   * Helper candidates that are not being probed themselves. When every relay fast enough to help (twice
-   * the target's capacity) is busy being probed, waits for one (a little) rather than measure the target
-   * through a bottleneck.
+   * The last moment a probe of `epoch` can start and, taking as long as planned, be attested within the
+   * grace. A probe that then runs to its timeout is late and dropped, which costs no more than not
+   * starting it.
    */
-  private async freeHelpers(epoch: number, target: string, tried: Set<string>): Promise<HelperCandidate[]> {
+  private startBy(epoch: number): number {
+    return graceEnd(this.o.network, epoch) - probeBudgetMs(this.o.network)
+  }
+
+  /**
+   * Chooses a probe's helpers among relays that are not being probed themselves, and marks them in use.
+   * While relays being measured by another of our probes would give the target better helpers than the
+   * free ones (see helperReach), waits for them, up to the last moment the probe can start, rather than
+   * measure the target through a bottleneck. Probes still waiting themselves are not waited for, so two
+   * probes never wait on each other. Choosing and marking happen in one step, so a probe started next
+   * cannot take a relay that was just chosen to carry this one as its target.
+   */
+  private async takeHelpers(epoch: number, target: string, tried: Set<string>): Promise<string[]> {
     const targetBps = this.estimate(target, 'target')
-    const fast = (c: HelperCandidate) => targetBps !== undefined && (c.capacityBps ?? 0) >= 2 * targetBps
-    const giveUpAt = this.now() + 2 * this.o.network.probe.timeoutSeconds * 1000
     for (;;) {
       const busy = [...this.targets].filter(t => t !== target)
       const free = this.helperCandidates(epoch, target, new Set([...tried, ...busy]))
-      if (free.some(fast) || this.now() > giveUpAt) return free
-      if (!this.helperCandidates(epoch, target, tried).some(fast)) return free
-      await this.pause(this.now() + 500)
+      const waiting = busy.filter(t => !this.measuring.has(t))
+      const soon = () => this.helperCandidates(epoch, target, new Set([...tried, ...waiting]))
+      if (
+        targetBps === undefined ||
+        this.now() >= this.startBy(epoch) ||
+        helperReach(free, targetBps) >= helperReach(soon(), targetBps)
+      ) {
+        const helpers = chooseHelpers(free, targetBps)
+        for (const h of helpers) this.use(h, 1)
+        return helpers
+      }
+      await this.pause(Math.min(this.now() + 250, this.startBy(epoch)))
     }
   }
 
   private async probe(target: string, epoch: number): Promise<void> {
     const net = this.o.network
-    if (this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) {
+    if (this.now() > this.startBy(epoch)) {
       this.counts.skipped++
       return this.log(`epoch ${epoch}: no time left to probe ${target}`)
     }
@@ -224,31 +264,33 @@ export class Witness {
     this.use(target, 1)
     try {
       for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
-        if (attempt > 0 && this.now() + net.probe.timeoutSeconds * 1000 > graceEnd(net, epoch)) break
-        const targetBps = this.estimate(target, 'target')
-        const helpers = chooseHelpers(await this.freeHelpers(epoch, target, tried), targetBps)
+        if (attempt > 0 && this.now() > this.startBy(epoch)) break
+        const helpers = await this.takeHelpers(epoch, target, tried)
         if (helpers.length === 0) break
-        const release = await this.lease(epoch, [target, ...helpers])
-        if (release === null) break
-        for (const h of helpers) this.use(h, 1)
+        let m: ProbeMeasurement
         let helperFault: { helper: string; err: HelperError } | undefined
-        const m = await runProbe(
-          async (signal, lane) => {
-            const helper = helpers[lane] as string
-            try {
-              return await this.o.openCircuit(helper, target, this.o.sink, signal)
-            } catch (err) {
-              if (err instanceof HelperError) helperFault = { helper, err }
-              throw err
-            }
-          },
-          this.o.sink,
-          net.probe,
-          helpers.length,
-        ).finally(() => {
+        try {
+          const release = await this.lease(epoch, [target, ...helpers])
+          if (release === null) break
+          this.measuring.add(target)
+          m = await runProbe(
+            async (signal, lane) => {
+              const helper = helpers[lane] as string
+              try {
+                return await this.o.openCircuit(helper, target, this.o.sink, signal)
+              } catch (err) {
+                if (err instanceof HelperError) helperFault = { helper, err }
+                throw err
+              }
+            },
+            this.o.sink,
+            net.probe,
+            helpers.length,
+          ).finally(() => release?.())
+        } finally {
+          this.measuring.delete(target)
           for (const h of helpers) this.use(h, -1)
-          return release?.()
-        })
+        }
         if (helperFault) {
           tried.add(helperFault.helper)
           this.log(`epoch ${epoch}: ${helperFault.err.message} (probing ${target}); trying another`)
@@ -287,11 +329,9 @@ export class Witness {
    */
   private async lease(epoch: number, relays: string[]): Promise<Release | undefined | null> {
     if (this.o.lease === undefined) return undefined
-    const net = this.o.network
-    const latest = graceEnd(net, epoch) - net.probe.timeoutSeconds * 1000
     const signal = AbortSignal.any([
       this.stopping.signal,
-      AbortSignal.timeout(Math.max(0, latest - this.now())),
+      AbortSignal.timeout(Math.max(0, this.startBy(epoch) - this.now())),
     ])
     try {
       return await this.o.lease(relays, signal)

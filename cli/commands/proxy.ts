@@ -52,10 +52,7 @@ export const command: Command = {
     const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap })
     const directory = new RelayDirectory(host, networkId)
     directory.start()
-    const discovery = setInterval(
-      () => directory.discover({ signal: AbortSignal.timeout(20_000) }).catch(() => {}),
-      30_000,
-    )
+    const stopDiscovering = directory.keepDiscovering(30_000)
     const server = await startSocksServer({
       host: socks.host,
       port: socks.port,
@@ -70,7 +67,7 @@ export const command: Command = {
 
     const signal = await stopRequested
     console.error(`weir proxy: ${signal}: closing connections and stopping`)
-    clearInterval(discovery)
+    stopDiscovering()
     await server.close()
     await host.stop()
     return 0

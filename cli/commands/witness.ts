@@ -64,6 +64,8 @@ export const command: Command = {
     })
     const directory = new RelayDirectory(host, network.id)
     directory.start()
+    // helpers are chosen by their capacity and dialled at their addresses, both from relay records
+    const stopDiscovering = directory.keepDiscovering(30_000)
     const sink = await ProbeSink.listen(sinkAt.host, sinkAt.port)
     let witness: Witness | undefined
     const { seeds, registry, evidence, topic } = joinAttestations(
@@ -99,7 +101,11 @@ export const command: Command = {
     witness.start()
     const statusServer =
       status &&
-      (await startStatusServer(status.host, status.port, witnessStatus(host, witness, topic, evidence, sink)))
+      (await startStatusServer(
+        status.host,
+        status.port,
+        witnessStatus(host, witness, topic, evidence, sink, directory),
+      ))
     console.log(
       JSON.stringify({
         peerId: host.peerId.toString(),
@@ -111,6 +117,7 @@ export const command: Command = {
 
     const signal = await stopRequested
     console.error(`weir witness: ${signal}: stopping`)
+    stopDiscovering()
     await witness.stop()
     topic.stop()
     await statusServer?.close()

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { spawn } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -23,7 +23,7 @@ describe('e2e: weir testnet runs the whole cycle', function () {
   })
   after(() => rmSync(out, { recursive: true, force: true }))
 
-  it('certifies every epoch with one root at all ledgers, anchors it, and claims equal the tallies', async () => {
+  it('certifies every epoch with one root at all ledgers, anchors it, claims equal the tallies, and measures every relay within 10%', async () => {
     const args = ['testnet', '--relays', '4', '--witnesses', '3', '--ledgers', '4', '--epoch-seconds', '40']
     const child = spawn(
       process.execPath,
@@ -75,7 +75,23 @@ describe('e2e: weir testnet runs the whole cycle', function () {
           .join('\n'),
       )
     }
+    const logs = join(out, 'run', 'logs')
+    const witnessLines = (peerId: string) =>
+      readdirSync(logs)
+        .filter(f => f.startsWith('witness'))
+        .flatMap(f => readFileSync(join(logs, f), 'utf8').split('\n'))
+        .filter(line => line.includes(peerId))
+        .join('\n')
     const paid = report.epochs.filter(e => e.relays.some(r => r.reward !== '0'))
     assert.equal(paid.length, report.epochs.length, 'every epoch of the run paid')
+    for (const e of report.epochs) {
+      for (const r of e.relays) {
+        if (Math.abs(r.measuredBps - r.capacityBps) / r.capacityBps > 0.1)
+          assert.fail(
+            `epoch ${e.epoch}: relay ${r.peerId} measured at ${r.measuredBps} B/s, true ${r.capacityBps} B/s; ` +
+              `what the witnesses logged about it:\n${witnessLines(r.peerId)}`,
+          )
+      }
+    }
   })
 })

@@ -3,7 +3,7 @@ import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { epochEnd, epochStart } from '../../protocol/epoch.ts'
 import { peerIdFromString, peerIdToString } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
-import { chooseHelpers, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
+import { chooseHelpers, helperReach, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
 import { testNetwork } from './attestations.ts'
 
 describe('witness schedule', () => {
@@ -110,5 +110,32 @@ describe('witness schedule', () => {
       ['a'],
     )
     assert.deepEqual(chooseHelpers([], 1e6), [])
+  })
+
+  it('tells what the chosen helpers carry, capped at twice the target: what waiting for a busy relay would gain', () => {
+    const relays = [
+      { peerId: '1', capacityBps: 1e6 },
+      { peerId: '7.3', capacityBps: 7.3e6 },
+      { peerId: '20', capacityBps: 20e6 },
+      { peerId: 'unknown' },
+    ]
+    const without20 = relays.filter(r => r.peerId !== '20')
+    // the e2e case: the 13.7 MB/s relay while the 20 MB/s one is being probed
+    assert.equal(helperReach(without20, 13.7e6), 7.3e6)
+    assert.equal(helperReach(relays, 13.7e6), 27.3e6)
+    assert.equal(helperReach(relays, 5e6), 10e6, 'one fast helper reaches the goal')
+    assert.equal(helperReach(without20, 3e6), 6e6)
+    assert.equal(helperReach(relays, 20e6), 27.3e6, 'the 1 MB/s lane is under a third of the target')
+    assert.equal(helperReach(relays, 30e6), 20e6, 'so is the 7.3 MB/s one')
+    assert.equal(helperReach([{ peerId: 'unlimited', capacityBps: Number.POSITIVE_INFINITY }], 50e6), 100e6)
+    assert.equal(helperReach([{ peerId: 'unknown' }], 1e6), 0)
+    for (const target of [1e6, 5e6, 13.7e6, 30e6]) {
+      const chosen = chooseHelpers(relays, target, () => 0)
+      const carried = chosen.reduce(
+        (sum, id) => sum + (relays.find(r => r.peerId === id)?.capacityBps ?? 0),
+        0,
+      )
+      assert.equal(helperReach(relays, target), Math.min(carried, 2 * target), `target ${target}`)
+    }
   })
 })
