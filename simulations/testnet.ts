@@ -138,7 +138,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       capacityBps: capacities[i] as number,
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
-    const startupMs = 8000 + 2000 * o.ledgers + 500 * (o.relays + o.witnesses)
+    // Measured on 2 cores: ledgers one after another, then relays, then witnesses and the proxy, which
+    // take a few seconds more to hold every relay record. Overrunning genesis costs a whole epoch.
+    const startupMs = 8000 + 2000 * o.ledgers + 1000 * (o.relays + o.witnesses)
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,
@@ -224,14 +226,25 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
         ]),
       ),
     )
+    say(`ledgers and relays up`)
     // Witnesses and the proxy bootstrap from the relays too: on connecting they fetch each relay's
     // record (its capacity cap and addresses) at once, where gossip would carry it only from genesis on.
     const withRelays = [
       ...bootstrap,
       ...relayProcesses.flatMap(r => ['--bootstrap', String((r.ready.addresses as string[])[0])]),
     ]
-    const witnesses = await Promise.all(
-      made.witnessDirs.map((dir, i) =>
+    const [proxy, ...witnesses] = await Promise.all([
+      supervisor.start('proxy', [
+        'proxy',
+        '--socks',
+        '127.0.0.1:0',
+        '--network',
+        made.path,
+        ...withRelays,
+        '--hops',
+        '2',
+      ]),
+      ...made.witnessDirs.map((dir, i) =>
         supervisor.start(`witness-${i + 1}`, [
           'witness',
           '--dir',
@@ -248,16 +261,6 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           (leases as ProbeLeases).url,
         ]),
       ),
-    )
-    const proxy = await supervisor.start('proxy', [
-      'proxy',
-      '--socks',
-      '127.0.0.1:0',
-      '--network',
-      made.path,
-      ...withRelays,
-      '--hops',
-      '2',
     ])
     stopped()
 
@@ -289,6 +292,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     })()
 
     const witnessStatus = witnesses.map(w => `http://${String(w.ready.status)}/status`)
+    say(`witnesses and the proxy up`)
     const missing = await waitForRelayRecords(witnessStatus, o.relays, Date.now() + 30_000, stop)
     if (missing > 0)
       say(
