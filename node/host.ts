@@ -20,6 +20,11 @@ export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'
 const STREAM_WINDOW = 16 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 15_000
 
+// libp2p refuses a host's 6th inbound connection within a second (the dialer sees EncryptionFailedError).
+// Every peer of a local testnet is 127.0.0.1, and a relay dialled by a few proxies and witnesses at once
+// refused them all while they kept retrying; peers on this machine are exempt (and never pruned).
+const LOOPBACK = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
+
 export interface HostOptions {
   networkId: string
   privateKey: PrivateKey
@@ -40,6 +45,7 @@ export async function createHost(options: HostOptions) {
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN },
+    connectionManager: { allow: LOOPBACK },
     transports: [tcp(), webSockets()],
     connectionEncrypters: [noise()],
     streamMuxers: [
