@@ -170,6 +170,8 @@ function receiveReverse(
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
   const meter = new GoodputMeter()
+  const flowing = new Set<number>()
+  let verifiedTotal = 0
   let rttMs = 0
   return new Promise(resolve => {
     let timer: NodeJS.Timeout | undefined
@@ -181,7 +183,7 @@ function receiveReverse(
       for (const circuit of circuits) circuit.destroy()
       resolve({
         rttMs,
-        result: { samples: meter.samples(windowSeconds), bytes: meter.total, corrupt, complete },
+        result: { samples: meter.samples(windowSeconds), bytes: verifiedTotal, corrupt, complete },
       })
     }
     circuits.forEach((circuit, lane) => {
@@ -191,13 +193,16 @@ function receiveReverse(
       circuit.on('data', (chunk: Buffer) => {
         if (done) return
         const now = performance.now()
-        if (timer === undefined) {
-          rttMs = now - sentAt
-          timer = setTimeout(() => finish(false, true), windowSeconds * 1000)
-        }
+        if (flowing.size === 0) rttMs = now - sentAt
         if (!stream.matches(chunk)) return finish(true, false)
-        meter.add(now, chunk.length)
         verified += chunk.length
+        verifiedTotal += chunk.length
+        // as at the sink, the window starts once every lane carries bytes
+        flowing.add(lane)
+        if (flowing.size === circuits.length) {
+          meter.add(now, chunk.length)
+          timer ??= setTimeout(() => finish(false, true), windowSeconds * 1000)
+        }
         if (verified - ackedAt >= ACK_EVERY_BYTES) {
           ackedAt = verified
           const ack = Buffer.alloc(8)

@@ -56,6 +56,8 @@ interface Registration {
   used: Set<string>
   sockets: Set<Socket>
   received: number[]
+  /** lanes that have delivered bytes: the window starts once all have */
+  flowing: Set<number>
   /** the forward window, shared by the lanes */
   meter: GoodputMeter
   timer?: NodeJS.Timeout
@@ -94,6 +96,7 @@ export class ProbeSink {
       used: new Set(),
       sockets: new Set(),
       received: Array.from({ length: lanes }, () => 0),
+      flowing: new Set(),
       meter: new GoodputMeter(),
       finish: (corrupt, complete) => {
         if (done) return
@@ -101,7 +104,8 @@ export class ProbeSink {
         clearTimeout(registration.timer)
         for (const socket of registration.sockets) socket.destroy()
         const { meter } = registration
-        resolve({ samples: meter.samples(windowSeconds), bytes: meter.total, corrupt, complete })
+        const bytes = registration.received.reduce((sum, n) => sum + n, 0)
+        resolve({ samples: meter.samples(windowSeconds), bytes, corrupt, complete })
       },
     }
     this.probes.set(name, registration)
@@ -161,8 +165,12 @@ function receiveForward(socket: Socket, probe: Registration, lane: number, early
   const onData = (chunk: Buffer) => {
     if (chunk.length === 0) return
     if (!stream.matches(chunk)) return probe.finish(true, false)
-    probe.meter.add(performance.now(), chunk.length)
     probe.received[lane] = (probe.received[lane] ?? 0) + chunk.length
+    // The window starts once every lane carries bytes: a lane whose circuit came up later must not leave
+    // part of the window to the others alone.
+    probe.flowing.add(lane)
+    if (probe.flowing.size < probe.lanes) return
+    probe.meter.add(performance.now(), chunk.length)
     if (probe.timer === undefined)
       probe.timer = setTimeout(() => probe.finish(false, true), probe.windowSeconds * 1000)
   }

@@ -8,6 +8,8 @@ export interface ProxyOptions {
   flipBits?: boolean
   /** accept the connection, then never forward anything */
   blackhole?: boolean
+  /** hold the payload (chunks of at least 1 KiB) this long after its first chunk: a lane slow to start */
+  stallMs?: number
 }
 
 /** A TCP proxy on 127.0.0.1 that stands in for a relay circuit in unit tests. */
@@ -45,7 +47,18 @@ export async function startProxy(
 function pipe(src: Socket, dst: Socket, options: ProxyOptions): void {
   let debt = 0
   let last = performance.now()
+  let stalled = false
   src.on('data', (chunk: Buffer) => {
+    if (options.stallMs !== undefined && !stalled && chunk.length >= 1024) {
+      stalled = true
+      src.pause()
+      setTimeout(() => {
+        dst.write(chunk)
+        last = performance.now()
+        src.resume()
+      }, options.stallMs)
+      return
+    }
     if (options.flipBits && chunk.length >= 1024) {
       chunk = Buffer.from(chunk)
       chunk[chunk.length >> 1] = (chunk[chunk.length >> 1] as number) ^ 0x10

@@ -78,6 +78,19 @@ describe('witness probe over direct TCP', function () {
     assert.ok(m.rttMs >= 0 && m.rttMs < 1000)
   })
 
+  it('adds up its lanes over a window that starts once every lane carries bytes', async () => {
+    const rate = 3_000_000
+    const lanes = [await via({ rate }), await via({ rate, stallMs: 1500 })]
+    // each window's circuits start 1.5 s apart: two 3 s windows need more than the usual 8 s
+    const params = { ...PARAMS, timeoutSeconds: 12 }
+    const m = await runProbe((signal, lane) => (lanes[lane] as (typeof lanes)[0])(signal), sink, params, 2)
+    assert.equal(m.outcome, 'ok')
+    console.log(`      two lanes, one 1.5 s late: forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s`)
+    for (const bps of [m.forwardBps, m.reverseBps]) {
+      assert.ok(Math.abs(bps - 2 * rate) / (2 * rate) < 0.1, `measured ${bps} B/s over two ${rate} B/s lanes`)
+    }
+  })
+
   it('reports corrupt when bytes are flipped in transit, with no capacity', async () => {
     const m = await runProbe(await via({ flipBits: true }), sink, PARAMS)
     assert.equal(m.outcome, 'corrupt')
