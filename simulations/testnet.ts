@@ -138,9 +138,10 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       capacityBps: capacities[i] as number,
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
-    // Measured on 2 cores: ledgers one after another, then relays, then witnesses and the proxy, which
-    // take a few seconds more to hold every relay record. Overrunning genesis costs a whole epoch.
-    const startupMs = 8000 + 2000 * o.ledgers + 1000 * (o.relays + o.witnesses)
+    // Ledgers one after another, then relays, then witnesses and the proxy, which take a few seconds more
+    // to hold every relay record: 28 s for 4 ledgers, 8 relays and 4 witnesses on 2 cores. Overrunning
+    // genesis costs a whole epoch; a few idle seconds cost little.
+    const startupMs = 12_000 + 2000 * o.ledgers + 1000 * (o.relays + o.witnesses)
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,
