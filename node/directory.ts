@@ -24,6 +24,7 @@ export interface KnownRelay {
 
 const RAW_CODEC = 0x55
 const FETCH_TIMEOUT_MS = 5000
+const DISCOVER_TIMEOUT_MS = 20_000
 
 /** The DHT key every relay of a network provides, so clients can find relays without a list. */
 export async function rendezvousKey(networkId: string): Promise<CID> {
@@ -76,6 +77,11 @@ export class RelayDirectory {
     return [...this.relays.values()].sort((a, b) => (b.capacityBps ?? -1) - (a.capacityBps ?? -1))
   }
 
+  /** How many relays are known. */
+  get size(): number {
+    return this.relays.size
+  }
+
   get(peerId: string): KnownRelay | undefined {
     return this.relays.get(peerId)
   }
@@ -123,8 +129,8 @@ export class RelayDirectory {
   }
 
   /** Runs discover() now and every `everyMs` after, until the returned function is called. */
-  keepDiscovering(everyMs: number, timeoutMs = 20_000): () => void {
-    const once = () => this.discover({ signal: AbortSignal.timeout(timeoutMs) }).catch(() => {})
+  keepDiscovering(everyMs: number): () => void {
+    const once = () => this.discover({ signal: AbortSignal.timeout(DISCOVER_TIMEOUT_MS) }).catch(() => {})
     once()
     const timer = setInterval(once, everyMs)
     return () => clearInterval(timer)

@@ -407,7 +407,6 @@ interface Tally {
   relays: { peerId: string; score: number; reward: string }[]
 }
 
-/** Polls every ledger until each serves a certificate for `epoch` (or the deadline passes). */
 /**
  * Waits until every witness holds the records of all `relays` (it picks helpers by the capacities in
  * them), or until `deadline`; returns how many witnesses still lack some.
@@ -434,6 +433,7 @@ async function waitForRelayRecords(
   }
 }
 
+/** Polls every ledger until each serves a certificate for `epoch` (or the deadline passes). */
 async function waitForCertificates(apis: string[], epoch: number, deadline: number, stop: AbortSignal) {
   const found = new Map<string, Certificate>()
   while (found.size < apis.length) {

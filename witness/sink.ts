@@ -55,9 +55,8 @@ interface Registration {
   lanes: number
   used: Set<string>
   sockets: Set<Socket>
+  /** verified forward bytes per lane; the window starts once every lane has some */
   received: number[]
-  /** lanes that have delivered bytes: the window starts once all have */
-  flowing: Set<number>
   /** the forward window, shared by the lanes */
   meter: GoodputMeter
   timer?: NodeJS.Timeout
@@ -96,7 +95,6 @@ export class ProbeSink {
       used: new Set(),
       sockets: new Set(),
       received: Array.from({ length: lanes }, () => 0),
-      flowing: new Set(),
       meter: new GoodputMeter(),
       finish: (corrupt, complete) => {
         if (done) return
@@ -168,8 +166,7 @@ function receiveForward(socket: Socket, probe: Registration, lane: number, early
     probe.received[lane] = (probe.received[lane] ?? 0) + chunk.length
     // The window starts once every lane carries bytes: a lane whose circuit came up later must not leave
     // part of the window to the others alone.
-    probe.flowing.add(lane)
-    if (probe.flowing.size < probe.lanes) return
+    if (probe.received.some(n => n === 0)) return
     probe.meter.add(performance.now(), chunk.length)
     if (probe.timer === undefined)
       probe.timer = setTimeout(() => probe.finish(false, true), probe.windowSeconds * 1000)

@@ -23,7 +23,7 @@ export function witnessStatus(
       epoch: witness.epoch,
       seedKnown: witness.seedKnown,
       /** relays whose signed records (capacity cap, addresses) this witness holds */
-      relaysKnown: directory.list().length,
+      relaysKnown: directory.size,
       probes: { ...witness.counts, outcomes: witness.outcomes },
       topic: topic.counts,
       evidence: evidence.entries.length,
@@ -41,7 +41,7 @@ export function witnessStatus(
           Object.entries(witness.outcomes).map(([outcome, n]) => [{ outcome }, n]),
         ),
         metric('weir_witness_relays_known', 'gauge', 'Relays whose signed records the witness holds.', [
-          [{}, directory.list().length],
+          [{}, directory.size],
         ]),
         metric('weir_witness_probes_planned_total', 'counter', 'Probes planned.', [
           [{}, witness.counts.planned],

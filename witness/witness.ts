@@ -60,7 +60,7 @@ export class Witness {
   readonly recent: ProbeReport[] = []
   epoch = -1
   seedKnown = false
-  /** per relay, the capacities read in the last READING_EPOCHS epochs */
+  /** per relay, the capacities read in its READING_EPOCHS latest epochs with a reading */
   private readonly readings = new Map<string, Array<{ epoch: number; bps: number }>>()
   private readonly queue: Array<{ relay: string; epoch: number }> = []
   /** relays carrying one of our probes (as target or helper), and how many */
@@ -101,7 +101,7 @@ export class Witness {
   }
 
   /**
-   * A relay's measured capacity: the highest recent reading. Interference (a busy helper, a busy machine,
+   * A relay's measured capacity: the highest of its recent readings. Interference (a busy helper, a busy machine,
    * the relay's own users) only ever slows a probe, and a shaped relay cannot be read much above its cap,
    * so one low reading must not make a relay look slower than it is for the next epochs.
    */

@@ -8,7 +8,7 @@ export interface ProxyOptions {
   flipBits?: boolean
   /** accept the connection, then never forward anything */
   blackhole?: boolean
-  /** hold the payload (chunks of at least 1 KiB) this long after its first chunk: a lane slow to start */
+  /** hold the payload (chunks of at least 1 KiB) back this long from its first chunk: a lane slow to start */
   stallMs?: number
 }
 
