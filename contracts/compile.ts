@@ -17,6 +17,7 @@ const SOLC_VERSION = '0.8.37'
 const settings = {
   optimizer: { enabled: true, runs: 10_000 },
   evmVersion: 'cancun',
+  viaIR: true,
   outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
 }
 

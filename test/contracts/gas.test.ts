@@ -14,9 +14,9 @@ describe('contracts: gas (bench/contracts.ts)', () => {
       gas.claimFirst,
     )
     // Gas is deterministic (not wall-clock). One fresh slot (20,000) plus one update (2,900), not two fresh
-    // ones; 63,000 is a ceiling over the 62,501 measured, against the 89,410 of the two-contract design.
+    // ones; the issue's target is 60,000 for the first claim (59,925 measured with a proof of 10 hashes).
     assert.ok(parts.SSTORE! < 40_000, `SSTORE ${parts.SSTORE}`)
-    assert.ok(gas.claimFirst <= 63_000, `first claim ${gas.claimFirst}`)
+    assert.ok(gas.claimFirst <= 60_000, `first claim ${gas.claimFirst}`)
     assert.ok(gas.claimRepeat < gas.claimFirst)
   })
 })
