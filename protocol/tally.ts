@@ -225,52 +225,61 @@ function relayTallies(
   input: TallyInput,
   s: Slots,
 ): { relays: RelayTally[]; payouts: Uint8Array | undefined; equivocations: number } {
-  // First, in registry order (which walks the slots, and the entries of a registry built in order,
-  // sequentially; a million payout strings read in PeerId order cost a cache miss each): which relays
-  // have a counted attestation, and their payout addresses parsed.
+  // First, in registry order, which walks the slots and the entries of a registry built in order
+  // sequentially: which relays have a counted attestation, their sorted capacities, scores and parsed
+  // payout addresses. Done in PeerId order, each relay's slots, capacities and entry cost cache misses
+  // (a million relays' took 0.4 s more).
   let equivocations = 0
-  const tallied: number[] = new Array(s.entries.length)
+  const tallied: RegisteredRelay[] = new Array(s.entries.length)
+  const capacitiesOf: number[][] = new Array(s.entries.length)
+  const scores: number[] = new Array(s.entries.length)
   let count = 0
   let payouts: Uint8Array | undefined = new Uint8Array(20 * s.entries.length)
   s.entries.forEach((entry, r) => {
-    let counted = false
+    let counted = 0
     for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
       const a = s.slots[slot]
       if (a === null) equivocations++
-      else if (a !== undefined) counted = true
+      else if (a !== undefined) counted++
     }
-    if (!counted) return
+    if (counted === 0) return
     if (payouts !== undefined && !parseCanonicalAddress(entry.payout, payouts, 20 * count))
       payouts = undefined
-    tallied[count++] = r
-  })
-  tallied.length = count
-  const relayAt = (i: number) => (s.entries[tallied[i] as number] as RegisteredRelay).relay
-  const order = orderByBytes(
-    tallied.length,
-    (i, j) => relayAt(i)[j] ?? -1,
-    (i, j) => compareBytes(relayAt(i), relayAt(j)),
-  )
-  // then the tallies, made in PeerId order: every later pass walks them in that order
-  const sortedPayouts = payouts && new Uint8Array(20 * order.length)
-  const relays = order.map((i, k): RelayTally => {
-    const r = tallied[i] as number
-    const entry = s.entries[r] as RegisteredRelay
-    const capacities: number[] = []
+    const capacities: number[] = new Array(counted)
+    let c = 0
     for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
       const a = s.slots[slot]
-      if (a !== undefined && a !== null) insertSorted(capacities, s.capacity[slot] as number)
+      if (a !== undefined && a !== null) insertSorted(capacities, c++, s.capacity[slot] as number)
     }
-    const score = capacities.length >= input.network.minAttestations ? lowerMedian(capacities) : 0
+    scores[count] = counted >= input.network.minAttestations ? lowerMedian(capacities) : 0
+    capacitiesOf[count] = capacities
+    tallied[count++] = entry
+  })
+  tallied.length = count
+  const order = orderByBytes(
+    count,
+    (i, j) => (tallied[i] as RegisteredRelay).relay[j] ?? -1,
+    (i, j) => compareBytes((tallied[i] as RegisteredRelay).relay, (tallied[j] as RegisteredRelay).relay),
+  )
+  // then the tallies, made in PeerId order: every later pass walks them in that order
+  const sortedPayouts = payouts && new Uint8Array(20 * count)
+  const relays = order.map((i, k): RelayTally => {
+    const entry = tallied[i] as RegisteredRelay
     sortedPayouts?.set((payouts as Uint8Array).subarray(20 * i, 20 * i + 20), 20 * k)
-    return { relay: entry.relay, payout: entry.payout, capacities, score, reward: 0n }
+    return {
+      relay: entry.relay,
+      payout: entry.payout,
+      capacities: capacitiesOf[i] as number[],
+      score: scores[i] as number,
+      reward: 0n,
+    }
   })
   return { relays, payouts: sortedPayouts, equivocations }
 }
 
-function insertSorted(values: number[], value: number): void {
-  let i = values.length
-  values.push(value)
+/** Inserts `value` into values[0, filled), which is sorted, keeping it sorted. */
+function insertSorted(values: number[], filled: number, value: number): void {
+  let i = filled
   for (; i > 0 && (values[i - 1] as number) > value; i--) values[i] = values[i - 1] as number
   values[i] = value
 }
