@@ -1,6 +1,7 @@
 // A local Anvil chain for tests, benchmarks and the demo testnet. Anvil runs in its own process group so stop()
 // (and this process exiting or being interrupted) ends both the npm wrapper and the binary it spawns.
 import { type ChildProcess, spawn } from 'node:child_process'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { type Address, type Hex, toHex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
@@ -22,6 +23,8 @@ export interface AnvilOptions {
   startupTimeoutMs?: number
   /** Record opcode steps so debug_traceTransaction returns geth-style structLogs (slower; for gas analysis). */
   stepsTracing?: boolean
+  /** Lower CPU priority (a niceness above 0), so that Anvil yields the CPU to what a run measures. */
+  niceness?: number
 }
 
 const anvilBin = fileURLToPath(new URL('../node_modules/.bin/anvil', import.meta.url))
@@ -87,6 +90,14 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   if (options.stepsTracing) args.push('--steps-tracing')
   const child = spawn(anvilBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
   track(child)
+  // Set at once, the npm launcher has it before it starts the binary, which inherits it.
+  if (options.niceness && child.pid !== undefined) {
+    try {
+      setPriority(child.pid, options.niceness)
+    } catch {
+      // already exited: reported below as not listening
+    }
+  }
   const exited = new Promise<void>(resolve => child.once('exit', () => resolve()))
   exited.then(() => untrack(child))
 

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
+import { setPriority } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 
@@ -23,19 +24,23 @@ export class Supervisor {
 
   constructor(readonly logDir: string) {}
 
-  /** Runs `weir <args>` and resolves once it has printed its ready line. */
+  /**
+   * Runs `weir <args>` and resolves once it has printed its ready line. A `niceness` above 0 lowers the
+   * process's CPU priority, for roles whose timing nothing measures.
+   */
   async start(
     name: string,
     args: string[],
-    env: Record<string, string> = {},
-    timeoutMs = 60_000,
+    options: { env?: Record<string, string>; timeoutMs?: number; niceness?: number } = {},
   ): Promise<RoleProcess> {
+    const timeoutMs = options.timeoutMs ?? 60_000
     const log = join(this.logDir, `${name}.log`)
     const out = createWriteStream(log)
     const child = spawn(process.execPath, [WEIR_BIN, ...args], {
-      env: { ...process.env, ...env },
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
+    if (options.niceness) lowerPriority(child, options.niceness)
     child.stderr?.pipe(out, { end: false })
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -89,5 +94,14 @@ export class Supervisor {
           }),
       ),
     )
+  }
+}
+
+/** Raises a child's niceness (lowers its priority); a process may always do that to its own children. */
+export function lowerPriority(child: ChildProcess, niceness: number): void {
+  try {
+    if (child.pid !== undefined) setPriority(child.pid, niceness)
+  } catch {
+    // already exited: its exit is reported where it is awaited
   }
 }

@@ -64,6 +64,12 @@ export interface TestnetReport {
 
 const MB = 1_000_000
 
+// Every process shares this machine's cores, and witnesses measure relays by how fast they carry probes: the
+// roles whose speed nothing measures (ledgers, the proxy and Anvil) run at a lower CPU priority, so that
+// their bursts (an epoch's tally, anchoring, claims) take the CPU from probes less.
+const BACKGROUND = 10
+const background = { niceness: BACKGROUND }
+
 /** Capacities spread evenly over 1–20 MB/s, rounded to whole 100 kB/s. */
 export function spreadCapacities(count: number): number[] {
   if (count === 1) return [10 * MB]
@@ -99,7 +105,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
   try {
     const capacities = o.capacities ?? spreadCapacities(o.relays)
     say(`starting Anvil and deploying the contracts`)
-    anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers })
+    anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers, niceness: BACKGROUND })
     const deployerKey = anvil.privateKeys[0] as Hex
 
     // One witness per relay, 3 s probe windows and a grace of half an epoch: every probe of an epoch has
@@ -175,34 +181,42 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       ]
     })
     const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
-    const first = await supervisor.start('ledger-1', [
-      'ledger',
-      '--dir',
-      made.ledgerDirs[0] as string,
-      '--signer-key',
-      join(made.ledgerDirs[0] as string, 'signer.key'),
-      '--api',
-      '127.0.0.1:0',
-      ...listen,
-      ...(anchorArgs[0] as string[]),
-    ])
+    const first = await supervisor.start(
+      'ledger-1',
+      [
+        'ledger',
+        '--dir',
+        made.ledgerDirs[0] as string,
+        '--signer-key',
+        join(made.ledgerDirs[0] as string, 'signer.key'),
+        '--api',
+        '127.0.0.1:0',
+        ...listen,
+        ...(anchorArgs[0] as string[]),
+      ],
+      background,
+    )
     // Ledgers vote once connected to quorum − 1 other members: each one bootstraps from all before it.
     const ledgers: RoleProcess[] = [first]
     for (const [i, dir] of made.ledgerDirs.slice(1).entries()) {
       const earlier = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
       ledgers.push(
-        await supervisor.start(`ledger-${i + 2}`, [
-          'ledger',
-          '--dir',
-          dir,
-          '--signer-key',
-          join(dir, 'signer.key'),
-          '--api',
-          '127.0.0.1:0',
-          ...listen,
-          ...earlier,
-          ...(anchorArgs[i + 1] as string[]),
-        ]),
+        await supervisor.start(
+          `ledger-${i + 2}`,
+          [
+            'ledger',
+            '--dir',
+            dir,
+            '--signer-key',
+            join(dir, 'signer.key'),
+            '--api',
+            '127.0.0.1:0',
+            ...listen,
+            ...earlier,
+            ...(anchorArgs[i + 1] as string[]),
+          ],
+          background,
+        ),
       )
     }
     const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
@@ -235,16 +249,11 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       ...relayProcesses.flatMap(r => ['--bootstrap', String((r.ready.addresses as string[])[0])]),
     ]
     const [proxy, ...witnesses] = await Promise.all([
-      supervisor.start('proxy', [
+      supervisor.start(
         'proxy',
-        '--socks',
-        '127.0.0.1:0',
-        '--network',
-        made.path,
-        ...withRelays,
-        '--hops',
-        '2',
-      ]),
+        ['proxy', '--socks', '127.0.0.1:0', '--network', made.path, ...withRelays, '--hops', '2'],
+        background,
+      ),
       ...made.witnessDirs.map((dir, i) =>
         supervisor.start(`witness-${i + 1}`, [
           'witness',

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { getPriority } from 'node:os'
 import { startAnvil } from '../../contracts/anvil.ts'
 
 async function chainId(rpcUrl: string): Promise<string> {
@@ -29,6 +31,28 @@ describe('contracts: anvil launcher', () => {
     }
     await assert.rejects(chainId(a.rpcUrl), /fetch failed/)
     await a.stop()
+  })
+
+  it('runs Anvil, launcher and binary, at the niceness asked for', async () => {
+    const anvil = await startAnvil({ accounts: 1, chainId: 424_242, niceness: 7 })
+    try {
+      // The npm launcher (node) and the binary it starts both carry the unique chain id in their arguments.
+      const ours = readdirSync('/proc')
+        .filter(entry => /^\d+$/.test(entry))
+        .filter(pid => {
+          try {
+            const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
+            return args.some(a => a.endsWith('anvil')) && args.includes('424242')
+          } catch {
+            return false
+          }
+        })
+        .map(Number)
+      assert.ok(ours.length >= 2, `launcher and binary, found ${ours.length}`)
+      for (const pid of ours) assert.equal(getPriority(pid), 7, `process ${pid}`)
+    } finally {
+      await anvil.stop()
+    }
   })
 
   it('reports why Anvil did not start', async () => {
