@@ -227,8 +227,8 @@ function relayTallies(
 ): { relays: RelayTally[]; payouts: Uint8Array | undefined; equivocations: number } {
   // First, in registry order, which walks the slots and the entries of a registry built in order
   // sequentially: which relays have a counted attestation, their sorted capacities, scores and parsed
-  // payout addresses. Done in PeerId order, each relay's slots, capacities and entry cost cache misses
-  // (a million relays' took 0.4 s more).
+  // payout addresses. Done in PeerId order, each relay's slots, capacities and entry would cost cache
+  // misses.
   let equivocations = 0
   const tallied: RegisteredRelay[] = new Array(s.entries.length)
   const capacitiesOf: number[][] = new Array(s.entries.length)

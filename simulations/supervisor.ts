@@ -40,7 +40,13 @@ export class Supervisor {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
-    if (options.niceness) lowerPriority(child, options.niceness)
+    if (options.niceness && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, options.niceness)
+      } catch {
+        // already exited: reported below as not ready
+      }
+    }
     child.stderr?.pipe(out, { end: false })
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     const ready = await new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -94,14 +100,5 @@ export class Supervisor {
           }),
       ),
     )
-  }
-}
-
-/** Raises a child's niceness (lowers its priority); a process may always do that to its own children. */
-export function lowerPriority(child: ChildProcess, niceness: number): void {
-  try {
-    if (child.pid !== undefined) setPriority(child.pid, niceness)
-  } catch {
-    // already exited: its exit is reported where it is awaited
   }
 }

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { revertName } from '../../contracts/client.ts'
+import { claimRewards, revertName } from '../../contracts/client.ts'
 import {
   committeeRotationTypedData,
   type EpochRootMessage,
@@ -34,6 +34,16 @@ export function rewardsTree(amounts: Record<Address, bigint>): RewardsTree {
       throw new Error(`no leaf for ${account}`)
     },
   }
+}
+
+/** Claims the account's leaf of `tree` (with its own proof unless one is given), paid by `key`. */
+export function claimLeaf(
+  chain: { rpcUrl: string; rewards: Address; key: Hex },
+  tree: RewardsTree,
+  account: Address,
+  proof = tree.proof(account),
+) {
+  return claimRewards({ ...chain, account, cumulativeAmount: tree.amount(account), proof })
 }
 
 export interface Target {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { type Address, type Hex, keccak256, numberToHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
-import { anchorEpoch, claimRewards, deployContracts } from '../../contracts/client.ts'
-import { expectRevert, type RewardsTree, rewardsTree, signEpoch, type Target } from './helpers.ts'
+import { anchorEpoch, deployContracts } from '../../contracts/client.ts'
+import { claimLeaf, expectRevert, rewardsTree, signEpoch, type Target } from './helpers.ts'
 
 // The claim path hashes proofs four levels per loop iteration after a remainder of one to three levels, so every
-// proof length from 0 to 9 and every level of each proof must count: a claim at each length succeeds, and the
+// proof length from 0 to 10 and every level of each proof must count: a claim at each length succeeds, and the
 // same claim with any one proof hash flipped is refused.
 describe('contracts: WeirRewards checks proofs of every length', () => {
   let anvil: Anvil
@@ -34,15 +34,7 @@ describe('contracts: WeirRewards checks proofs of every length', () => {
   })
 
   it('pays leaves with proofs of 0 to 10 hashes and refuses each with one hash changed', async () => {
-    const claim = (tree: RewardsTree, account: Address, proof = tree.proof(account)) =>
-      claimRewards({
-        rpcUrl: anvil.rpcUrl,
-        key: deployer,
-        rewards: target.rewards,
-        account,
-        cumulativeAmount: tree.amount(account),
-        proof,
-      })
+    const chain = { rpcUrl: anvil.rpcUrl, rewards: target.rewards, key: deployer }
     let total = 0n
     const lengths = new Set<number>()
     // Trees of 1 to 600 leaves, with fresh accounts in each so that every leaf is unclaimed; each epoch's
@@ -75,9 +67,13 @@ describe('contracts: WeirRewards checks proofs of every length', () => {
         const proof = tree.proof(account)
         for (let level = 0; level < proof.length; level++) {
           const changed = proof.map((hash, i) => (i === level ? flipLastBit(hash) : hash))
-          await expectRevert(claim(tree, account, changed), 'InvalidProof')
+          await expectRevert(claimLeaf(chain, tree, account, changed), 'InvalidProof')
         }
-        assert.equal((await claim(tree, account)).amount, tree.amount(account), `proof of ${length}`)
+        assert.equal(
+          (await claimLeaf(chain, tree, account)).amount,
+          tree.amount(account),
+          `proof of ${length}`,
+        )
       }
     }
     assert.deepEqual(

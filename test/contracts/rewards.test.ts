@@ -27,6 +27,7 @@ import {
 } from '../../contracts/client.ts'
 import { networkHash } from '../../contracts/typed-data.ts'
 import {
+  claimLeaf,
   expectRevert,
   type RewardsTree,
   rewardsTree,
@@ -82,14 +83,7 @@ describe('contracts: WeirRewards on Anvil', () => {
     (await client.readContract({ address: rewards, abi: rewardsAbi, functionName: 'totalSupply' })) as bigint
 
   const claim = (account: Address, tree: RewardsTree, payer = deployer) =>
-    claimRewards({
-      rpcUrl: anvil.rpcUrl,
-      key: payer,
-      rewards,
-      account,
-      cumulativeAmount: tree.amount(account),
-      proof: tree.proof(account),
-    })
+    claimLeaf({ rpcUrl: anvil.rpcUrl, rewards, key: payer }, tree, account)
 
   before(async () => {
     anvil = await startAnvil({ accounts: 12 })
@@ -413,14 +407,7 @@ describe('contracts: WeirRewards on Anvil', () => {
       })
     }
     const claimOwn = (account: Address, tree: RewardsTree) =>
-      claimRewards({
-        rpcUrl: anvil.rpcUrl,
-        key: deployer,
-        rewards: deployed.rewards,
-        account,
-        cumulativeAmount: tree.amount(account),
-        proof: tree.proof(account),
-      })
+      claimLeaf({ rpcUrl: anvil.rpcUrl, rewards: deployed.rewards, key: deployer }, tree, account)
     // A (byzantine) quorum certifies leaves adding up to 20 under a cumulative total of 15.
     const overdrawn = rewardsTree({ [alice]: 10n, [bob]: 10n })
     await anchorOwn(0, overdrawn.root, 15n)
