@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import type { Address, Hex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { claimRewards, revertName } from '../../contracts/client.ts'
+import { anchorEpoch, claimRewards, revertName } from '../../contracts/client.ts'
 import {
   committeeRotationTypedData,
   type EpochRootMessage,
@@ -55,6 +55,17 @@ export interface Target {
 export function signEpoch(keys: readonly Hex[], target: Target, root: EpochRootMessage): Promise<Hex[]> {
   const typed = epochRootTypedData(target.chainId, target.rewards, target.networkId, root)
   return Promise.all(keys.map(key => privateKeyToAccount(key).signTypedData(typed)))
+}
+
+/** Anchors `root` with the signatures of `signers`, submitted by `chain.key`. */
+export async function anchorSigned(
+  chain: { rpcUrl: string; key: Hex },
+  signers: readonly Hex[],
+  target: Target,
+  root: EpochRootMessage,
+) {
+  const signatures = await signEpoch(signers, target, root)
+  return anchorEpoch({ ...chain, rewards: target.rewards, certificate: { ...root, signatures } })
 }
 
 export function signRotation(

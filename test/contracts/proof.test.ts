@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { type Address, type Hex, keccak256, numberToHex } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
-import { anchorEpoch, deployContracts } from '../../contracts/client.ts'
-import { claimLeaf, expectRevert, rewardsTree, signEpoch, type Target } from './helpers.ts'
+import { deployContracts } from '../../contracts/client.ts'
+import { anchorSigned, claimLeaf, expectRevert, rewardsTree, type Target } from './helpers.ts'
 
 // The claim path hashes proofs four levels per loop iteration after a remainder of one to three levels, so every
 // proof length from 0 to 10 and every level of each proof must count: a claim at each length succeeds, and the
@@ -48,14 +48,7 @@ describe('contracts: WeirRewards checks proofs of every length', () => {
       const tree = rewardsTree(amounts)
       total += tree.total
       const root = { epoch, contentRoot: numberToHex(epoch + 1, { size: 32 }), rewardsRoot: tree.root }
-      const certified = { ...root, cumulativeTotal: total }
-      const signatures = await signEpoch(committee.slice(0, 3), target, certified)
-      await anchorEpoch({
-        rpcUrl: anvil.rpcUrl,
-        key: deployer,
-        rewards: target.rewards,
-        certificate: { ...certified, signatures },
-      })
+      await anchorSigned(chain, committee.slice(0, 3), target, { ...root, cumulativeTotal: total })
       // One leaf of each proof length in the tree (a tree that is not a power of two has two).
       const byLength = new Map<number, Address>()
       for (const account of Object.keys(amounts) as Address[]) {

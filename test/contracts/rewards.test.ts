@@ -27,6 +27,7 @@ import {
 } from '../../contracts/client.ts'
 import { networkHash } from '../../contracts/typed-data.ts'
 import {
+  anchorSigned,
   claimLeaf,
   expectRevert,
   type RewardsTree,
@@ -398,13 +399,7 @@ describe('contracts: WeirRewards on Anvil', () => {
     const own = { chainId: anvil.chainId, rewards: deployed.rewards, networkId }
     const anchorOwn = async (epoch: number, rewardsRoot: Hex, cumulativeTotal: bigint) => {
       const root = { epoch, contentRoot: contentRoot(epoch), rewardsRoot, cumulativeTotal }
-      const signatures = await signEpoch(committee.slice(0, 3), own, root)
-      return anchorEpoch({
-        rpcUrl: anvil.rpcUrl,
-        key: deployer,
-        rewards: deployed.rewards,
-        certificate: { ...root, signatures },
-      })
+      return anchorSigned({ rpcUrl: anvil.rpcUrl, key: deployer }, committee.slice(0, 3), own, root)
     }
     const claimOwn = (account: Address, tree: RewardsTree) =>
       claimLeaf({ rpcUrl: anvil.rpcUrl, rewards: deployed.rewards, key: deployer }, tree, account)
