@@ -10,6 +10,15 @@ const HIGH_WATER_MARK = 4 * 1024 * 1024
  * stream; destroying it resets the stream.
  */
 export function streamToDuplex(stream: Stream): Duplex {
+  // The write waiting for the stream to take more. Not stream.onDrain(): @libp2p/utils 7.4 keeps the first
+  // drain's resolved promise, so after one drain onDrain() no longer waits, and a fast writer piled up to
+  // 90 MB in the yamux stream's write buffer (whose every send then walked a list of ~1,400 chunks).
+  let pendingWrite: ((err?: Error | null) => void) | undefined
+  const onDrain = () => {
+    const callback = pendingWrite
+    pendingWrite = undefined
+    callback?.()
+  }
   const onMessage = (evt: StreamMessageEvent) => {
     let more = true
     if (evt.data instanceof Uint8Array) more = duplex.push(evt.data)
@@ -18,6 +27,9 @@ export function streamToDuplex(stream: Stream): Duplex {
   }
   const onEnd = () => duplex.push(null)
   const onClose = (evt: StreamCloseEvent) => {
+    const callback = pendingWrite
+    pendingWrite = undefined
+    callback?.(evt.error ?? new Error('stream closed'))
     if (evt.error !== undefined) duplex.destroy(evt.error)
     else if (!stream.readableEnded) duplex.push(null)
   }
@@ -25,6 +37,7 @@ export function streamToDuplex(stream: Stream): Duplex {
     stream.removeEventListener('message', onMessage)
     stream.removeEventListener('end', onEnd)
     stream.removeEventListener('close', onClose)
+    stream.removeEventListener('drain', onDrain)
   }
 
   const duplex = new Duplex({
@@ -39,7 +52,7 @@ export function streamToDuplex(stream: Stream): Duplex {
     write(chunk: Uint8Array, _encoding, callback) {
       try {
         if (stream.send(chunk)) callback()
-        else stream.onDrain().then(() => callback(), callback)
+        else pendingWrite = callback
       } catch (err) {
         callback(err as Error)
       }
@@ -59,6 +72,7 @@ export function streamToDuplex(stream: Stream): Duplex {
   stream.addEventListener('message', onMessage)
   stream.addEventListener('end', onEnd)
   stream.addEventListener('close', onClose)
+  stream.addEventListener('drain', onDrain)
   if (stream.readableEnded && stream.readBufferLength === 0) duplex.push(null)
   return duplex
 }
