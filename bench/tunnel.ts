@@ -1,7 +1,9 @@
 // `npm run bench -- tunnel [MB] [ROUNDS]`: goodput of a bulk transfer (1 GB by default) from a client
 // through `weir proxy` → `weir relay` → a local sink, against raw TCP from the same client to the same
 // sink, alternated over ROUNDS (3) in the same run, best of each; plus CPU-seconds per GB of the relay,
-// the proxy and the client+sink. Last line: one JSON object.
+// the proxy and the client+sink. A third path, plain TCP through two forwarding processes (Node's
+// `pipe`, no encryption, no muxing), shows what the two extra processes alone cost on this machine.
+// Last line: one JSON object.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
@@ -11,6 +13,17 @@ import { createInterface } from 'node:readline'
 
 const WEIR = new URL('../bin/weir.js', import.meta.url).pathname
 const CHUNK = Buffer.alloc(256 * 1024, 0x5a)
+
+// The obvious forwarder: accept, connect to the next hop, pipe both ways. Argument: the next hop's port.
+const FORWARDER = `
+const net = require('node:net')
+const server = net.createServer({ allowHalfOpen: true }, client => {
+  const next = net.connect({ host: '127.0.0.1', port: Number(process.argv[1]), allowHalfOpen: true })
+  client.pipe(next).on('error', () => client.destroy())
+  next.pipe(client).on('error', () => next.destroy())
+})
+server.listen(0, '127.0.0.1', () => console.log(JSON.stringify({ port: server.address().port })))
+`
 
 export async function main(args: string[]): Promise<void> {
   const megabytes = Number(args[0] ?? 1000)
@@ -37,17 +50,24 @@ export async function main(args: string[]): Promise<void> {
       children,
     )
     const socksPort = Number(String(proxy.info.socks).split(':').pop())
+    const secondHop = await start(['-e', FORWARDER, String(sink.port)], children, [])
+    const firstHop = await start(['-e', FORWARDER, String(secondHop.info.port)], children, [])
 
     // Warm up the path (connection, yamux windows, JIT) before measuring.
     await transfer(await socksConnect(socksPort, sink.port), 20e6)
     // Other work on the machine skews single runs: alternate the two paths and keep each one's best.
     let rawSeconds = Number.POSITIVE_INFINITY
+    let forwardedSeconds = Number.POSITIVE_INFINITY
     let tunnelSeconds = Number.POSITIVE_INFINITY
     let relayCpu = 0
     let proxyCpu = 0
     let benchCpu = 0
     for (let round = 0; round < rounds; round++) {
       rawSeconds = Math.min(rawSeconds, await transfer(await tcpConnect(sink.port), bytes))
+      forwardedSeconds = Math.min(
+        forwardedSeconds,
+        await transfer(await tcpConnect(firstHop.info.port), bytes),
+      )
       const before = [cpuSeconds(relay.child.pid!), cpuSeconds(proxy.child.pid!), process.cpuUsage()] as const
       tunnelSeconds = Math.min(tunnelSeconds, await transfer(await socksConnect(socksPort, sink.port), bytes))
       relayCpu += cpuSeconds(relay.child.pid!) - before[0]
@@ -58,13 +78,16 @@ export async function main(args: string[]): Promise<void> {
     const gigabytes = (rounds * bytes) / 1e9
 
     const raw = bytes / rawSeconds / 1e6
+    const forwarded = bytes / forwardedSeconds / 1e6
     const tunnel = bytes / tunnelSeconds / 1e6
     const result = {
       bench: 'tunnel',
       bytes,
       rawTcpMBps: round(raw),
+      forwardedTcpMBps: round(forwarded),
       tunnelMBps: round(tunnel),
       ratio: round(tunnel / raw, 3),
+      forwardedRatio: round(forwarded / raw, 3),
       rounds,
       relayCpuSecondsPerGB: round(relayCpu / gigabytes, 2),
       proxyCpuSecondsPerGB: round(proxyCpu / gigabytes, 2),
@@ -73,6 +96,9 @@ export async function main(args: string[]): Promise<void> {
       cores: cpus().length,
     }
     console.log(`raw TCP on loopback        ${raw.toFixed(0)} MB/s`)
+    console.log(
+      `TCP via two Node pipes     ${forwarded.toFixed(0)} MB/s  (${result.forwardedRatio}× raw TCP)`,
+    )
     console.log(`proxy → relay → sink       ${tunnel.toFixed(0)} MB/s  (${result.ratio}× raw TCP)`)
     console.log(
       `relay CPU                  ${result.relayCpuSecondsPerGB} s per GB (proxy ${result.proxyCpuSecondsPerGB})`,
@@ -92,9 +118,14 @@ function weir(args: string[]): void {
   if (result.status !== 0) throw new Error(`weir ${args[0]}: ${result.stderr}`)
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: the first stdout line of a weir command is free-form JSON
-async function start(args: string[], children: ChildProcess[]): Promise<{ child: ChildProcess; info: any }> {
-  const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+/** Starts `node ...command ...args` and waits for its first stdout line, a JSON object. */
+async function start(
+  args: string[],
+  children: ChildProcess[],
+  command = [WEIR],
+  // biome-ignore lint/suspicious/noExplicitAny: the first stdout line of a weir command is free-form JSON
+): Promise<{ child: ChildProcess; info: any }> {
+  const child = spawn(process.execPath, [...command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
   children.push(child)
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve)
