@@ -18,18 +18,50 @@ export interface RewardLeaf {
 
 const stateView = new DataView(state.buffer, state.byteOffset, 64)
 
+/**
+ * Accounts parsed once, as five big-endian 32-bit words each in a plain array: a million addresses in
+ * typed arrays would add tens of megabytes of external memory, which makes V8 mark the whole heap (a
+ * tally's heap holds millions of attestations: about a second). Account k is words[at[k], at[k] + 5).
+ */
+export interface AccountWords {
+  words: readonly number[]
+  at: readonly number[]
+}
+
+const addressBytes = new Uint8Array(20)
+
+/** Parses a canonical address (0x and 40 lower-case hex digits) into words[o, o + 5); false if it is not one. */
+export function parseAccountWords(text: string, words: number[], o: number): boolean {
+  if (!parseCanonicalAddress(text, addressBytes, 0)) return false
+  for (let w = 0; w < 5; w++) {
+    const b = 4 * w
+    words[o + w] =
+      ((addressBytes[b] as number) << 24) |
+      ((addressBytes[b + 1] as number) << 16) |
+      ((addressBytes[b + 2] as number) << 8) |
+      (addressBytes[b + 3] as number)
+  }
+  return true
+}
+
+/** Byte j (0 ≤ j < 20) of the account at words[o, o + 5). */
+export const accountByte = (words: readonly number[], o: number, j: number): number =>
+  ((words[o + (j >> 2)] as number) >>> (24 - 8 * (j & 3))) & 0xff
+
 const TWO_64 = 1n << 64n
 const TWO_256 = 1n << 256n
 
 /**
- * Writes the leaf's hash to out[8o, 8o+8). The account is read from accounts[20i, 20i+20) when given
- * (parsed once by the caller, whose strings may be scattered through the heap), else from leaf.account.
+ * Writes the leaf's hash to out[8o, 8o+8). The account is read from accounts[i] when given (parsed once
+ * by the caller, whose strings may be scattered through the heap), else from leaf.account.
  */
-function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number, accounts?: Uint8Array, i = 0): void {
+function leafHashInto(leaf: RewardLeaf, out: Uint32Array, o: number, accounts?: AccountWords, i = 0): void {
   // abi.encode(account, amount) in the keccak state: the account right-aligned in the first word
   stateWords.fill(0, 0, 16)
-  if (accounts !== undefined) state.set(accounts.subarray(20 * i, 20 * i + 20), 12)
-  else if (!parseCanonicalAddress(leaf.account, state, 12)) {
+  if (accounts !== undefined) {
+    const at = accounts.at[i] as number
+    for (let w = 0; w < 5; w++) stateView.setInt32(12 + 4 * w, accounts.words[at + w] as number)
+  } else if (!parseCanonicalAddress(leaf.account, state, 12)) {
     const account = parseHex(leaf.account, 20)
     if (!account) throw new RangeError(`bad account ${leaf.account}`)
     state.set(account, 12)
@@ -73,7 +105,7 @@ function placeLeaves(
   leaves: readonly RewardLeaf[],
   words: Uint32Array,
   base: number,
-  accounts?: Uint8Array,
+  accounts?: AccountWords,
 ): number[] {
   const n = leaves.length
   const nodes = new Uint8Array(words.buffer)
@@ -129,7 +161,7 @@ function hashPairInto(words: Uint32Array, nodes: Uint8Array, a: number, b: numbe
  * n − 1 + s, and an inner node is written over its left child, which nothing reads again, so node i
  * lives in the slot of its leftmost leaf.
  */
-function rootOf(leaves: readonly RewardLeaf[], accounts?: Uint8Array): Uint8Array {
+function rootOf(leaves: readonly RewardLeaf[], accounts?: AccountWords): Uint8Array {
   const n = leaves.length
   const words = new Uint32Array(8 * n)
   const nodes = new Uint8Array(words.buffer)
@@ -157,11 +189,11 @@ export interface RewardsTree {
 export const EMPTY_ROOT = new Uint8Array(32)
 
 /**
- * The root of buildRewardsTree(leaves), with leaf i's account given as bytes accounts[20i, 20i+20) (it
- * must be leaves[i].account's), which spares parsing the account strings again.
+ * The root of buildRewardsTree(leaves), with leaf i's account given as accounts.words from
+ * accounts.at[i] (it must be leaves[i].account's), which spares parsing the account strings again.
  */
-export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: Uint8Array): Uint8Array {
-  if (accounts.length !== 20 * leaves.length) throw new RangeError('expected 20 account bytes per leaf')
+export function rewardsRoot(leaves: readonly RewardLeaf[], accounts: AccountWords): Uint8Array {
+  if (accounts.at.length !== leaves.length) throw new RangeError('expected one account per leaf')
   return leaves.length === 0 ? EMPTY_ROOT : rootOf(leaves, accounts)
 }
 

@@ -1,7 +1,14 @@
 import { assignment } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
-import { compareBytes, equalBytes, parseCanonicalAddress } from './bytes.ts'
-import { buildRewardsTree, type RewardLeaf, rewardsRoot } from './merkle.ts'
+import { compareBytes, equalBytes } from './bytes.ts'
+import {
+  type AccountWords,
+  accountByte,
+  buildRewardsTree,
+  parseAccountWords,
+  type RewardLeaf,
+  rewardsRoot,
+} from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
 import { orderByBytes } from './order.ts'
 import { peerIdFromString } from './peer.ts'
@@ -218,13 +225,13 @@ function collectSlots(input: TallyInput): Slots {
 }
 
 /**
- * The eligible relays with a counted attestation, in PeerId byte order; their payout addresses as bytes
- * (20 each, in the same order) when all are canonical; and the equivocations.
+ * The eligible relays with a counted attestation, in PeerId byte order; their payout addresses as words
+ * (relay k's from payouts.at[k]) when all are canonical; and the equivocations.
  */
 function relayTallies(
   input: TallyInput,
   s: Slots,
-): { relays: RelayTally[]; payouts: Uint8Array | undefined; equivocations: number } {
+): { relays: RelayTally[]; payouts: { words: number[]; at: number[] } | undefined; equivocations: number } {
   // First, in registry order, which walks the slots and the entries of a registry built in order
   // sequentially: which relays have a counted attestation, their sorted capacities, scores and parsed
   // payout addresses. Done in PeerId order, each relay's slots, capacities and entry would cost cache
@@ -234,7 +241,7 @@ function relayTallies(
   const capacitiesOf: number[][] = new Array(s.entries.length)
   const scores: number[] = new Array(s.entries.length)
   let count = 0
-  let payouts: Uint8Array | undefined = new Uint8Array(20 * s.entries.length)
+  let words: number[] | undefined = new Array(5 * s.entries.length).fill(0)
   s.entries.forEach((entry, r) => {
     let counted = 0
     for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
@@ -243,8 +250,7 @@ function relayTallies(
       else if (a !== undefined) counted++
     }
     if (counted === 0) return
-    if (payouts !== undefined && !parseCanonicalAddress(entry.payout, payouts, 20 * count))
-      payouts = undefined
+    if (words !== undefined && !parseAccountWords(entry.payout, words, 5 * count)) words = undefined
     const capacities: number[] = new Array(counted)
     let c = 0
     for (let slot = r * s.perRelay; slot < (r + 1) * s.perRelay; slot++) {
@@ -262,10 +268,8 @@ function relayTallies(
     (i, j) => compareBytes((tallied[i] as RegisteredRelay).relay, (tallied[j] as RegisteredRelay).relay),
   )
   // then the tallies, made in PeerId order: every later pass walks them in that order
-  const sortedPayouts = payouts && new Uint8Array(20 * count)
-  const relays = order.map((i, k): RelayTally => {
+  const relays = order.map((i): RelayTally => {
     const entry = tallied[i] as RegisteredRelay
-    sortedPayouts?.set((payouts as Uint8Array).subarray(20 * i, 20 * i + 20), 20 * k)
     return {
       relay: entry.relay,
       payout: entry.payout,
@@ -274,7 +278,7 @@ function relayTallies(
       reward: 0n,
     }
   })
-  return { relays, payouts: sortedPayouts, equivocations }
+  return { relays, payouts: words && { words, at: order.map(i => 5 * i) }, equivocations }
 }
 
 /** Inserts `value` into values[0, filled), which is sorted, keeping it sorted. */
@@ -358,29 +362,35 @@ function nthSmallest(values: readonly number[], k: number): number {
 
 /**
  * One leaf per account with a non-zero cumulative amount, ordered by address, and when every address is
- * canonical their bytes (20 a leaf, in leaf order). Addresses are compared as lower-case text; a previous
- * amount keyed in another case is the same account. When every address is in canonical form (as
+ * canonical their words (leaf i's from accounts.at[i]). Addresses are compared as lower-case text; a
+ * previous amount keyed in another case is the same account. When every address is in canonical form (as
  * registries and ledgers write them), text order is byte order. `payouts` are the relays' payout
- * addresses as bytes, if all are canonical.
+ * addresses as words, if all are canonical; the previous accounts' words are added to them.
  */
 function cumulativeLeaves(
   previous: ReadonlyMap<Address, bigint>,
   relays: readonly RelayTally[],
-  payouts: Uint8Array | undefined,
-): { leaves: RewardLeaf[]; accounts: Uint8Array | undefined } {
+  payouts: { words: number[]; at: readonly number[] } | undefined,
+): { leaves: RewardLeaf[]; accounts: AccountWords | undefined } {
   const names: Address[] = []
   const amounts: bigint[] = []
-  const bytes = new Uint8Array(20 * (previous.size + relays.length))
+  // where each name's account is in words
+  const at: number[] = []
+  const words = payouts?.words ?? []
   let canonical = payouts !== undefined
   for (const [account, amount] of previous) {
     const name = account.toLowerCase() as Address
-    if (canonical && !parseCanonicalAddress(name, bytes, 20 * names.length)) canonical = false
+    if (canonical) {
+      const o = words.length
+      if (parseAccountWords(name, words, o)) at.push(o)
+      else canonical = false
+    }
     names.push(name)
     amounts.push(amount)
   }
   relays.forEach((r, k) => {
     if (r.reward === 0n) return
-    if (canonical) bytes.set((payouts as Uint8Array).subarray(20 * k, 20 * k + 20), 20 * names.length)
+    if (canonical) at.push((payouts as { at: readonly number[] }).at[k] as number)
     names.push(r.payout)
     amounts.push(r.reward)
   })
@@ -388,30 +398,39 @@ function cumulativeLeaves(
   // canonical addresses order as text as they do as bytes; equal ones end up adjacent, first seen first
   const order = orderByBytes(
     names.length,
-    (i, j) => (j < 20 ? (bytes[20 * i + j] as number) : -1),
-    (i, j) => compareBytes(bytes.subarray(20 * i, 20 * i + 20), bytes.subarray(20 * j, 20 * j + 20)),
+    (i, j) => (j < 20 ? accountByte(words, at[i] as number, j) : -1),
+    (i, j) => compareAccounts(words, at[i] as number, at[j] as number),
   )
   const leaves: RewardLeaf[] = []
-  const accounts = new Uint8Array(20 * names.length)
+  const leafAt: number[] = []
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     let amount = amounts[i] as bigint
     let end = start + 1
-    for (; end < order.length && sameAccount(bytes, i, order[end] as number); end++) {
+    for (
+      ;
+      end < order.length && compareAccounts(words, at[i] as number, at[order[end] as number] as number) === 0;
+      end++
+    ) {
       amount += amounts[order[end] as number] as bigint
     }
     if (amount > 0n) {
-      accounts.set(bytes.subarray(20 * i, 20 * i + 20), 20 * leaves.length)
+      leafAt.push(at[i] as number)
       leaves.push({ account: names[i] as Address, amount })
     }
     start = end
   }
-  return { leaves, accounts: accounts.subarray(0, 20 * leaves.length) }
+  return { leaves, accounts: { words, at: leafAt } }
 }
 
-function sameAccount(bytes: Uint8Array, i: number, j: number): boolean {
-  for (let b = 19; b >= 0; b--) if (bytes[20 * i + b] !== bytes[20 * j + b]) return false
-  return true
+/** Compares the accounts at words[a, a + 5) and words[b, b + 5) as bytes. */
+function compareAccounts(words: readonly number[], a: number, b: number): number {
+  for (let w = 0; w < 5; w++) {
+    const x = (words[a + w] as number) >>> 0
+    const y = (words[b + w] as number) >>> 0
+    if (x !== y) return x < y ? -1 : 1
+  }
+  return 0
 }
 
 /** The leaves when some address is not canonical: summed by exact text, ordered as strings. */
