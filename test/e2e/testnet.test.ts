@@ -23,7 +23,7 @@ describe('e2e: weir testnet runs the whole cycle', function () {
   })
   after(() => rmSync(out, { recursive: true, force: true }))
 
-  it('certifies every epoch with one root at all ledgers, anchors it, claims equal the tallies, and measures every relay close to its cap', async () => {
+  it('certifies every epoch with one root at all ledgers, anchors it, claims equal the tallies, and measures every relay within 10% of its cap', async () => {
     // 5 relays (1, 5.75, 10.5, 15.25 and 20 MB/s): the fastest is probed through the next two, which
     // carry 1.29× its cap; with 4 (13.7 + 7.3 for 20 MB/s, 1.05×) its reverse window once read 13% low.
     // The machine runs one probe at a time: 5 of about 6.3 s each took 40 s epochs close enough to full
@@ -88,21 +88,14 @@ describe('e2e: weir testnet runs the whole cycle', function () {
         .join('\n')
     const paid = report.epochs.filter(e => e.relays.some(r => r.reward !== '0'))
     assert.equal(paid.length, report.epochs.length, 'every epoch of the run paid')
-    // Every reading within 25%, and each relay's best reading within 10% (interference only ever slows a
-    // probe, which is why witnesses estimate a relay by its highest recent reading). The issue asks for
-    // every reading within 10%: on two cores about one run in three still has a probe of a fast relay
-    // read 10–20% low (cause not found), while the faults fixed so far (a probe through a too-slow
-    // helper, a skipped probe) read 33–100% low.
+    // Every reading within 10% of the relay's cap. The faults fixed so far read 11–100% low: a probe
+    // through a too-slow helper, a skipped probe, ledgers and Anvil taking the CPU from probes.
     const readings = report.epochs.flatMap(e => e.relays.map(r => ({ epoch: e.epoch, ...r })))
     const error = (r: Relay) => Math.abs(r.measuredBps - r.capacityBps) / r.capacityBps
     const explain = (r: (typeof readings)[number]) =>
       `epoch ${r.epoch}: relay ${r.peerId} measured at ${r.measuredBps} B/s, true ${r.capacityBps} B/s; ` +
       `what the witnesses logged about it:\n${witnessLines(r.peerId)}`
-    const wide = readings.find(r => error(r) > 0.25)
-    if (wide) assert.fail(explain(wide))
-    for (const peerId of new Set(readings.map(r => r.peerId))) {
-      const own = readings.filter(r => r.peerId === peerId)
-      if (own.every(r => error(r) > 0.1)) assert.fail(own.map(explain).join('\n'))
-    }
+    const wide = readings.filter(r => error(r) > 0.1)
+    if (wide.length > 0) assert.fail(wide.map(explain).join('\n'))
   })
 })
