@@ -1,3 +1,4 @@
+import { isIP } from 'node:net'
 import { join } from 'node:path'
 import { joinAttestations } from '../../node/attestations.ts'
 import { loadDataDir } from '../../node/datadir.ts'
@@ -13,7 +14,7 @@ import { ProbeSink } from '../../witness/sink.ts'
 import { witnessStatus } from '../../witness/status.ts'
 import { Witness } from '../../witness/witness.ts'
 import type { Command } from '../main.ts'
-import { hostPortFlag, intFlag, parseFlags, requireFlag, urlFlag } from '../args.ts'
+import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--sink HOST:PORT]
@@ -42,6 +43,11 @@ export const command: Command = {
     })
     const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
     const sinkAt = hostPortFlag(v.sink ?? '127.0.0.1:0', 'sink')
+    // the sink's address is also where relays are told to connect: an unspecified one reaches nobody
+    if (isIP(sinkAt.host) !== 0 && /^[0:.]+$/.test(sinkAt.host))
+      throw new UsageError(
+        `--sink is the address relays connect to: give one they can reach, not '${sinkAt.host}'`,
+      )
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const concurrency = intFlag(v.concurrency, 'concurrency', 2, 1, 64)
     const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080')

@@ -67,6 +67,8 @@ describe('cli: help and usage errors', () => {
     [['claim', '--frob'], /Unknown option '--frob'/],
     [['ledger', '--rpc', 'http://127.0.0.1:1'], /--rpc, --contract and --anchor-key go together/],
     [['witness', '--dir', 'x', '--ledger', 'nope'], /--ledger expects an http\(s\) URL/],
+    [['witness', '--dir', 'x', '--sink', '0.0.0.0:9000'], /--sink is the address relays connect to/],
+    [['witness', '--dir', 'x', '--sink', '[::]:9000'], /--sink is the address relays connect to/],
     [['relay', '--dir', 'x', '--max-bandwidth', 'fast'], /--max-bandwidth/],
     [['network', 'new', '--out', 'x', '--committee', 'abc'], /--committee expects a whole number/],
     [['contracts', 'deploy', '--rpc', 'localhost'], /--rpc expects an http\(s\) URL/],
