@@ -14,11 +14,12 @@ export function streamToDuplex(stream: Stream): Duplex {
   // drain's resolved promise, so after one drain onDrain() no longer waits, and a fast writer piled up to
   // 90 MB in the yamux stream's write buffer (whose every send then walked a list of ~1,400 chunks).
   let pendingWrite: ((err?: Error | null) => void) | undefined
-  const onDrain = () => {
+  const settleWrite = (err?: Error) => {
     const callback = pendingWrite
     pendingWrite = undefined
-    callback?.()
+    callback?.(err)
   }
+  const onDrain = () => settleWrite()
   const onMessage = (evt: StreamMessageEvent) => {
     let more = true
     if (evt.data instanceof Uint8Array) more = duplex.push(evt.data)
@@ -27,9 +28,7 @@ export function streamToDuplex(stream: Stream): Duplex {
   }
   const onEnd = () => duplex.push(null)
   const onClose = (evt: StreamCloseEvent) => {
-    const callback = pendingWrite
-    pendingWrite = undefined
-    callback?.(evt.error ?? new Error('stream closed'))
+    settleWrite(evt.error ?? new Error('stream closed'))
     if (evt.error !== undefined) duplex.destroy(evt.error)
     else if (!stream.readableEnded) duplex.push(null)
   }

@@ -262,6 +262,7 @@ function relayTallies(
     tallied[count++] = entry
   })
   tallied.length = count
+  if (words !== undefined) words.length = 5 * count
   const order = orderByBytes(
     count,
     (i, j) => (tallied[i] as RegisteredRelay).relay[j] ?? -1,
@@ -390,7 +391,7 @@ function cumulativeLeaves(
   }
   relays.forEach((r, k) => {
     if (r.reward === 0n) return
-    if (canonical) at.push((payouts as { at: readonly number[] }).at[k] as number)
+    if (canonical && payouts !== undefined) at.push(payouts.at[k] as number)
     names.push(r.payout)
     amounts.push(r.reward)
   })
@@ -405,17 +406,16 @@ function cumulativeLeaves(
   const leafAt: number[] = []
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
+    const account = at[i] as number
     let amount = amounts[i] as bigint
     let end = start + 1
-    for (
-      ;
-      end < order.length && compareAccounts(words, at[i] as number, at[order[end] as number] as number) === 0;
-      end++
-    ) {
-      amount += amounts[order[end] as number] as bigint
+    for (; end < order.length; end++) {
+      const j = order[end] as number
+      if (compareAccounts(words, account, at[j] as number) !== 0) break
+      amount += amounts[j] as bigint
     }
     if (amount > 0n) {
-      leafAt.push(at[i] as number)
+      leafAt.push(account)
       leaves.push({ account: names[i] as Address, amount })
     }
     start = end
