@@ -10,9 +10,12 @@ const timed = [
   'test/witness/witness.test.ts',
   'test/e2e/testnet.test.ts',
 ]
+// Mocha adds files named on the command line to the configured spec: name none here when some are given,
+// so `npx mocha test/x.test.ts` runs that file alone.
+const named = process.argv.slice(2).some(a => a.endsWith('.ts'))
 const base = {
-  spec: ['test/**/*.test.ts'],
-  'node-option': ['import=tsx', 'import=./node/runtime.ts'],
+  spec: named ? [] : ['test/**/*.test.ts'],
+  'node-option': ['import=tsx', 'import=./node/host/runtime.ts'],
   timeout: 60000,
   reporter: 'spec',
   exit: true,

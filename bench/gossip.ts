@@ -1,10 +1,10 @@
-// Gossip delivery cost with and without gossipsub's fast message id (node/host.ts fastMessageId): five
+// Gossip delivery cost with and without gossipsub's fast message id (node/host/host.ts fastMessageId): five
 // hosts in a full mesh on 127.0.0.1, one publishes attestation-sized messages, the other four receive
 // each one, and copies from other mesh peers arrive too. CPU seconds of this process (all five hosts)
 // per message delivered to all, both measured in the same run.
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createHost, type Host, topic } from '../node/host.ts'
+import { createHost, type Host, topic } from '../node/host/host.ts'
 
 const HOSTS = 5
 const MESSAGES = 2000

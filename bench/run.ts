@@ -1,6 +1,6 @@
 // `npm run bench -- <name> [args]`: runs bench/<name>.ts. Each benchmark prints its figures as ratios
 // against a baseline measured in the same run, and ends with one JSON line.
-import '../node/runtime.ts'
+import '../node/host/runtime.ts'
 import { readdirSync } from 'node:fs'
 
 const available = readdirSync(new URL('.', import.meta.url))

@@ -1,5 +1,5 @@
 import type { Address } from 'viem'
-import { loadSecp256k1Key } from '../node/identity.ts'
+import { loadSecp256k1Key } from '../node/host/identity.ts'
 import { addressFlag, requireFlag, UsageError, urlFlag } from './args.ts'
 
 /** A secp256k1 key file named by a flag; a missing or malformed file is a usage error naming the flag. */

@@ -1,12 +1,7 @@
-import '../node/runtime.ts'
+import '../node/host/runtime.ts'
 import { UsageError } from './args.ts'
 
-/** A subcommand: loaded only when used, so `weir --help` stays fast and roles don't load each other. */
-export interface Command {
-  summary: string
-  usage: string
-  run(argv: string[]): Promise<number>
-}
+import type { Command } from './command.ts'
 
 const commands: Record<string, () => Promise<{ command: Command }>> = {
   anchor: () => import('./commands/anchor.ts'),

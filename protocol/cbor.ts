@@ -4,7 +4,6 @@
 // outside that subset (negative or non-integer numbers, non-ASCII text, other types, deep nesting) and
 // every input it would not accept as canonical are left to cborg, so results and errors never change.
 
-import type { Field } from './codec.ts'
 
 /** `undefined`: the value is outside the subset (cborg decides). */
 const OUTSIDE = undefined
@@ -13,6 +12,9 @@ const TWO_32 = 2 ** 32
 
 let scratch = new Uint8Array(1024)
 let at = 0
+
+/** A value of the canonical subset: unsigned integers, text, bytes and arrays of them. */
+export type Field = number | string | Uint8Array | Field[]
 
 /** The canonical encoding of `fields`, or undefined when cborg must encode them. */
 export function encodeSubset(fields: Field[]): Uint8Array | undefined {

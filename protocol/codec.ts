@@ -1,13 +1,14 @@
 import { decode, encode } from 'cborg'
 import { concatBytes, equalBytes, utf8 } from './bytes.ts'
-import { decodeSubset, encodeSubset } from './cbor.ts'
+import { decodeSubset, encodeSubset, type Field } from './cbor.ts'
 import { DecodeError } from './errors.ts'
+
+export type { Field }
 
 // Every signed message is a CBOR array of positional fields in cborg's deterministic encoding
 // (RFC 8949 §4.2: shortest forms, definite lengths). Decoding is strict: the input must be exactly the
 // canonical encoding of what it decodes to, so every message has one byte form and one id.
 
-export type Field = number | string | Uint8Array | Field[]
 
 const DECODE_OPTIONS = {
   strict: true,

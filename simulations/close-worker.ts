@@ -1,13 +1,13 @@
 // The epoch closer's thread: computes each submitted epoch's content root and tally, in order.
 import { type MessagePort, parentPort, workerData } from 'node:worker_threads'
-import { type CloseJob, EpochCloser } from './closer.ts'
+import { type CloseJob, HonestTally } from './closer.ts'
 
 const { net, port, signal } = workerData as {
-  net: ConstructorParameters<typeof EpochCloser>[0]
+  net: ConstructorParameters<typeof HonestTally>[0]
   port: MessagePort
   signal: Int32Array
 }
-const closer = new EpochCloser(net)
+const closer = new HonestTally(net)
 parentPort?.on('message', (job: CloseJob) => {
   try {
     port.postMessage({ result: closer.close(job) })

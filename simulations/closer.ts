@@ -39,7 +39,7 @@ export interface CloseResult {
  * root over the item ids, the registry, and the tally against the previous cumulative amounts. Holds
  * the ledger's running state (certified records, cumulative amounts), so jobs must come in epoch order.
  */
-export class EpochCloser {
+export class HonestTally {
   private records: RelayRecord[] = []
   private cumulative = new Map<Address, bigint>()
 
@@ -85,7 +85,7 @@ export class EpochCloser {
  * epoch's result is there.
  */
 export class Closer {
-  private inline: EpochCloser | undefined
+  private inline: HonestTally | undefined
   private worker: Worker | undefined
   private port: MessagePort | undefined
   private signal: Int32Array | undefined
@@ -93,7 +93,7 @@ export class Closer {
 
   constructor(net: NetworkDefinition, parallel: boolean) {
     if (!parallel) {
-      this.inline = new EpochCloser(net)
+      this.inline = new HonestTally(net)
       return
     }
     const { port1, port2 } = new MessageChannel()

@@ -1,6 +1,6 @@
 import type { RelayOutcome } from './closer.ts'
 import type { AdversaryName } from './scenario.ts'
-import { gini, quantile, sortedCopy, spearman } from './stats.ts'
+import { gini, type Interval, quantile, sortedCopy, spearman, tInterval } from './stats.ts'
 import { ROLE, type World } from './world.ts'
 
 export interface EpochInput {
@@ -276,3 +276,29 @@ export class EpochRecorder {
 
 export const NODES_HEADER =
   'epoch,node,role,lazy_witness,machine,online,true_bps,estimate_bps,attestations,reward'
+
+export interface PointSummary {
+  point: string
+  runs: number
+  medianRelError: Interval
+  p95RelError: Interval
+  spearman: Interval
+  gini: Interval
+  gains: Partial<Record<AdversaryName, Interval>>
+}
+
+/** One sweep point's headline figures over its seeds, each as a t-interval. */
+export function summarizePoint(point: string, headlines: Headline[]): PointSummary {
+  const names = [...new Set(headlines.flatMap(h => Object.keys(h.gains)))].sort() as AdversaryName[]
+  const gains: PointSummary['gains'] = {}
+  for (const name of names) gains[name] = tInterval(headlines.map(h => h.gains[name] ?? Number.NaN))
+  return {
+    point,
+    runs: headlines.length,
+    medianRelError: tInterval(headlines.map(h => h.medianRelError)),
+    p95RelError: tInterval(headlines.map(h => h.p95RelError)),
+    spearman: tInterval(headlines.map(h => h.spearman)),
+    gini: tInterval(headlines.map(h => h.gini)),
+    gains,
+  }
+}

@@ -1,7 +1,7 @@
 import { HISTOGRAM_BINS } from './metrics.ts'
 import type { JobResult } from './job.ts'
 import type { AdversaryName, Scenario } from './scenario.ts'
-import type { PointSummary } from './sweep.ts'
+import type { PointSummary } from './metrics.ts'
 import { type Interval, tInterval } from './stats.ts'
 
 // report.html: one self-contained page (inline SVG, inline CSS, no script, no network) so it opens

@@ -8,10 +8,9 @@ import { stringify } from 'yaml'
 import { sha256 } from '../protocol/hash.ts'
 import { utf8 } from '../protocol/bytes.ts'
 import { type Job, type JobResult, runJob } from './job.ts'
-import { NODES_HEADER } from './metrics.ts'
+import { NODES_HEADER, type PointSummary, summarizePoint } from './metrics.ts'
 import { writeReport } from './report.ts'
 import { type AdversaryName, type Scenario, sweepPoints } from './scenario.ts'
-import { type Interval, tInterval } from './stats.ts'
 
 export interface SweepOptions {
   out: string
@@ -19,16 +18,6 @@ export interface SweepOptions {
   workers?: number
   /** draws a progress line; called often */
   progress?: (line: string) => void
-}
-
-export interface PointSummary {
-  point: string
-  runs: number
-  medianRelError: Interval
-  p95RelError: Interval
-  spearman: Interval
-  gini: Interval
-  gains: Partial<Record<AdversaryName, Interval>>
 }
 
 export interface SweepResult {
@@ -50,21 +39,6 @@ export function codeVersion(): string {
     }).trim()
   } catch {}
   return `weir ${pkg.version} (${commit})`
-}
-
-function summarize(point: string, results: JobResult[]): PointSummary {
-  const names = [...new Set(results.flatMap(r => Object.keys(r.headline.gains)))].sort() as AdversaryName[]
-  const gains: PointSummary['gains'] = {}
-  for (const name of names) gains[name] = tInterval(results.map(r => r.headline.gains[name] ?? Number.NaN))
-  return {
-    point,
-    runs: results.length,
-    medianRelError: tInterval(results.map(r => r.headline.medianRelError)),
-    p95RelError: tInterval(results.map(r => r.headline.p95RelError)),
-    spearman: tInterval(results.map(r => r.headline.spearman)),
-    gini: tInterval(results.map(r => r.headline.gini)),
-    gains,
-  }
 }
 
 /** Runs jobs on a pool of worker threads, results in job order. */
@@ -154,9 +128,9 @@ export async function runSweep(scenario: Scenario, options: SweepOptions): Promi
       : Buffer.from(sha256(utf8(results.map(r => r.fingerprint).join('\n')))).toString('hex')
   const summaries = points.map(p => {
     const label = p.label || scenario.name
-    return summarize(
+    return summarizePoint(
       label,
-      results.filter(r => r.point === label),
+      results.filter(r => r.point === label).map(r => r.headline),
     )
   })
   const version = codeVersion()

@@ -1,6 +1,6 @@
 import { peerIdFromString } from '@libp2p/peer-id'
-import type { Host } from '../node/host.ts'
-import { openCircuit, TunnelRefusedError } from '../node/tunnel-client.ts'
+import type { Host } from '../node/host/host.ts'
+import { openCircuit, TunnelRefusedError } from '../node/tunnel/client.ts'
 import { CircuitError, HelperError } from './probe.ts'
 import type { CircuitOpener } from './witness.ts'
 

@@ -2,7 +2,7 @@
 export type Release = () => Promise<void>
 
 /**
- * Takes a lease on the relays of one probe from a testnet's lease server (simulations/probe-leases.ts),
+ * Takes a lease on the relays of one probe from a testnet's lease server (simulations/testnet/probe-leases.ts),
  * waiting until it is granted or `signal` aborts. Witnesses sharing one machine use it so that their
  * probes never meet at a relay and do not compete for the CPU.
  */

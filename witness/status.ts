@@ -1,8 +1,8 @@
-import type { AttestationTopic } from '../node/attestation-topic.ts'
-import type { RelayDirectory } from '../node/directory.ts'
-import type { EvidenceLog } from '../node/evidence.ts'
-import type { Host } from '../node/host.ts'
-import { metric, type StatusSource } from '../node/status-server.ts'
+import type { AttestationTopic } from '../node/network/attestation-topic.ts'
+import type { RelayDirectory } from '../node/network/directory.ts'
+import type { EvidenceLog } from '../node/network/evidence.ts'
+import type { Host } from '../node/host/host.ts'
+import { metric, type StatusSource } from '../node/host/status-server.ts'
 import type { ProbeSink } from './sink.ts'
 import type { Witness } from './witness.ts'
 

@@ -1,6 +1,6 @@
 import type { Duplex } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { AttestationTopic } from '../node/attestation-topic.ts'
+import type { AttestationTopic } from '../node/network/attestation-topic.ts'
 import { type Attestation, capacityOf, signAttestation } from '../protocol/attestation.ts'
 import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
 import type { NetworkDefinition } from '../protocol/network.ts'

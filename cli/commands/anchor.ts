@@ -3,7 +3,7 @@ import { anchorCertified, fetchCertificate } from '../../ledger/anchoring.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { intFlag, parseFlags } from '../args.ts'
 import { chainFlagSpec, readChainFlags } from '../chain-flags.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 
 export const command: Command = {
   summary: "anchor a ledger's certified epochs on chain (all pending ones, or --epoch N)",

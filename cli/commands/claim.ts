@@ -5,7 +5,7 @@ import { to0x } from '../../protocol/bytes.ts'
 import { addressOfSecretKey } from '../../protocol/vote.ts'
 import { parseFlags } from '../args.ts'
 import { chainFlagSpec, readChainFlags } from '../chain-flags.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 
 export const command: Command = {
   summary: "claim the key's rewards: the ledger's cumulative proof, paid on chain",

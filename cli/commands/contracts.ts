@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs'
 import { createPublicClient, http, toHex } from 'viem'
 import { NetworkDefinitionError } from '../../protocol/errors.ts'
 import { loadNetworkDefinition, type NetworkDefinition } from '../../protocol/network.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 import { parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { secp256k1KeyFlag } from '../chain-flags.ts'
 

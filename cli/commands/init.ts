@@ -1,6 +1,6 @@
-import { initDataDir, readNetworkFile } from '../../node/datadir.ts'
+import { initDataDir, readNetworkFile } from '../../node/host/datadir.ts'
 import type { Address } from '../../protocol/network.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 import { parseFlags, requireFlag, UsageError } from '../args.ts'
 
 export const command: Command = {

@@ -1,9 +1,9 @@
-import { loadDataDir } from '../../node/datadir.ts'
+import { loadDataDir } from '../../node/host/datadir.ts'
 import type { Hex } from 'viem'
 import { startAnchoring } from '../../ledger/anchoring.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { addressOfSecretKey, decodeCertificate } from '../../protocol/vote.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 import { addressFlag, hostPortFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { secp256k1KeyFlag } from '../chain-flags.ts'
 

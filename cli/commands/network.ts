@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs'
-import { createLocalNetwork } from '../../node/local-network.ts'
+import { createLocalNetwork } from '../../node/host/local-network.ts'
 import type { Address } from '../../protocol/network.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 import { intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
 
 const USAGE = `weir network new --out DIR [--id NAME] [--witnesses N] [--committee N] [--epoch-seconds S]

@@ -3,7 +3,7 @@ import { loadScenario, ScenarioError } from '../../simulations/scenario.ts'
 import { runSweep } from '../../simulations/sweep.ts'
 import type { Interval } from '../../simulations/stats.ts'
 import { intFlag, parseFlags, UsageError } from '../args.ts'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 
 const USAGE = `weir sim SCENARIO.yaml [--out DIR] [--seed N] [--runs N] [--workers N]
 

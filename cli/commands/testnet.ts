@@ -1,5 +1,5 @@
-import { runTestnet, type TestnetReport } from '../../simulations/testnet.ts'
-import type { Command } from '../main.ts'
+import { runTestnet, type TestnetReport } from '../../simulations/testnet/testnet.ts'
+import type { Command } from '../command.ts'
 import { intFlag, parseFlags } from '../args.ts'
 
 const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds 60] [--epochs 3]

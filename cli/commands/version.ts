@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import type { Command } from '../main.ts'
+import type { Command } from '../command.ts'
 import { parseFlags } from '../args.ts'
 
 export const command: Command = {

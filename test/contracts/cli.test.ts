@@ -7,11 +7,11 @@ import { promisify } from 'node:util'
 import { getAddress, hexToBytes } from 'viem'
 import { UsageError } from '../../cli/args.ts'
 import { command } from '../../cli/commands/contracts.ts'
-import { createLocalNetwork } from '../../node/local-network.ts'
+import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { readRewards } from '../../contracts/client.ts'
 import { networkHash } from '../../contracts/typed-data.ts'
-import { createSecp256k1Key } from '../../node/identity.ts'
+import { createSecp256k1Key } from '../../node/host/identity.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
 
 const weir = new URL('../../bin/weir.js', import.meta.url).pathname

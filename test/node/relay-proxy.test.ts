@@ -10,8 +10,8 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
-import { createHost, protocolId } from '../../node/host.ts'
-import { decodeReply, encodeRequest } from '../../node/tunnel-wire.ts'
+import { createHost, protocolId } from '../../node/host/host.ts'
+import { decodeReply, encodeRequest } from '../../node/tunnel/wire.ts'
 import { exited, Processes } from './processes.ts'
 
 // End to end with real processes on 127.0.0.1: `weir relay` and `weir proxy` started from the CLI,

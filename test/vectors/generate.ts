@@ -1,7 +1,7 @@
 // Writes the pinned protocol vectors in test/vectors/*.json from fixed keys and seeds.
 // Run by hand, once, when an encoding deliberately changes: `npx tsx test/vectors/generate.ts`.
 // test/protocol/vectors.test.ts only reads the JSON and checks the code still reproduces it.
-import '../../node/runtime.ts'
+import '../../node/host/runtime.ts'
 import { writeFileSync } from 'node:fs'
 import { decode as decodeCbor } from 'cborg'
 import { join } from 'node:path'

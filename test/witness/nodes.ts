@@ -4,7 +4,7 @@ import { noise } from '@libp2p/noise'
 import { tcp } from '@libp2p/tcp'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p, type Libp2p } from 'libp2p'
-import { gossipScoring } from '../../node/gossip-scoring.ts'
+import { gossipScoring } from '../../node/host/gossip-scoring.ts'
 
 export type GossipNode = Libp2p<{ pubsub: GossipSub }>
 

@@ -4,17 +4,17 @@
 //                                      directly by these peers (the witnesses it knows), which run unshaped
 //   WEIR_TEST_FLIP_BITS=1              flip one bit in every relayed chunk of 1 KiB or more from the client
 // Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--bootstrap MA]
-import '../../node/runtime.ts'
+import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 import { parseArgs } from 'node:util'
-import { loadDataDir } from '../../node/datadir.ts'
-import { RelayDirectory } from '../../node/directory.ts'
-import { resolveExit } from '../../node/exit-policy.ts'
-import { createHost, type Host, protocolId } from '../../node/host.ts'
-import { Meter } from '../../node/meter.ts'
-import { RecordPublisher } from '../../node/relay-records.ts'
-import { TokenBucket } from '../../node/token-bucket.ts'
-import { TunnelServer } from '../../node/tunnel-server.ts'
+import { loadDataDir } from '../../node/host/datadir.ts'
+import { RelayDirectory } from '../../node/network/directory.ts'
+import { resolveExit } from '../../node/relay/exit-policy.ts'
+import { createHost, type Host, protocolId } from '../../node/host/host.ts'
+import { Meter } from '../../node/relay/meter.ts'
+import { RecordPublisher } from '../../node/relay/relay-records.ts'
+import { TokenBucket } from '../../node/relay/token-bucket.ts'
+import { TunnelServer } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 
 const favoured = new Set((process.env.WEIR_TEST_FAVOUR_PEERS ?? '').split(',').filter(Boolean))

@@ -1,0 +1,161 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import { multiaddr } from '@multiformats/multiaddr'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { peerIdToString } from '../../protocol/peer.ts'
+import {
+  decodeRelayRecord,
+  MAX_RELAY_RECORD_BYTES,
+  type RelayRecord,
+  verifyRelayRecord,
+} from '../../protocol/record.ts'
+import { type Host, protocolId, topic } from '../host/host.ts'
+
+/** What a client or witness knows about one relay. */
+export interface KnownRelay {
+  peerId: string
+  record: RelayRecord
+  /** Latest measured capacity in bytes/s (from attestations or the ledger), when known. */
+  capacityBps?: number
+}
+
+const RAW_CODEC = 0x55
+const FETCH_TIMEOUT_MS = 5000
+const DISCOVER_TIMEOUT_MS = 20_000
+
+/** The DHT key every relay of a network provides, so clients can find relays without a list. */
+export async function rendezvousKey(networkId: string): Promise<CID> {
+  return CID.createV1(RAW_CODEC, await sha256.digest(new TextEncoder().encode(`weir/${networkId}/relays`)))
+}
+
+/**
+ * The relays a node knows: signed relay records from the relays topic, from `/record` fetches (of
+ * every peer that identifies as serving it) and from DHT rendezvous lookups; the highest sequence
+ * number per relay wins. Their addresses go into the peer store so tunnels (and next hops) can dial them.
+ */
+export class RelayDirectory {
+  private readonly relays = new Map<string, KnownRelay>()
+  private readonly topicName: string
+  private readonly recordProtocol: string
+
+  constructor(
+    private readonly host: Host,
+    private readonly networkId: string,
+  ) {
+    this.topicName = topic(networkId, 'relays')
+    this.recordProtocol = protocolId(networkId, 'record')
+  }
+
+  start(): void {
+    const pubsub = this.host.services.pubsub
+    pubsub.topicValidators.set(this.topicName, (_from, message) => {
+      const record = this.check(message.data)
+      if (record === undefined) return TopicValidatorResult.Reject
+      const known = this.relays.get(peerIdToString(record.relay))
+      return known && known.record.seq >= record.seq
+        ? TopicValidatorResult.Ignore
+        : TopicValidatorResult.Accept
+    })
+    pubsub.addEventListener('message', evt => {
+      if (evt.detail.topic !== this.topicName) return
+      const record = this.check(evt.detail.data)
+      if (record) this.add(record)
+    })
+    pubsub.subscribe(this.topicName)
+    this.host.addEventListener('peer:identify', evt => {
+      if (evt.detail.protocols.includes(this.recordProtocol)) {
+        this.fetch(evt.detail.peerId).catch(() => {})
+      }
+    })
+  }
+
+  /** Known relays, best first by measured capacity (unmeasured last). */
+  list(): KnownRelay[] {
+    return [...this.relays.values()].sort((a, b) => (b.capacityBps ?? -1) - (a.capacityBps ?? -1))
+  }
+
+  /** How many relays are known. */
+  get size(): number {
+    return this.relays.size
+  }
+
+  get(peerId: string): KnownRelay | undefined {
+    return this.relays.get(peerId)
+  }
+
+  /** Records a measured capacity (from a witness's attestations or the ledger's tally). */
+  setCapacity(peerId: string, capacityBps: number): void {
+    const known = this.relays.get(peerId)
+    if (known) known.capacityBps = capacityBps
+  }
+
+  /** Adds a verified record if it is newer than what we have; returns whether it was. */
+  add(record: RelayRecord): boolean {
+    const peerId = peerIdToString(record.relay)
+    const known = this.relays.get(peerId)
+    if (known && known.record.seq >= record.seq) return false
+    this.relays.set(peerId, { peerId, record, capacityBps: known?.capacityBps })
+    const addrs = record.addrs.flatMap(a => {
+      try {
+        return [multiaddr(a)]
+      } catch {
+        return []
+      }
+    })
+    this.host.peerStore.merge(peerIdFromString(peerId), { multiaddrs: addrs }).catch(() => {})
+    return true
+  }
+
+  /** Fetches a relay's current record over `/record` and adds it. */
+  async fetch(peer: PeerId): Promise<KnownRelay | undefined> {
+    const signal = AbortSignal.timeout(FETCH_TIMEOUT_MS)
+    const stream = await this.host.dialProtocol(peer, this.recordProtocol, { signal })
+    try {
+      const bytes = await lpStream(stream, { maxDataLength: MAX_RELAY_RECORD_BYTES }).read({ signal })
+      const record = this.check(bytes.subarray())
+      if (record === undefined || peerIdToString(record.relay) !== peer.toString()) {
+        throw new Error(`${peer} served an invalid relay record`)
+      }
+      this.add(record)
+      await stream.close({ signal })
+    } catch (err) {
+      stream.abort(err as Error)
+      throw err
+    }
+    return this.relays.get(peer.toString())
+  }
+
+  /** Runs discover() now and every `everyMs` after, until the returned function is called. */
+  keepDiscovering(everyMs: number): () => void {
+    const once = () => this.discover({ signal: AbortSignal.timeout(DISCOVER_TIMEOUT_MS) }).catch(() => {})
+    once()
+    const timer = setInterval(once, everyMs)
+    return () => clearInterval(timer)
+  }
+
+  /** Asks the DHT for providers of the network's rendezvous key and fetches their records. */
+  async discover(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const key = await rendezvousKey(this.networkId)
+    const fetches: Promise<unknown>[] = []
+    for await (const provider of this.host.contentRouting.findProviders(key, options)) {
+      if (provider.id.equals(this.host.peerId)) continue
+      if (provider.multiaddrs.length > 0) {
+        await this.host.peerStore.merge(provider.id, { multiaddrs: provider.multiaddrs }).catch(() => {})
+      }
+      fetches.push(this.fetch(provider.id).catch(() => {}))
+    }
+    await Promise.all(fetches)
+  }
+
+  private check(bytes: Uint8Array): RelayRecord | undefined {
+    try {
+      const record = decodeRelayRecord(bytes)
+      return record.net === this.networkId && verifyRelayRecord(record) ? record : undefined
+    } catch {
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,120 @@
+import { lpStream } from '@libp2p/utils'
+import { epochAt } from '../../protocol/epoch.ts'
+import type { NetworkDefinition } from '../../protocol/network.ts'
+import { encodeRelayRecord, type RelayRecord, signRelayRecord } from '../../protocol/record.ts'
+import { rendezvousKey, type RelayDirectory } from '../network/directory.ts'
+import { type Host, protocolId, topic } from '../host/host.ts'
+import type { Identity } from '../host/identity.ts'
+
+export interface RecordPublisherOptions {
+  network: NetworkDefinition
+  identity: Identity
+  /** 20-byte EVM payout address. */
+  payout: Uint8Array
+  /** The operator's cap in bytes/s, 0 when uncapped. */
+  maxBandwidthBps: number
+  /** The relay's own directory: its own record belongs in it too. */
+  directory: RelayDirectory
+  republishMs?: number
+  now?: () => number
+}
+
+/**
+ * Keeps this relay's signed record current (a new sequence number whenever its addresses or the epoch
+ * change, and at least every `republishMs`), gossips it on the relays topic, serves it over `/record`
+ * and provides the network's rendezvous key in the DHT.
+ */
+export class RecordPublisher {
+  private record: RelayRecord | undefined
+  private timer: NodeJS.Timeout | undefined
+  private genesisTimer: NodeJS.Timeout | undefined
+  private provided = false
+  private readonly now: () => number
+
+  constructor(
+    private readonly host: Host,
+    private readonly options: RecordPublisherOptions,
+  ) {
+    this.now = options.now ?? Date.now
+  }
+
+  get current(): RelayRecord {
+    return this.refresh()
+  }
+
+  async start(): Promise<void> {
+    const protocol = protocolId(this.options.network.id, 'record')
+    await this.host.handle(protocol, async stream => {
+      try {
+        await lpStream(stream).write(encodeRelayRecord(this.refresh()), { signal: AbortSignal.timeout(5000) })
+        await stream.close({ signal: AbortSignal.timeout(5000) })
+      } catch (err) {
+        stream.abort(err as Error)
+      }
+    })
+    this.host.addEventListener('self:peer:update', () => this.tick())
+    const { network } = this.options
+    const republishMs = this.options.republishMs ?? Math.min(60_000, network.epochSeconds * 500)
+    this.timer = setInterval(() => this.tick(true), republishMs)
+    this.timer.unref()
+    // Before genesis no record is timely, so validators would reject it (and penalise us): wait.
+    const untilGenesis = network.genesis - this.now()
+    if (untilGenesis > 0) {
+      this.genesisTimer = setTimeout(() => this.tick(true), untilGenesis + 100)
+      this.genesisTimer.unref()
+    }
+    this.tick(true)
+  }
+
+  stop(): void {
+    clearInterval(this.timer)
+    clearTimeout(this.genesisTimer)
+  }
+
+  /** Re-signs when anything in the record changed; returns the current record. */
+  private refresh(force = false): RelayRecord {
+    const { network, identity, payout, maxBandwidthBps } = this.options
+    const now = this.now()
+    const addrs = this.host
+      .getMultiaddrs()
+      .map(a => a.toString())
+      .slice(0, 16)
+    const epoch = Math.max(0, epochAt(network, now))
+    const old = this.record
+    if (!force && old && old.epoch === epoch && old.addrs.join(' ') === addrs.join(' ')) return old
+    this.record = signRelayRecord(
+      {
+        net: network.id,
+        relay: identity.peerIdBytes,
+        epoch,
+        seq: Math.max(now, (old?.seq ?? 0) + 1),
+        addrs,
+        payout,
+        maxBandwidthBps,
+      },
+      identity.key.seed,
+    )
+    this.options.directory.add(this.record)
+    return this.record
+  }
+
+  private tick(force = false): void {
+    const before = this.record
+    const record = this.refresh(force)
+    if (record !== before && epochAt(this.options.network, this.now()) >= 0) {
+      this.host.services.pubsub
+        .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
+        .catch(() => {})
+    }
+    if (!this.provided) {
+      rendezvousKey(this.options.network.id)
+        .then(key => this.host.contentRouting.provide(key, { signal: AbortSignal.timeout(30_000) }))
+        .then(
+          () => {
+            this.provided = true
+          },
+          () => {},
+        )
+    }
+  }
+}

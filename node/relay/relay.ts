@@ -1,0 +1,105 @@
+import type { RelayDirectory } from '../network/directory.ts'
+import type { Host } from '../host/host.ts'
+import { Meter } from './meter.ts'
+import type { MonthlyQuota } from './quota.ts'
+import { metric, type StatusSource } from '../host/status-server.ts'
+import { TokenBucket } from './token-bucket.ts'
+import { type ExitDecision, type TunnelLimits, TunnelServer } from './tunnel-server.ts'
+
+export interface RelayOptions {
+  networkId: string
+  /** The exit policy, bound to the operator's settings. */
+  resolveExit: (host: string, port: number) => Promise<ExitDecision>
+  /** Bytes per second through this relay, both directions together; undefined = uncapped. */
+  maxBandwidthBps?: number
+  quota?: MonthlyQuota
+  limits?: Partial<TunnelLimits>
+  /** Reported in the status: the relays this one knows. */
+  directory?: RelayDirectory
+}
+
+/** The relay role on a host: tunnels with shaping, quota and metering, and what it reports about them. */
+export class Relay implements StatusSource {
+  readonly meter = new Meter()
+  private readonly tunnels: TunnelServer
+  private flushTimer: NodeJS.Timeout | undefined
+
+  constructor(
+    readonly host: Host,
+    private readonly options: RelayOptions,
+  ) {
+    const quota = options.quota
+    this.tunnels = new TunnelServer(host, {
+      networkId: options.networkId,
+      resolveExit: options.resolveExit,
+      meter: this.meter,
+      limits: options.limits,
+      bucket: options.maxBandwidthBps === undefined ? undefined : new TokenBucket(options.maxBandwidthBps),
+      admit: quota && (() => quota.admit()),
+      onBytes: quota && (bytes => quota.add(bytes)),
+    })
+  }
+
+  async start(): Promise<void> {
+    await this.tunnels.start()
+    const quota = this.options.quota
+    if (quota) {
+      // A crash then loses at most a minute of quota accounting.
+      this.flushTimer = setInterval(() => quota.flush(), 60_000)
+      this.flushTimer.unref()
+    }
+  }
+
+  /** Closes every open tunnel and stops accepting new ones (the host itself is the caller's). */
+  async stop(): Promise<void> {
+    clearInterval(this.flushTimer)
+    await this.tunnels.stop()
+    this.options.quota?.flush()
+  }
+
+  status() {
+    const { meter, options } = this
+    return {
+      peerId: this.host.peerId.toString(),
+      network: options.networkId,
+      addresses: this.host.getMultiaddrs().map(a => a.toString()),
+      connections: this.host.getConnections().length,
+      openTunnels: meter.openTunnels,
+      tunnels: meter.tunnels,
+      totals: { ...meter.total },
+      peers: Object.fromEntries(meter.peers),
+      maxBandwidthBps: options.maxBandwidthBps ?? null,
+      quota: options.quota
+        ? { limitBytes: options.quota.limitBytes, usedBytes: options.quota.usedBytes }
+        : null,
+      knownRelays: (options.directory?.list() ?? []).map(r => ({
+        peerId: r.peerId,
+        addrs: r.record.addrs,
+        seq: r.record.seq,
+        epoch: r.record.epoch,
+        capacityBps: r.capacityBps ?? null,
+      })),
+    }
+  }
+
+  metrics(): string {
+    const { meter } = this
+    return [
+      metric('weir_relay_open_tunnels', 'gauge', 'Tunnels open now.', [[{}, meter.openTunnels]]),
+      metric('weir_relay_tunnels_total', 'counter', 'Tunnels opened since start.', [[{}, meter.tunnels]]),
+      metric('weir_relay_bytes_total', 'counter', 'Bytes relayed: in = from clients, out = to clients.', [
+        [{ direction: 'in' }, meter.total.bytesIn],
+        [{ direction: 'out' }, meter.total.bytesOut],
+      ]),
+      metric('weir_relay_connections', 'gauge', 'libp2p connections open now.', [
+        [{}, this.host.getConnections().length],
+      ]),
+      metric('weir_relay_known_relays', 'gauge', "Relays in this relay's directory, itself included.", [
+        [{}, this.options.directory?.list().length ?? 0],
+      ]),
+      metric('weir_relay_max_bandwidth_bytes_per_second', 'gauge', 'Operator cap, 0 when uncapped.', [
+        [{}, this.options.maxBandwidthBps ?? 0],
+      ]),
+    ].join('')
+  }
+}

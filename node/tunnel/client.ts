@@ -1,0 +1,80 @@
+import type { Duplex } from 'node:stream'
+import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { lpStream } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Host, peerIdOfAddress, protocolId } from '../host/host.ts'
+import { streamToDuplex } from './stream-duplex.ts'
+import { decodeReply, encodeRequest, type ReplyCode, type TunnelTarget } from './wire.ts'
+
+/** A relay on the circuit refused, or failed to open, its part of the tunnel. */
+export class TunnelRefusedError extends Error {
+  override name = 'TunnelRefusedError'
+  constructor(
+    readonly code: ReplyCode,
+    /** 0 for the first relay of the circuit. */
+    readonly hop: number,
+  ) {
+    super(`relay ${hop + 1} of the circuit answered '${code}'`)
+  }
+}
+
+/** A relay by PeerId (dialled at its known addresses) or by a multiaddr ending in `/p2p/<peerId>`. */
+export type RelayRef = PeerId | Multiaddr
+
+/** Opens a raw tunnel stream to a relay; many tunnels share one connection. */
+export async function openTunnelStream(
+  host: Host,
+  relay: RelayRef,
+  networkId: string,
+  options: AbortOptions = {},
+): Promise<Stream> {
+  return host.dialProtocol(relay, protocolId(networkId, 'tunnel'), { ...options, maxOutboundStreams: 4096 })
+}
+
+/**
+ * Builds a circuit through `relays` (1 or more; the first is dialled, each next one is reached through
+ * the previous) to `target` and returns it as a Duplex of raw bytes. Each relay sees only its
+ * neighbours: the requests for later hops travel through the earlier relays' tunnels.
+ * Throws TunnelRefusedError when a relay refuses (policy, busy, …).
+ */
+export async function openCircuit(
+  host: Host,
+  networkId: string,
+  relays: RelayRef[],
+  target: { host: string; port: number },
+  options: AbortOptions = {},
+): Promise<Duplex> {
+  const [first, ...rest] = relays
+  if (first === undefined) throw new RangeError('a circuit needs at least one relay')
+  const requests: TunnelTarget[] = [
+    ...rest.map(relay => ({ kind: 'hop' as const, relay: peerOf(relay) })),
+    { kind: 'exit', host: target.host, port: target.port },
+  ]
+  const stream = await openTunnelStream(host, first, networkId, options)
+  try {
+    const lp = lpStream(stream, { maxDataLength: 16 })
+    for (const [hop, request] of requests.entries()) {
+      await lp.write(encodeRequest(request), options)
+      let code: ReplyCode
+      try {
+        code = decodeReply((await lp.read(options)).subarray())
+      } catch (err) {
+        if (options.signal?.aborted) throw err
+        code = 'failure'
+      }
+      if (code !== 'ok') throw new TunnelRefusedError(code, hop)
+    }
+    return streamToDuplex(lp.unwrap())
+  } catch (err) {
+    stream.abort(err as Error)
+    throw err
+  }
+}
+
+function peerOf(relay: RelayRef): PeerId {
+  if (!('getComponents' in relay)) return relay
+  const id = peerIdOfAddress(relay)
+  if (id === undefined) throw new RangeError(`relay address ${relay} has no /p2p/<peerId>`)
+  return peerIdFromString(id)
+}

@@ -1,0 +1,102 @@
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { encodeRelayRecord, signRelayRecord } from '../../../protocol/record.ts'
+import { RelayDirectory } from '../../../node/network/directory.ts'
+import { createHost, type Host, topic } from '../../../node/host/host.ts'
+import { createIdentity } from '../../../node/host/identity.ts'
+import { RecordPublisher } from '../../../node/relay/relay-records.ts'
+import { testNetwork } from '../fixtures.ts'
+
+async function until(check: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time')
+    await new Promise(r => setTimeout(r, 50))
+  }
+}
+
+describe('relay records and the relay directory', () => {
+  const network = testNetwork('dir-test')
+  const dirs: string[] = []
+  const hosts: Host[] = []
+  const payout = new Uint8Array(20).fill(7)
+
+  async function startRelay(bootstrap: string[] = []) {
+    const dir = mkdtempSync(join(tmpdir(), 'weir-dir-'))
+    dirs.push(dir)
+    const identity = createIdentity(dir)
+    const host = await createHost({ networkId: network.id, privateKey: identity.libp2pKey, bootstrap })
+    hosts.push(host)
+    const directory = new RelayDirectory(host, network.id)
+    directory.start()
+    const publisher = new RecordPublisher(host, {
+      network,
+      identity,
+      payout,
+      maxBandwidthBps: 5e6,
+      directory,
+    })
+    await publisher.start()
+    return { host, directory, publisher, identity }
+  }
+
+  async function startClient(bootstrap: string[]) {
+    const host = await createHost({
+      networkId: network.id,
+      privateKey: await generateKeyPair('Ed25519'),
+      bootstrap,
+    })
+    hosts.push(host)
+    const directory = new RelayDirectory(host, network.id)
+    directory.start()
+    return { host, directory }
+  }
+
+  after(async () => {
+    await Promise.all(hosts.map(h => h.stop()))
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('finds relays by /record on connect, by gossip and through the DHT rendezvous key', async () => {
+    const a = await startRelay()
+    const addrA = a.host.getMultiaddrs()[0]!.toString()
+    const b = await startRelay([addrA])
+    await until(() => a.directory.get(b.host.peerId.toString()) !== undefined)
+    assert.equal(b.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 5e6)
+
+    const client = await startClient([addrA])
+    await until(() => client.directory.list().length === 1)
+    assert.equal(client.directory.list()[0]?.peerId, a.host.peerId.toString())
+    await client.directory.discover({ signal: AbortSignal.timeout(10_000) })
+    const known = client.directory.get(b.host.peerId.toString())
+    assert(known, 'relay B found through the DHT')
+    assert.deepEqual(known.record.addrs, b.host.getMultiaddrs().map(String))
+    // Its addresses are in the peer store, so a tunnel can dial it by PeerId.
+    assert((await client.host.peerStore.get(b.host.peerId)).addresses.length > 0)
+
+    client.directory.setCapacity(b.host.peerId.toString(), 1e6)
+    assert.equal(client.directory.list()[0]?.peerId, b.host.peerId.toString())
+  })
+
+  it('accepts only verified, newer records of its own network from gossip', async () => {
+    const a = await startRelay()
+    const client = await startClient([a.host.getMultiaddrs()[0]!.toString()])
+    await until(() => client.directory.list().length === 1)
+    await until(() => a.host.services.pubsub.getSubscribers(topic(network.id, 'relays')).length === 1)
+    await new Promise(r => setTimeout(r, 1200)) // one gossipsub heartbeat: the mesh forms
+    const current = client.directory.get(a.host.peerId.toString())!.record
+    const publish = (record: typeof current) =>
+      a.host.services.pubsub.publish(topic(network.id, 'relays'), encodeRelayRecord(record))
+    const seed = a.identity.key.seed
+    await publish(signRelayRecord({ ...current, net: 'other-net', seq: current.seq + 10 }, seed))
+    await publish({ ...current, seq: current.seq + 20, maxBandwidthBps: 1 }) // signature no longer matches
+    await publish(signRelayRecord({ ...current, seq: current.seq - 1, maxBandwidthBps: 2 }, seed))
+    // A valid newer record arrives, so the ones above were delivered and dropped, not lost.
+    await publish(signRelayRecord({ ...current, seq: current.seq + 30, maxBandwidthBps: 3 }, seed))
+    await until(() => client.directory.get(a.host.peerId.toString())?.record.seq === current.seq + 30)
+    assert.equal(client.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 3)
+  })
+})

@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { createServer, type Server, type Socket } from 'node:net'
+import type { Duplex } from 'node:stream'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { lpStream } from '@libp2p/utils'
+import { createHost, type Host } from '../../../node/host/host.ts'
+import { Meter } from '../../../node/relay/meter.ts'
+import { openCircuit, openTunnelStream, type TunnelRefusedError } from '../../../node/tunnel/client.ts'
+import { type ExitDecision, type TunnelLimits, TunnelServer } from '../../../node/relay/tunnel-server.ts'
+import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
+
+const NET = 'tunnel-test'
+const allowAll = async (): Promise<ExitDecision> => ({ ok: true, address: '127.0.0.1', family: 4 })
+
+async function newHost(): Promise<Host> {
+  return createHost({
+    networkId: NET,
+    privateKey: await generateKeyPair('Ed25519'),
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+  })
+}
+
+/** Echoes a sha256 of everything received, then `size` bytes derived from the seed, then closes. */
+async function startTarget(): Promise<{ server: Server; port: number; connections: () => number }> {
+  let connections = 0
+  const server = createServer({ allowHalfOpen: true }, socket => {
+    connections++
+    const hash = createHash('sha256')
+    socket.on('data', d => hash.update(d))
+    socket.on('error', () => {})
+    socket.on('end', () => socket.end(hash.digest('hex')))
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const address = server.address()
+  assert(address !== null && typeof address === 'object')
+  return { server, port: address.port, connections: () => connections }
+}
+
+async function roundTrip(circuit: Duplex, payload: Buffer): Promise<string> {
+  circuit.end(payload)
+  let reply = ''
+  for await (const chunk of circuit) reply += chunk
+  return reply
+}
+
+async function until(check: () => boolean, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time')
+    await new Promise(r => setTimeout(r, 20))
+  }
+}
+
+describe('tunnels between libp2p hosts', () => {
+  let relayA: Host
+  let relayB: Host
+  let client: Host
+  let meterA: Meter
+  let meterB: Meter
+  let target: Awaited<ReturnType<typeof startTarget>>
+  const limits: Partial<TunnelLimits> = { maxTunnelsPerPeer: 4, handshakeTimeoutMs: 800, idleTimeoutMs: 5000 }
+
+  before(async () => {
+    ;[relayA, relayB, client] = await Promise.all([newHost(), newHost(), newHost()])
+    meterA = new Meter()
+    meterB = new Meter()
+    await new TunnelServer(relayA, { networkId: NET, meter: meterA, resolveExit: allowAll, limits }).start()
+    await new TunnelServer(relayB, {
+      networkId: NET,
+      meter: meterB,
+      limits,
+      resolveExit: async host => (host === 'denied.example' ? { ok: false, reason: 'policy' } : allowAll()),
+    }).start()
+    await relayB.dial(relayA.getMultiaddrs()[0]!)
+    target = await startTarget()
+  })
+
+  after(async () => {
+    target.server.close()
+    await Promise.all([relayA, relayB, client].map(h => h.stop()))
+  })
+
+  it('carries bytes exactly through one relay and through two', async () => {
+    const payload = randomBytes(3 * 1024 * 1024 + 17)
+    const digest = createHash('sha256').update(payload).digest('hex')
+    const hops = [[relayA.getMultiaddrs()[0]!], [relayA.getMultiaddrs()[0]!, relayB.peerId]]
+    for (const relays of hops) {
+      const circuit = await openCircuit(client, NET, relays, { host: '127.0.0.1', port: target.port })
+      assert.equal(await roundTrip(circuit, payload), digest)
+    }
+    await until(() => meterA.openTunnels === 0 && meterB.openTunnels === 0)
+    // Relay A also carried the client's request to relay B and B's reply: one small frame each way.
+    const exitRequest = encodeRequest({ kind: 'exit', host: '127.0.0.1', port: target.port }).length + 1
+    assert.equal(meterA.total.bytesIn, 2 * payload.length + exitRequest)
+    assert.equal(meterA.total.bytesOut, 2 * digest.length + 3)
+    assert.deepEqual(meterB.total, { bytesIn: payload.length, bytesOut: digest.length })
+    assert.equal(meterA.peers.get(client.peerId.toString())?.tunnels, 2)
+  })
+
+  it('passes the exit relay refusal back to the client, naming the hop', async () => {
+    const relays = [relayA.getMultiaddrs()[0]!, relayB.peerId]
+    await assert.rejects(
+      openCircuit(client, NET, relays, { host: 'denied.example', port: 80 }),
+      (err: TunnelRefusedError) => err.code === 'policy' && err.hop === 1,
+    )
+    await assert.rejects(
+      openCircuit(client, NET, [relayA.getMultiaddrs()[0]!], { host: '127.0.0.1', port: 1 }),
+      (err: TunnelRefusedError) => err.code === 'refused' && err.hop === 0,
+    )
+  })
+
+  it('answers busy beyond the per-peer limit', async () => {
+    const relays = [relayA.getMultiaddrs()[0]!]
+    const open = await Promise.all(
+      [1, 2, 3, 4].map(() => openCircuit(client, NET, relays, { host: '127.0.0.1', port: target.port })),
+    )
+    await assert.rejects(
+      openCircuit(client, NET, relays, { host: '127.0.0.1', port: target.port }),
+      (err: TunnelRefusedError) => err.code === 'busy',
+    )
+    for (const circuit of open) circuit.destroy()
+    await until(() => meterA.openTunnels === 0)
+  })
+
+  it('refuses malformed requests and times out silent ones, and keeps serving', async () => {
+    const bad = [
+      randomBytes(40),
+      Uint8Array.of(1, 1, 0, 80),
+      Uint8Array.of(2, 1, 0, 80, 65),
+      Uint8Array.of(1, 2, 65),
+    ]
+    for (const request of bad) {
+      const lp = lpStream(await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET))
+      await lp.write(request)
+      assert.equal(decodeReply((await lp.read()).subarray()), 'bad-request')
+    }
+    // Oversize: the length prefix alone exceeds the limit, so the relay stops reading.
+    const oversize = lpStream(await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET))
+    await oversize.write(randomBytes(4096))
+    assert.equal(decodeReply((await oversize.read()).subarray()), 'bad-request')
+    // Truncated and slowloris: the frame never completes; the handshake timeout resets the stream.
+    const truncated = await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET)
+    truncated.send(
+      lpFrame(encodeRequest({ kind: 'exit', host: '127.0.0.1', port: target.port })).subarray(0, 6),
+    )
+    await new Promise(r => truncated.addEventListener('close', r, { once: true }))
+    const before = target.connections()
+    const circuit = await openCircuit(client, NET, [relayA.getMultiaddrs()[0]!], {
+      host: '127.0.0.1',
+      port: target.port,
+    })
+    assert.equal(await roundTrip(circuit, Buffer.from('hi')), createHash('sha256').update('hi').digest('hex'))
+    assert.equal(target.connections(), before + 1)
+    await until(() => meterA.openTunnels === 0)
+  })
+
+  it('tears the whole circuit down when the client side dies', async () => {
+    const sockets: Socket[] = []
+    let closedAtTarget = 0
+    const held = createServer(socket => {
+      sockets.push(socket)
+      socket.on('error', () => {})
+      socket.on('close', () => closedAtTarget++)
+      socket.resume()
+    })
+    await new Promise<void>(resolve => held.listen(0, '127.0.0.1', resolve))
+    const port = (held.address() as { port: number }).port
+    const circuit = await openCircuit(client, NET, [relayA.getMultiaddrs()[0]!, relayB.peerId], {
+      host: '127.0.0.1',
+      port,
+    })
+    circuit.write(randomBytes(1000))
+    await until(() => meterA.openTunnels === 1 && meterB.openTunnels === 1 && sockets.length === 1)
+    circuit.destroy()
+    await until(() => meterA.openTunnels === 0 && meterB.openTunnels === 0 && closedAtTarget === 1)
+    held.close()
+  })
+})
+
+/** A length-prefixed frame (unsigned varint length, up to 2^14 − 1 bytes). */
+function lpFrame(body: Uint8Array): Uint8Array {
+  const prefix = body.length < 0x80 ? [body.length] : [(body.length & 0x7f) | 0x80, body.length >> 7]
+  return Buffer.concat([Uint8Array.from(prefix), body])
+}
