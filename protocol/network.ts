@@ -51,7 +51,7 @@ export interface NetworkDefinition {
   bootstrap: string[]
 }
 
-/** The quorum DESIGN §6 defaults to: the smallest number above two thirds of the committee. */
+/** The default quorum (docs/PROTOCOL.md §1): the smallest number above two thirds of the committee. */
 export const defaultQuorum = (committeeSize: number): number => Math.floor((2 * committeeSize) / 3) + 1
 
 const fail = (field: string, expected: string): never => {

@@ -88,7 +88,7 @@ export const command: Command = {
     })
     const directory = new RelayDirectory(host, data.network.id)
     directory.start()
-    // Relays validate and forward attestations too (DESIGN §5), keeping equivocation evidence.
+    // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
     const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
     const policy = { allowPrivate, ports }
     const relay = new Relay(host, {

@@ -30,7 +30,7 @@ export type AttestationVerdict = 'accept' | 'ignore' | 'reject'
 
 /**
  * The attestations topic as every role joins it: a synchronous validator that applies the protocol's
- * rules (DESIGN §5), remembers one attestation per (epoch, relay, witness) while the epoch is timely,
+ * rules (docs/PROTOCOL.md §10), remembers one attestation per (epoch, relay, witness) while the epoch is timely,
  * and turns a second, different one into stored equivocation evidence (ignored: neither forwarded nor
  * blamed on the peer that relayed it). Rejections feed gossipsub's peer score.
  */

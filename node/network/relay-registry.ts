@@ -8,7 +8,7 @@ import { validateRelayRecord } from '../../protocol/validate.ts'
 /**
  * The relay registry as this node has gathered it: the network's genesis relays plus valid relay records
  * from the relays topic. Per relay it keeps the earliest record (when it registered) and the newest (its
- * payout and caps), which is all buildRegistry needs. An approximation of DESIGN §5's certified registry
+ * payout and caps), which is all buildRegistry needs. An approximation of the certified registry (docs/PROTOCOL.md §8)
  * that can lag it, which is why the attestations topic ignores rather than rejects unknown relays.
  */
 export class RelayRegistry {

@@ -17,7 +17,7 @@ export function voteDomain(network: NetworkDefinition): VoteDomain {
 }
 
 /**
- * The epoch seeds this node knows (DESIGN §5): epochs 0 and 1 from the genesis seed, every later one
+ * The epoch seeds this node knows (docs/PROTOCOL.md §7): epochs 0 and 1 from the genesis seed, every later one
  * from the certificate of the epoch two before, learned from the votes topic or fetched from a ledger.
  * Certificates are checked against the network's committee before they are believed.
  */
