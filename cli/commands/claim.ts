@@ -3,20 +3,21 @@ import { claimRewards, claimedBy } from '../../contracts/client.ts'
 import { fetchRewards } from '../../ledger/anchoring.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { addressOfSecretKey } from '../../protocol/vote.ts'
-import { parseFlags } from '../args.ts'
+import { addressFlag, parseFlags } from '../args.ts'
 import { chainFlagSpec, readChainFlags } from '../chain-flags.ts'
 import type { Command } from '../command.ts'
 
 export const command: Command = {
-  summary: "claim the key's rewards: the ledger's cumulative proof, paid on chain",
-  usage: 'weir claim --ledger URL --rpc URL --contract ADDR --key FILE',
+  summary: "claim a payout address's rewards: the ledger's cumulative proof, paid on chain",
+  usage: `weir claim --ledger URL --rpc URL --contract ADDR --key FILE [--account 0xADDR]
+
+Claims the cumulative rewards of --account (default: the address of --key) with the proof from the
+ledger. The contract pays the account, never the sender, so --key can be any funded key: the payout
+key itself need not be on the machine.`,
   async run(argv) {
-    const { values: v } = parseFlags(argv, chainFlagSpec)
-    const { ledger, rpcUrl, rewards, secret } = readChainFlags(
-      v,
-      'a file holding the payout 0x secp256k1 key',
-    )
-    const account = addressOfSecretKey(secret)
+    const { values: v } = parseFlags(argv, { ...chainFlagSpec, account: { type: 'string' } })
+    const { ledger, rpcUrl, rewards, secret } = readChainFlags(v, 'a file holding a funded 0x secp256k1 key')
+    const account = v.account === undefined ? addressOfSecretKey(secret) : addressFlag(v.account, 'account')
     const owed = await fetchRewards(ledger, account)
     const already = await claimedBy({ rpcUrl, rewards, account })
     if (owed.amount <= already) {

@@ -139,12 +139,30 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
     assert.equal(second.received, '0')
   })
 
+  it('claims for --account with a key that is not the payout key, paying the account', async () => {
+    const [sender, account] = anvil.accounts as [Address, Address]
+    const before = await tokenBalance({ rpcUrl: anvil.rpcUrl, token: rewards, account: sender })
+    const args = ['--key', join(dir, 'key-0'), '--account', account]
+    const claimed = JSON.parse((await weirRun('claim', ...chain(), ...args)).stdout)
+    assert.equal(claimed.account.toLowerCase(), account.toLowerCase())
+    assert.equal(claimed.received, '900')
+    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token: rewards, account }), 900n)
+    assert.equal(await tokenBalance({ rpcUrl: anvil.rpcUrl, token: rewards, account: sender }), before)
+  })
+
   it('names the flag that is wrong', async () => {
     await assert.rejects(
       weirRun('claim', '--ledger', ledgerUrl, '--rpc', anvil.rpcUrl, '--contract', '0x12'),
       err => {
         assert.equal((err as { code: number }).code, 2)
         assert.match((err as { stderr: string }).stderr, /--contract expects a 0x-prefixed 20-byte address/)
+        return true
+      },
+    )
+    await assert.rejects(
+      weirRun('claim', ...chain(), '--key', join(dir, 'key-0'), '--account', 'me'),
+      err => {
+        assert.match((err as { stderr: string }).stderr, /--account expects a 0x-prefixed 20-byte address/)
         return true
       },
     )
