@@ -13,7 +13,8 @@ import { startStatusServer } from '../../node/host/status-server.ts'
 import { DEFAULT_LIMITS } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
-import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { type FlagSpec, hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { withConfigFile } from '../config.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
@@ -23,25 +24,29 @@ const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIAD
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-dns resolves exit
 targets with those DNS servers instead of the system resolver. The first line on stdout
-is JSON with the peer id, the listen addresses and the status address.`
+is JSON with the peer id, the listen addresses and the status address. Every flag but --dir can also
+be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen": ["/ip4/0.0.0.0/tcp/4001"]});
+flags on the command line win.`
+
+const FLAGS = {
+  dir: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
+  'max-bandwidth': { type: 'string' },
+  'monthly-quota': { type: 'string' },
+  'exit-ports': { type: 'string' },
+  'exit-dns': { type: 'string', multiple: true },
+  'max-tunnels': { type: 'string' },
+  'max-tunnels-per-peer': { type: 'string' },
+  'allow-private-exits': { type: 'boolean', default: false },
+  status: { type: 'string' },
+} as const satisfies FlagSpec
 
 export const command: Command = {
   summary: 'run a relay: carry tunnels, publish its signed record, serve /status and /metrics',
   usage: USAGE,
   async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      dir: { type: 'string' },
-      listen: { type: 'string', multiple: true },
-      bootstrap: { type: 'string', multiple: true },
-      'max-bandwidth': { type: 'string' },
-      'monthly-quota': { type: 'string' },
-      'exit-ports': { type: 'string' },
-      'exit-dns': { type: 'string', multiple: true },
-      'max-tunnels': { type: 'string' },
-      'max-tunnels-per-peer': { type: 'string' },
-      'allow-private-exits': { type: 'boolean', default: false },
-      status: { type: 'string' },
-    })
+    const { values: v } = parseFlags(withConfigFile(argv, FLAGS), FLAGS)
     const dir = requireFlag(v.dir, 'dir', 'the data dir made by weir init')
     const maxBandwidthBps =
       v['max-bandwidth'] === undefined ? undefined : flagValue('max-bandwidth', v['max-bandwidth'], parseRate)

@@ -87,4 +87,11 @@ describe('cli: help and usage errors', () => {
       assert.match(r.err, new RegExp(`usage: weir ${argv[0]}`))
     })
   }
+
+  it("exits 2 and names the config file's key when a setting there is wrong", async () => {
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ 'max-tunnels': 'many' }))
+    const r = await weir('relay', '--dir', dir)
+    assert.equal(r.code, 2, r.err)
+    assert.match(r.err, /config\.json: max-tunnels: expects a whole number/)
+  })
 })
