@@ -8,6 +8,7 @@ const commands: Record<string, () => Promise<{ command: Command }>> = {
   anchor: () => import('./commands/anchor.ts'),
   claim: () => import('./commands/claim.ts'),
   contracts: () => import('./commands/contracts.ts'),
+  earnings: () => import('./commands/earnings.ts'),
   init: () => import('./commands/init.ts'),
   ledger: () => import('./commands/ledger.ts'),
   network: () => import('./commands/network.ts'),

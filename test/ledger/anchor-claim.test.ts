@@ -8,6 +8,7 @@ import { promisify } from 'node:util'
 import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { deployContracts, rootOf, tokenBalance } from '../../contracts/client.ts'
+import { initDataDir } from '../../node/host/datadir.ts'
 import { createSecp256k1Key, loadSecp256k1Key } from '../../node/host/identity.ts'
 import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { to0x } from '../../protocol/bytes.ts'
@@ -52,6 +53,7 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
   let rewards: Address
   const certificates: Certificate[] = []
   let leaves: RewardLeaf[] = []
+  let relayDir: string
 
   before(async () => {
     anvil = await startAnvil({ accounts: 3 })
@@ -97,6 +99,8 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
     certify(1, [900n, 1000n])
     for (const [i, key] of anvil.privateKeys.entries())
       createSecp256k1Key(join(dir, `key-${i}`), Uint8Array.from(hexToBytes(key)))
+    relayDir = join(dir, 'relay')
+    initDataDir(relayDir, network, { payout: anvil.accounts[1]?.toLowerCase() as Address })
     api = fakeLedgerApi(certificates, () => leaves)
     await new Promise<void>(resolve => api.listen(0, '127.0.0.1', resolve))
     ledgerUrl = `http://127.0.0.1:${(api.address() as { port: number }).port}`
@@ -128,6 +132,43 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
     const again = await weirRun('anchor', ...chain(), '--key', join(dir, 'key-0'))
     assert.equal(again.stdout.trim(), '')
     assert.match(again.stderr, /nothing to anchor/)
+  })
+
+  it('shows earned (verified against the certificate), claimed and claimable', async () => {
+    const earnings = async (url: string) =>
+      JSON.parse(
+        (
+          await weirRun(
+            'earnings',
+            '--dir',
+            relayDir,
+            '--ledger',
+            url,
+            '--rpc',
+            anvil.rpcUrl,
+            '--contract',
+            rewards,
+          )
+        ).stdout,
+      )
+    const shown = await earnings(ledgerUrl)
+    assert.deepEqual(
+      [shown.account, shown.epoch, shown.earned, shown.claimed, shown.claimable, shown.anchoredEpoch],
+      [anvil.accounts[1]?.toLowerCase(), 1, '900', '0', '900', 1],
+    )
+    // A ledger that overstates the amount cannot prove it against the certified root.
+    const lying = fakeLedgerApi(certificates, () => leaves.map(l => ({ ...l, amount: l.amount + 1n })))
+    await new Promise<void>(resolve => lying.listen(0, '127.0.0.1', resolve))
+    try {
+      const url = `http://127.0.0.1:${(lying.address() as { port: number }).port}`
+      await assert.rejects(earnings(url), (err: { code: number; stderr: string }) => {
+        assert.equal(err.code, 1)
+        assert.match(err.stderr, /does not match the certified rewards root/)
+        return true
+      })
+    } finally {
+      lying.close()
+    }
   })
 
   it("claims the key's cumulative amount once; a second claim receives nothing", async () => {
