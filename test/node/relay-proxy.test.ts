@@ -12,6 +12,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHost, protocolId } from '../../node/host/host.ts'
 import { decodeReply, encodeRequest } from '../../node/tunnel/wire.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { exited, Processes } from './processes.ts'
 
 // End to end with real processes on 127.0.0.1: `weir relay` and `weir proxy` started from the CLI,
@@ -83,13 +84,12 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
     }>
   }
 
-  async function untilStatus(relay: string, check: (s: { openTunnels: number }) => boolean): Promise<void> {
-    const deadline = Date.now() + 15_000
-    while (!check(await status(relay))) {
-      if (Date.now() > deadline) throw new Error(`relay ${relay}: status condition not reached`)
-      await new Promise(r => setTimeout(r, 100))
-    }
-  }
+  const openTunnels = (relay: string, n: number) =>
+    waitFor(async () => (await status(relay)).openTunnels === n, {
+      what: `${n} open tunnels at relay ${relay}`,
+      timeoutMs: 15_000,
+      intervalMs: 100,
+    })
 
   /** curl through a proxy; resolves with the body's sha256, its length and curl's exit code. */
   function curl(proxy: string, path: string, extra: string[] = []) {
@@ -170,8 +170,8 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
       const big = await curl(proxy, '/big').result
       assert.deepEqual(big, { code: 0, bytes: BIG.length, sha: BIG_SHA })
     }
-    await untilStatus('a', s => s.openTunnels === 0)
-    await untilStatus('b', s => s.openTunnels === 0)
+    await openTunnels('a', 0)
+    await openTunnels('b', 0)
     assert((await status('b')).tunnels >= 2, 'the two-hop circuits went through relay b')
   })
 
@@ -242,16 +242,16 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
 
   it('leaves no open tunnel behind when the client or the proxy is killed mid-transfer', async () => {
     const transfer = curl('one', '/big', ['--limit-rate', '2M'])
-    await untilStatus('a', s => s.openTunnels === 1)
-    while (transfer.bytesSoFar() === 0) await new Promise(r => setTimeout(r, 50))
+    await openTunnels('a', 1)
+    await waitFor(() => transfer.bytesSoFar() > 0, { what: 'the first bytes through relay a' })
     transfer.child.kill('SIGKILL')
-    await untilStatus('a', s => s.openTunnels === 0)
+    await openTunnels('a', 0)
 
     const viaKillable = curl('killable', '/big', ['--limit-rate', '2M'])
-    await untilStatus('a', s => s.openTunnels === 1)
-    while (viaKillable.bytesSoFar() === 0) await new Promise(r => setTimeout(r, 50))
+    await openTunnels('a', 1)
+    await waitFor(() => viaKillable.bytesSoFar() > 0, { what: 'the first bytes through the killable proxy' })
     killableProxy.kill('SIGKILL')
-    await untilStatus('a', s => s.openTunnels === 0)
+    await openTunnels('a', 0)
     assert.notEqual((await viaKillable.result).code, 0, 'curl saw the proxy die')
   })
 

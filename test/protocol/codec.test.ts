@@ -49,10 +49,10 @@ interface Codec {
 
 const aRecord = record(party('relay-a'))
 const anAttestation = attest(witnesses[0]!, party('relay-a').peerId)
-const aVote = signVote(domain, root, members[0]!.secret)
+const aVote = signVote(domain, root, members[0]!.signerKey)
 const aCertificate: Certificate = {
   ...root,
-  signatures: members.slice(0, 3).map(m => signVote(domain, root, m.secret).signature),
+  signatures: members.slice(0, 3).map(m => signVote(domain, root, m.signerKey).signature),
 }
 
 const codecs: Codec[] = [

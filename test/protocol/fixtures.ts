@@ -1,37 +1,16 @@
 import { type Attestation, type AttestationBody, signAttestation } from '../../protocol/attestation.ts'
-import { to0x, utf8 } from '../../protocol/bytes.ts'
-import { type Ed25519Key, ed25519FromSeed } from '../../protocol/ed25519.ts'
+import { utf8 } from '../../protocol/bytes.ts'
 import { sha256 } from '../../protocol/hash.ts'
-import { type Address, type NetworkDefinition, parseNetworkDefinition } from '../../protocol/network.ts'
-import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import { type NetworkDefinition, parseNetworkDefinition } from '../../protocol/network.ts'
 import { type RelayRecord, signRelayRecord } from '../../protocol/record.ts'
-import { addressOfSecretKey } from '../../protocol/vote.ts'
+import { address, member, type Party, party } from '../helpers/network.ts'
 
-// Deterministic keys and a small network shared by the protocol tests: nothing here is random, so a
-// failing test fails the same way every run.
+// A small network shared by the protocol tests, built from the committee fixture's deterministic keys.
 
-export interface Party {
-  key: Ed25519Key
-  peerId: Uint8Array
-  text: string
-}
-
-export function party(label: string): Party {
-  const key = ed25519FromSeed(sha256(utf8(`weir-test/${label}`)))
-  const peerId = peerIdOfPublicKey(key.publicKey)
-  return { key, peerId, text: peerIdToString(peerId) }
-}
-
-export const secpKey = (label: string): Uint8Array => sha256(utf8(`weir-test/secp256k1/${label}`))
-
-export const address = (label: string): Address =>
-  to0x(sha256(utf8(`weir-test/address/${label}`)).subarray(0, 20))
+export { address, type Party, party }
 
 export const witnesses = Array.from({ length: 7 }, (_, i) => party(`witness-${i}`))
-export const members = Array.from({ length: 4 }, (_, i) => ({
-  party: party(`member-${i}`),
-  secret: secpKey(`member-${i}`),
-}))
+export const members = Array.from({ length: 4 }, (_, i) => member(`member-${i}`))
 
 /** The JSON of a valid network definition; tests mutate copies of it. */
 export function exampleJson(): Record<string, unknown> {
@@ -45,7 +24,7 @@ export function exampleJson(): Record<string, unknown> {
     witnessesPerRelay: 3,
     minAttestations: 2,
     witnesses: witnesses.map(w => w.text),
-    committee: members.map(m => ({ peerId: m.party.text, signer: addressOfSecretKey(m.secret) })),
+    committee: members.map(m => ({ peerId: m.party.text, signer: m.signer })),
     quorum: 3,
     genesisSeed: `0x${'ab'.repeat(32)}`,
     eligibilityDelay: 3,

@@ -237,15 +237,15 @@ describe('signatures', () => {
 
     it('recover the signer', () => {
       for (const m of members) {
-        const vote = signVote(domain, root, m.secret)
-        assert.equal(recoverVoteSigner(domain, root, vote.signature), addressOfSecretKey(m.secret))
+        const vote = signVote(domain, root, m.signerKey)
+        assert.equal(recoverVoteSigner(domain, root, vote.signature), addressOfSecretKey(m.signerKey))
         assert.notEqual(
           recoverVoteSigner(domain, { ...root, epoch: 10 }, vote.signature),
-          addressOfSecretKey(m.secret),
+          addressOfSecretKey(m.signerKey),
         )
         assert.notEqual(
           recoverVoteSigner({ ...domain, chainId: 1 }, root, vote.signature),
-          addressOfSecretKey(m.secret),
+          addressOfSecretKey(m.signerKey),
         )
       }
     })
@@ -260,7 +260,7 @@ describe('signatures', () => {
           fc.nat(members.length - 1),
           async (contentRoot, rewardsRoot, epoch, cumulativeTotal, who) => {
             const r = { net: network.id, epoch, contentRoot, rewardsRoot, cumulativeTotal }
-            const secret = members[who]!.secret
+            const secret = members[who]!.signerKey
             const account = privateKeyToAccount(to0x(secret))
             const theirs = await account.signTypedData(viemTyped(r))
             const ours = signVote(domain, r, secret)
@@ -275,7 +275,7 @@ describe('signatures', () => {
     })
 
     it('rejects high-s, bad v and wrong lengths', () => {
-      const vote = signVote(domain, root, members[0]!.secret)
+      const vote = signVote(domain, root, members[0]!.signerKey)
       const sig = vote.signature
       const s = BigInt(to0x(sig.subarray(32, 64)))
       assert.ok(s <= n / 2n)
@@ -303,8 +303,8 @@ describe('signatures', () => {
     })
 
     it('certificates need a quorum of distinct committee signers', () => {
-      const committee = members.map(m => addressOfSecretKey(m.secret))
-      const sigs = members.map(m => signVote(domain, root, m.secret).signature)
+      const committee = members.map(m => addressOfSecretKey(m.signerKey))
+      const sigs = members.map(m => signVote(domain, root, m.signerKey).signature)
       const cert = (signatures: Uint8Array[]): Certificate => ({ ...root, signatures })
       const ok = verifyCertificate(domain, cert(sigs.slice(0, 3)), committee, 3)
       assert.deepEqual(ok, { ok: true, signers: committee.slice(0, 3) })
@@ -312,7 +312,7 @@ describe('signatures', () => {
       assert.equal(verifyCertificate(domain, cert([sigs[0]!, sigs[0]!, sigs[1]!]), committee, 3).ok, false)
       const outsider = signVote(domain, root, sha256(utf8('outsider'))).signature
       assert.equal(verifyCertificate(domain, cert([...sigs.slice(0, 2), outsider]), committee, 3).ok, false)
-      const otherRoot = signVote(domain, { ...root, epoch: 10 }, members[3]!.secret).signature
+      const otherRoot = signVote(domain, { ...root, epoch: 10 }, members[3]!.signerKey).signature
       assert.equal(verifyCertificate(domain, cert([...sigs.slice(0, 2), otherRoot]), committee, 3).ok, false)
       assert.equal(verifyCertificate(domain, cert(sigs), committee, 3).ok, true)
     })

@@ -1,37 +1,34 @@
 import { signAttestation, type Attestation, type AttestationBody } from '../../protocol/attestation.ts'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
-import { type Ed25519Key, generateEd25519 } from '../../protocol/ed25519.ts'
-import { parseNetworkDefinition, type NetworkDefinition } from '../../protocol/network.ts'
-import { peerIdFromString, peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import type { Ed25519Key } from '../../protocol/ed25519.ts'
+import { epochAt } from '../../protocol/epoch.ts'
+import { peerIdFromString, peerIdOfPublicKey } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
 import { epochSeed } from '../../protocol/seed.ts'
-import { epochAt } from '../../protocol/epoch.ts'
+import { testNetwork } from '../helpers/network.ts'
 
-const peerOf = (key: Ed25519Key) => peerIdToString(peerIdOfPublicKey(key.publicKey))
-
-/** A network of 3 witnesses (k = 2) and 3 genesis relays, in an hour-long epoch that started 30 s ago (so it stays current however late the file runs). */
-export function testNetwork(overrides: Record<string, unknown> = {}) {
-  const witnessKeys = [generateEd25519(), generateEd25519(), generateEd25519()]
-  const relayKeys = [generateEd25519(), generateEd25519(), generateEd25519()]
-  const network: NetworkDefinition = parseNetworkDefinition({
-    version: 1,
-    id: 'gossip-test',
-    genesis: Date.now() - 5 * 3_600_000 - 30_000,
-    epochSeconds: 3600,
-    graceSeconds: 10,
-    probe: { windowSeconds: 2, warmupSeconds: 1, timeoutSeconds: 8 },
-    witnessesPerRelay: 2,
-    minAttestations: 1,
-    witnesses: witnessKeys.map(peerOf),
-    committee: [{ peerId: peerOf(generateEd25519()), signer: `0x${'11'.repeat(20)}` }],
-    genesisSeed: `0x${'42'.repeat(32)}`,
-    eligibilityDelay: 0,
-    relays: relayKeys.map(k => ({ peerId: peerOf(k), payout: `0x${'22'.repeat(20)}` })),
-    emissionPerEpoch: '1000',
-    chain: { chainId: 31337 },
-    ...overrides,
+/**
+ * The committee fixture's network with 3 witnesses (k = 2) and 3 genesis relays, in an hour-long epoch that
+ * started 30 s ago (so it stays current however late the file runs), and helpers to attest in it.
+ */
+export function witnessNetwork(overrides: Record<string, unknown> = {}) {
+  const t = testNetwork({
+    label: 'witness',
+    committee: 1,
+    witnesses: 3,
+    relays: 3,
+    overrides: {
+      id: 'gossip-test',
+      genesis: Date.now() - 5 * 3_600_000 - 30_000,
+      probe: { windowSeconds: 2, warmupSeconds: 1, timeoutSeconds: 8 },
+      witnessesPerRelay: 2,
+      minAttestations: 1,
+      emissionPerEpoch: '1000',
+      ...overrides,
+    },
   })
-  const keyOf = new Map(witnessKeys.map(k => [peerOf(k), k]))
+  const network = t.network
+  const witnessKeys = t.witnesses.map(w => w.key)
   const registry = buildRegistry(network, [])
   const epoch = epochAt(network, Date.now())
   const relays = network.relays.map(r => peerIdFromString(r.peerId))
@@ -41,7 +38,7 @@ export function testNetwork(overrides: Record<string, unknown> = {}) {
   /** the witnesses (as keys) assigned, and the one not assigned, to a relay in the current epoch */
   const witnessesOf = (relay: Uint8Array) => {
     const assigned = assignedWitnessIndices(seed, relay, 3, 2)
-    const key = (i: number) => keyOf.get(network.witnesses[i] as string) as Ed25519Key
+    const key = (i: number) => t.witness(network.witnesses[i] as string).key
     return {
       assigned: assigned.map(key),
       unassigned: key([0, 1, 2].find(i => !assigned.includes(i)) as number),

@@ -9,8 +9,9 @@ import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { AttestationTopic } from '../../node/network/attestation-topic.ts'
 import { EvidenceLog } from '../../node/network/evidence.ts'
 import { SCORE_THRESHOLDS } from '../../node/host/gossip-scoring.ts'
-import { testNetwork } from './attestations.ts'
-import { type GossipNode, gossipNode, until } from './nodes.ts'
+import { witnessNetwork } from './attestations.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
+import { type GossipNode, gossipNode } from './nodes.ts'
 
 type Node = GossipNode
 // the gossipsub class has getScore; its public interface does not declare it
@@ -18,20 +19,21 @@ const scoreOf = (node: Node, peer: Node): number =>
   (node.services.pubsub as unknown as { getScore(id: string): number }).getScore(peer.peerId.toString())
 
 /** Waits until `state()` has not changed for 500 ms. */
-async function settled(state: () => string): Promise<void> {
-  let last = state()
-  for (let i = 0; i < 40; i++) {
-    await new Promise(resolve => setTimeout(resolve, 500))
-    const now = state()
-    if (now === last) return
-    last = now
-  }
-  throw new Error('never settled')
+async function settled(state: () => string, what: string): Promise<void> {
+  let last: string | undefined
+  await waitFor(
+    () => {
+      const [before, now] = [last, state()]
+      last = now
+      return now === before
+    },
+    { what: `${what} to stop changing`, timeoutMs: 20_000, intervalMs: 500 },
+  )
 }
 
 describe('attestations topic', function () {
   this.timeout(60_000)
-  const t = testNetwork()
+  const t = witnessNetwork()
   const relay = t.relays[0] as Uint8Array
   const { assigned, unassigned } = t.witnessesOf(relay)
   const [honest, other] = assigned as [(typeof assigned)[0], (typeof assigned)[0]]
@@ -156,14 +158,14 @@ describe('attestations topic', function () {
         for (const to of [relayNode, ledgerNode]) await from.dial(to.getMultiaddrs()[0]!)
       }
       const subscribed = (n: Node) => n.services.pubsub.getSubscribers(mine.topic).length >= 2
-      await until(() => [witness, sloppy, flooder].every(subscribed), 'subscriptions')
+      await waitFor(() => [witness, sloppy, flooder].every(subscribed), { what: 'subscriptions' })
 
       // one of each kind: every validator rejects every one
       for (const bytes of Object.values(invalid)) await sloppy.services.pubsub.publish(mine.topic, bytes)
       const kinds = Object.keys(invalid).length
-      await until(() => validators.every(v => v.topic.counts.reject === kinds), 'rejections')
+      await waitFor(() => validators.every(v => v.topic.counts.reject === kinds), { what: 'rejections' })
       // score caches refresh on a heartbeat
-      await until(() => validators.every(v => scoreOf(v.node, sloppy) < 0), 'negative scores')
+      await waitFor(() => validators.every(v => scoreOf(v.node, sloppy) < 0), { what: 'negative scores' })
       for (const v of validators) {
         assert.equal(v.topic.counts.accept, 0)
         assert.ok(scoreOf(v.node, sloppy) > SCORE_THRESHOLDS.graylistThreshold, 'sloppy peer graylisted')
@@ -174,14 +176,14 @@ describe('attestations topic', function () {
         const bytes = encodeAttestation(t.attest(relay, generateEd25519(), { bytes: i }))
         await flooder.services.pubsub.publish(mine.topic, bytes)
       }
-      await until(
+      await waitFor(
         () => validators.every(v => scoreOf(v.node, flooder) < SCORE_THRESHOLDS.graylistThreshold),
-        'graylisting',
+        { what: 'graylisting' },
       )
       // messages received before the score crossed the threshold may still be in validation, and gossipsub
       // waves through up to 128 messages for 1 s after it last saw a non-negative score
-      await settled(() => validators.map(v => v.topic.counts.reject).join())
-      await new Promise(resolve => setTimeout(resolve, 1100))
+      await settled(() => validators.map(v => v.topic.counts.reject).join(), 'the reject counts')
+      await sleep(1100)
       // ...after which its messages are dropped before validation
       const rejectedBefore = validators.map(v => v.topic.counts.reject)
       for (let i = 0; i < 50; i++) {
@@ -193,9 +195,10 @@ describe('attestations topic', function () {
       const honestOne = t.attest(relay, honest)
       await mine.publish(honestOne)
       const honestBytes = encodeAttestation(honestOne)
-      await until(() => validators.every(v => v.accepted.length === 1), 'the honest attestation')
+      await waitFor(() => validators.every(v => v.accepted.length === 1), { what: 'the honest attestation' })
       for (const v of validators) assert.ok(Buffer.from(honestBytes).equals(v.accepted[0] as Uint8Array))
-      await new Promise(resolve => setTimeout(resolve, 300))
+      // time for any graylisted message still in flight to reach a validator: none may
+      await sleep(300)
       assert.deepEqual(
         validators.map(v => v.topic.counts.reject),
         rejectedBefore,
@@ -221,7 +224,9 @@ describe('attestations topic', function () {
       const mine = topicFor(witness.services.pubsub)
       mine.start()
       for (const to of [a, b]) await witness.dial(to.getMultiaddrs()[0]!)
-      await until(() => witness.services.pubsub.getSubscribers(mine.topic).length === 2, 'subscriptions')
+      await waitFor(() => witness.services.pubsub.getSubscribers(mine.topic).length === 2, {
+        what: 'subscriptions',
+      })
       const target = t.relays[1] as Uint8Array
       const w = t.witnessesOf(target).assigned[1]!
       await mine.publish(t.attest(target, w, { forwardBps: 3_000_000 }))
@@ -229,7 +234,7 @@ describe('attestations topic', function () {
       const second = t.attest(target, w, { forwardBps: 30_000_000 })
       await assert.rejects(mine.publish(second))
       await witness.services.pubsub.publish(mine.topic, encodeAttestation(second))
-      await until(() => topics.every(topic => topic.counts.equivocations === 1), 'evidence')
+      await waitFor(() => topics.every(topic => topic.counts.equivocations === 1), { what: 'evidence' })
     })
   })
 })

@@ -21,11 +21,3 @@ export async function gossipNode(networkId: string): Promise<GossipNode> {
     },
   })
 }
-
-export async function until(check: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}

@@ -18,6 +18,7 @@ import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { runProbe } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
 import type { ProbeReport } from '../../witness/witness.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { Children } from './processes.ts'
 
 const MB = 1_000_000
@@ -128,20 +129,23 @@ describe('witness against real relays', function () {
     ])
     statusAddress = witness.status
     // one probe per relay, the bit-flipper's confirmed through a second helper
-    const deadline = Date.now() + 150_000
-    for (;;) {
-      const status = (await (await fetch(`http://${statusAddress}/status`)).json()) as {
-        probes: { done: number; skipped: number }
-        recent: ProbeReport[]
-      }
-      reports = status.recent
-      if (status.probes.done + status.probes.skipped >= SPECS.length) break
-      if (Date.now() > deadline) {
-        const logs = [...children.stderr.entries()].filter(([args]) => args.includes('bin/weir.js witness'))
-        throw new Error(`witness finished only ${status.probes.done} probes: ${JSON.stringify(logs)}`)
-      }
-      await new Promise(resolve => setTimeout(resolve, 1000))
-    }
+    const witnessLog = () =>
+      [...children.stderr.entries()].filter(([args]) => args.includes('bin/weir.js witness'))
+    let done = 0
+    await waitFor(
+      async () => {
+        const status = (await (await fetch(`http://${statusAddress}/status`)).json()) as {
+          probes: { done: number; skipped: number }
+          recent: ProbeReport[]
+        }
+        reports = status.recent
+        done = status.probes.done
+        return status.probes.done + status.probes.skipped >= SPECS.length
+      },
+      { what: 'one probe per relay', timeoutMs: 150_000, intervalMs: 1000 },
+    ).catch(err => {
+      throw new Error(`${err.message}: the witness finished ${done}: ${JSON.stringify(witnessLog())}`)
+    })
   })
 
   after(async () => {

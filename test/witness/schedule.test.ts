@@ -4,10 +4,10 @@ import { epochEnd, epochStart } from '../../protocol/epoch.ts'
 import { peerIdFromString, peerIdToString } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
 import { chooseHelpers, helperReach, planEpoch, probeBudgetMs } from '../../witness/schedule.ts'
-import { testNetwork } from './attestations.ts'
+import { witnessNetwork } from './attestations.ts'
 
 describe('witness schedule', () => {
-  const t = testNetwork()
+  const t = witnessNetwork()
   const seed = t.seedOf(t.epoch) as Uint8Array
 
   it('plans exactly the eligible relays assigned to the witness, at times that leave room to finish', () => {

@@ -10,9 +10,10 @@ import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { CircuitError } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
 import { Witness } from '../../witness/witness.ts'
-import { testNetwork } from './attestations.ts'
+import { witnessNetwork } from './attestations.ts'
 import { startProxy } from './fixtures.ts'
-import { type GossipNode, gossipNode, until } from './nodes.ts'
+import { waitFor } from '../helpers/wait.ts'
+import { type GossipNode, gossipNode } from './nodes.ts'
 
 // The whole witness loop in one process, with each relay's circuit stood in for by a shaped TCP proxy.
 describe('witness role over stand-in circuits', function () {
@@ -23,7 +24,7 @@ describe('witness role over stand-in circuits', function () {
   })
 
   it('probes its assigned relays once the seed is known, and publishes signed results', async () => {
-    const t = testNetwork({
+    const t = witnessNetwork({
       genesis: Date.now() - 200,
       epochSeconds: 10,
       graceSeconds: 5,
@@ -78,7 +79,7 @@ describe('witness role over stand-in circuits', function () {
     })
     witness.start()
     closers.push(() => witness.stop())
-    await until(() => witness.counts.done === 3, 'three probes', 40_000)
+    await waitFor(() => witness.counts.done === 3, { what: 'three probes', timeoutMs: 40_000 })
     assert.deepEqual(witness.outcomes, { ok: 2, corrupt: 1 }, JSON.stringify(witness.recent))
     assert.equal(witness.counts.published, 3)
     assert.equal(witness.counts.failed, 1)

@@ -8,18 +8,15 @@ import { RelayDirectory } from '../../../node/network/directory.ts'
 import { createHost, type Host, topic } from '../../../node/host/host.ts'
 import { createIdentity } from '../../../node/host/identity.ts'
 import { RecordPublisher } from '../../../node/relay/relay-records.ts'
-import { testNetwork } from '../fixtures.ts'
+import { testNetwork } from '../../helpers/network.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
-async function until(check: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time')
-    await new Promise(r => setTimeout(r, 50))
-  }
-}
+// the gossipsub class has getMeshPeers; its public interface does not declare it
+const meshOf = (host: Host, name: string): string[] =>
+  (host.services.pubsub as unknown as { getMeshPeers(topic: string): string[] }).getMeshPeers(name)
 
 describe('relay records and the relay directory', () => {
-  const network = testNetwork('dir-test')
+  const { network } = testNetwork({ overrides: { id: 'dir-test' } })
   const dirs: string[] = []
   const hosts: Host[] = []
   const payout = new Uint8Array(20).fill(7)
@@ -64,11 +61,11 @@ describe('relay records and the relay directory', () => {
     const a = await startRelay()
     const addrA = a.host.getMultiaddrs()[0]!.toString()
     const b = await startRelay([addrA])
-    await until(() => a.directory.get(b.host.peerId.toString()) !== undefined)
+    await waitFor(() => a.directory.get(b.host.peerId.toString()) !== undefined, { what: 'A to know B' })
     assert.equal(b.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 5e6)
 
     const client = await startClient([addrA])
-    await until(() => client.directory.list().length === 1)
+    await waitFor(() => client.directory.list().length === 1, { what: 'the client to know A' })
     assert.equal(client.directory.list()[0]?.peerId, a.host.peerId.toString())
     await client.directory.discover({ signal: AbortSignal.timeout(10_000) })
     const known = client.directory.get(b.host.peerId.toString())
@@ -84,9 +81,10 @@ describe('relay records and the relay directory', () => {
   it('accepts only verified, newer records of its own network from gossip', async () => {
     const a = await startRelay()
     const client = await startClient([a.host.getMultiaddrs()[0]!.toString()])
-    await until(() => client.directory.list().length === 1)
-    await until(() => a.host.services.pubsub.getSubscribers(topic(network.id, 'relays')).length === 1)
-    await new Promise(r => setTimeout(r, 1200)) // one gossipsub heartbeat: the mesh forms
+    await waitFor(() => client.directory.list().length === 1, { what: 'the client to know A' })
+    await waitFor(() => meshOf(a.host, topic(network.id, 'relays')).includes(client.host.peerId.toString()), {
+      what: "the client in A's gossip mesh",
+    })
     const current = client.directory.get(a.host.peerId.toString())!.record
     const publish = (record: typeof current) =>
       a.host.services.pubsub.publish(topic(network.id, 'relays'), encodeRelayRecord(record))
@@ -96,7 +94,9 @@ describe('relay records and the relay directory', () => {
     await publish(signRelayRecord({ ...current, seq: current.seq - 1, maxBandwidthBps: 2 }, seed))
     // A valid newer record arrives, so the ones above were delivered and dropped, not lost.
     await publish(signRelayRecord({ ...current, seq: current.seq + 30, maxBandwidthBps: 3 }, seed))
-    await until(() => client.directory.get(a.host.peerId.toString())?.record.seq === current.seq + 30)
+    await waitFor(() => client.directory.get(a.host.peerId.toString())?.record.seq === current.seq + 30, {
+      what: 'the newest valid record',
+    })
     assert.equal(client.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 3)
   })
 })

@@ -18,6 +18,7 @@ import {
   type SocksTarget,
   startSocksServer,
 } from '../../../node/proxy/socks5.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const BIG = randomBytes(50 * 1024 * 1024)
 const BIG_SHA256 = createHash('sha256').update(BIG).digest('hex')
@@ -57,14 +58,6 @@ const loopbackDns: Lookup = async name => {
   if (name === 'exit.test.') return [{ address: '127.0.0.1', family: 4 }]
   if (name === 'rebind.test.') return [{ address: '127.0.0.1', family: 4 }]
   throw Object.assign(new Error(`ENOTFOUND ${name}`), { code: 'ENOTFOUND' })
-}
-
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!(await condition())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`)
-    await new Promise(r => setTimeout(r, 20))
-  }
 }
 
 function serverConnections(server: Server | HttpServer): Promise<number> {
@@ -253,7 +246,7 @@ describe('SOCKS5 server', function () {
     assert.equal(byName.code, 0, byName.stderr)
     assert.equal(byName.body, 'hello through weir\n')
     assert.deepEqual(targets.at(-1), { host: 'exit.test', port: web.port, addressType: 'domain' })
-    await waitFor('connections to close', () => socks.openConnections() === 0)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
   })
 
   it('serves curl with IPv4 and IPv6 literals (--socks5)', async () => {
@@ -287,7 +280,7 @@ describe('SOCKS5 server', function () {
     children.delete(child)
     assert.equal(code, 0)
     assert.equal(out, createHash('sha256').update(upload).digest('hex'))
-    await waitFor('connections to close', () => socks.openConnections() === 0)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
   })
 
   it('propagates half-close both ways and forwards data sent before the reply', async () => {
@@ -302,7 +295,7 @@ describe('SOCKS5 server', function () {
     assert.deepEqual([...data.subarray(0, 2)], [5, 0])
     assert.equal(data[3], SocksReply.Succeeded)
     assert.equal(data.subarray(12).toString(), createHash('sha256').update(payload).digest('hex'))
-    await waitFor('connections to close', () => socks.openConnections() === 0)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
   })
 
   describe('with the default exit policy', () => {
@@ -331,7 +324,7 @@ describe('SOCKS5 server', function () {
       const v6 = Uint8Array.of(5, 1, 0, 4, ...new Uint8Array(15), 1, 0, 80)
       const { data } = await raw(socks.address.port, [GREETING, v6])
       assert.equal(data[3], SocksReply.NotAllowed)
-      await waitFor('connections to close', () => socks.openConnections() === 0)
+      await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
     })
   })
 
@@ -352,7 +345,7 @@ describe('SOCKS5 server', function () {
     })
     assert.equal(badType.data[3], SocksReply.AddressTypeNotSupported)
     assert.equal(targets.length, 0)
-    await waitFor('connections to close', () => socks.openConnections() === 0)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
   })
 
   it('survives garbage, truncation, oversize names and slow clients, then serves the next request', async () => {
@@ -420,7 +413,7 @@ describe('SOCKS5 server', function () {
       fuzzed.every(t => t.host !== '' && t.port >= 0),
       'only well-formed targets reach connect',
     )
-    await waitFor('fuzzed connections to close', () => fuzz.openConnections() === 0)
+    await waitFor(() => fuzz.openConnections() === 0, { what: 'fuzzed connections to close' })
 
     for (const port of [socks.address.port, fuzz.address.port]) {
       const good = await curl([
@@ -431,16 +424,16 @@ describe('SOCKS5 server', function () {
       assert.equal(good.code, 0, good.stderr)
       assert.equal(good.body, 'hello through weir\n')
     }
-    await waitFor('connections to close', () => socks.openConnections() === 0)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close' })
   })
 
   it('leaves nothing open when clients vanish mid-handshake or mid-transfer', async () => {
     const half = netConnect({ host: '127.0.0.1', port: socks.address.port })
     await once(half, 'connect')
     half.write(Uint8Array.of(5, 1))
-    await waitFor('the server to see the client', () => socks.openConnections() === 1)
+    await waitFor(() => socks.openConnections() === 1, { what: 'the server to see the client' })
     half.destroy()
-    await waitFor('connections to close', () => socks.openConnections() === 0, 2000)
+    await waitFor(() => socks.openConnections() === 0, { what: 'connections to close', timeoutMs: 2000 })
 
     const upstreamBefore = await serverConnections(web)
     let killed = false
@@ -454,11 +447,13 @@ describe('SOCKS5 server', function () {
       },
     )
     assert.ok(killed && result.code === null, 'curl was killed mid-transfer')
-    await waitFor('SOCKS connections to close', () => socks.openConnections() === 0, 5000)
-    await waitFor(
-      'upstream connections to close',
-      async () => (await serverConnections(web)) <= upstreamBefore,
-    )
+    await waitFor(() => socks.openConnections() === 0, {
+      what: 'SOCKS connections to close',
+      timeoutMs: 5000,
+    })
+    await waitFor(async () => (await serverConnections(web)) <= upstreamBefore, {
+      what: 'upstream connections to close',
+    })
   })
 
   it('bounds connect time, aborts a pending connect when asked, and closes with connections open', async () => {
@@ -475,13 +470,13 @@ describe('SOCKS5 server', function () {
     assert.equal(outcome, 'closed')
     assert.equal(data[3], SocksReply.HostUnreachable)
     assert.deepEqual(aborted, ['slow.test'])
-    await waitFor('connections to close', () => hanging.openConnections() === 0)
+    await waitFor(() => hanging.openConnections() === 0, { what: 'connections to close' })
 
     const client = netConnect({ host: '127.0.0.1', port: socks.address.port })
     client.on('error', () => {})
     await once(client, 'connect')
     client.write(Buffer.concat([GREETING, connectRequest('127.0.0.1', hasher.port)]))
-    await waitFor('the tunnel to open', async () => (await serverConnections(hasher)) > 0)
+    await waitFor(async () => (await serverConnections(hasher)) > 0, { what: 'the tunnel to open' })
     client.resume()
     const clientClosed = new Promise(resolve => client.once('close', resolve))
     await socks.close()

@@ -9,6 +9,7 @@ import { Meter } from '../../../node/relay/meter.ts'
 import { openCircuit, openTunnelStream, type TunnelRefusedError } from '../../../node/tunnel/client.ts'
 import { type ExitDecision, type TunnelLimits, TunnelServer } from '../../../node/relay/tunnel-server.ts'
 import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
 const NET = 'tunnel-test'
 const allowAll = async (): Promise<ExitDecision> => ({ ok: true, address: '127.0.0.1', family: 4 })
@@ -42,14 +43,6 @@ async function roundTrip(circuit: Duplex, payload: Buffer): Promise<string> {
   let reply = ''
   for await (const chunk of circuit) reply += chunk
   return reply
-}
-
-async function until(check: () => boolean, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time')
-    await new Promise(r => setTimeout(r, 20))
-  }
 }
 
 describe('tunnels between libp2p hosts', () => {
@@ -89,7 +82,9 @@ describe('tunnels between libp2p hosts', () => {
       const circuit = await openCircuit(client, NET, relays, { host: '127.0.0.1', port: target.port })
       assert.equal(await roundTrip(circuit, payload), digest)
     }
-    await until(() => meterA.openTunnels === 0 && meterB.openTunnels === 0)
+    await waitFor(() => meterA.openTunnels === 0 && meterB.openTunnels === 0, {
+      what: 'both relays to count the tunnel closed',
+    })
     // Relay A also carried the client's request to relay B and B's reply: one small frame each way.
     const exitRequest = encodeRequest({ kind: 'exit', host: '127.0.0.1', port: target.port }).length + 1
     assert.equal(meterA.total.bytesIn, 2 * payload.length + exitRequest)
@@ -120,7 +115,7 @@ describe('tunnels between libp2p hosts', () => {
       (err: TunnelRefusedError) => err.code === 'busy',
     )
     for (const circuit of open) circuit.destroy()
-    await until(() => meterA.openTunnels === 0)
+    await waitFor(() => meterA.openTunnels === 0, { what: 'A to count the tunnel closed' })
   })
 
   it('refuses malformed requests and times out silent ones, and keeps serving', async () => {
@@ -152,7 +147,7 @@ describe('tunnels between libp2p hosts', () => {
     })
     assert.equal(await roundTrip(circuit, Buffer.from('hi')), createHash('sha256').update('hi').digest('hex'))
     assert.equal(target.connections(), before + 1)
-    await until(() => meterA.openTunnels === 0)
+    await waitFor(() => meterA.openTunnels === 0, { what: 'A to count the tunnel closed' })
   })
 
   it('tears the whole circuit down when the client side dies', async () => {
@@ -171,9 +166,13 @@ describe('tunnels between libp2p hosts', () => {
       port,
     })
     circuit.write(randomBytes(1000))
-    await until(() => meterA.openTunnels === 1 && meterB.openTunnels === 1 && sockets.length === 1)
+    await waitFor(() => meterA.openTunnels === 1 && meterB.openTunnels === 1 && sockets.length === 1, {
+      what: 'the tunnel open at both relays and at the target',
+    })
     circuit.destroy()
-    await until(() => meterA.openTunnels === 0 && meterB.openTunnels === 0 && closedAtTarget === 1)
+    await waitFor(() => meterA.openTunnels === 0 && meterB.openTunnels === 0 && closedAtTarget === 1, {
+      what: 'the tunnel closed at both relays and at the target',
+    })
     held.close()
   })
 })
