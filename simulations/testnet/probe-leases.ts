@@ -38,6 +38,11 @@ export class ProbeLeases {
     return this.active.size
   }
 
+  /** Requests waiting for their lease. */
+  get queued(): number {
+    return this.waiting.length
+  }
+
   async close(): Promise<void> {
     for (const { timer } of this.active.values()) clearTimeout(timer)
     this.server.closeAllConnections()

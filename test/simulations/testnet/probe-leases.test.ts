@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict'
 import { ProbeLeases } from '../../../simulations/testnet/probe-leases.ts'
 import { takeLease } from '../../../witness/probe-lease.ts'
+import { waitFor } from '../../helpers/wait.ts'
 
-const tick = () => new Promise(resolve => setTimeout(resolve, 50))
+// A request is granted or queued as soon as it arrives: once it is queued, it was not granted.
+const queued = (leases: ProbeLeases, n: number) =>
+  waitFor(() => leases.queued === n, { what: `${n} requests waiting` })
 
 describe('testnet probe leases', () => {
   let leases: ProbeLeases
@@ -13,10 +16,10 @@ describe('testnet probe leases', () => {
     const stop = new AbortController()
     const first = await takeLease(leases.url, ['a', 'b'], stop.signal)
     const needsA = takeLease(leases.url, ['a', 'c'], stop.signal)
-    await tick()
+    await queued(leases, 1)
     // c and d are free and there is room for a second probe, but a,c asked first and waits for a
     const later = takeLease(leases.url, ['d'], stop.signal)
-    await tick()
+    await queued(leases, 2)
     assert.equal(leases.held, 1, 'd waits behind a,c')
     await first()
     const [second, third] = await Promise.all([needsA, later])
@@ -31,7 +34,7 @@ describe('testnet probe leases', () => {
     const stop = new AbortController()
     const first = await takeLease(leases.url, ['a'], stop.signal)
     const second = takeLease(leases.url, ['b'], stop.signal)
-    await tick()
+    await queued(leases, 1)
     assert.equal(leases.held, 1, 'b waits though it shares no relay')
     await first()
     await (await second)()
@@ -42,7 +45,7 @@ describe('testnet probe leases', () => {
     const release = await takeLease(leases.url, ['a'], new AbortController().signal)
     const impatient = new AbortController()
     const waiting = takeLease(leases.url, ['a'], impatient.signal)
-    await tick()
+    await queued(leases, 1)
     impatient.abort()
     await assert.rejects(waiting)
     await release()
