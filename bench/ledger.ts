@@ -152,7 +152,7 @@ async function ingestRate() {
 
   const ingest = await withStore(store =>
     timed(async () => {
-      const ingest = new Ingest(ctx.net, store, seedOf, new Metrics())
+      const ingest = new Ingest(ctx.net, store, seedOf, new Metrics(), Date.now)
       // Gossip hands the ledger messages as they arrive; up to 1,000 are in flight at a time.
       for (let i = 0; i < encoded.length; i += 1000) {
         const batch = encoded.slice(i, i + 1000).map(b => ingest.submit('attestation', b))

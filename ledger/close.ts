@@ -46,7 +46,8 @@ export interface CloserOptions {
   publish(bytes: Uint8Array): void
   /** after an epoch is certified and its tally matches the certificate */
   onCertified(epoch: number): void
-  now?: () => number
+  /** the wall clock (unix ms): when an epoch's grace is over, when to re-publish our vote */
+  now(): number
   /** TEST ONLY (WEIR_TEST_BYZANTINE): sign a corrupted rewards root, to show honest members outvote it */
   byzantine?: boolean
 }
@@ -72,11 +73,9 @@ export class EpochCloser {
   private running = false
   private lastPublish = 0
   readonly signer: string
-  private readonly now: () => number
 
   constructor(private readonly o: CloserOptions) {
     this.signer = addressOfSecretKey(o.signerKey)
-    this.now = o.now ?? Date.now
     while (this.finished(this.next)) this.next++
   }
 
@@ -100,12 +99,12 @@ export class EpochCloser {
   private async step(): Promise<boolean> {
     const { network, store } = this.o
     const epoch = this.next
-    if (this.now() < graceEnd(network, epoch) + SETTLE_MS) return false
+    if (this.o.now() < graceEnd(network, epoch) + SETTLE_MS) return false
     const held = store.certificate(epoch)
     if (held) return this.adopt(epoch, decodeCertificate(held.bytes))
     const mine = store.votes(epoch, this.signer)[0]
     if (mine) {
-      if (this.now() - this.lastPublish >= REPUBLISH_MS) this.publish(mine.bytes)
+      if (this.o.now() - this.lastPublish >= REPUBLISH_MS) this.publish(mine.bytes)
       return false
     }
     const peers = this.o.committeePeers()
@@ -184,7 +183,7 @@ export class EpochCloser {
   }
 
   private publish(bytes: Uint8Array): void {
-    this.lastPublish = this.now()
+    this.lastPublish = this.o.now()
     this.o.publish(bytes)
   }
 

@@ -60,7 +60,7 @@ export class Ingest {
     private readonly store: LedgerStore,
     private readonly seedOf: (epoch: number) => Uint8Array | undefined,
     private readonly metrics: Metrics,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number,
   ) {}
 
   /** The registry over every relay record held (eligibility does not depend on later records). */

@@ -60,7 +60,7 @@ export class Ledger {
   ) {
     const { network } = options.data
     this.store = new LedgerStore(join(options.data.dir, DB_FILE))
-    this.ingest = new Ingest(network, this.store, e => this.seedOf(e), this.metrics)
+    this.ingest = new Ingest(network, this.store, e => this.seedOf(e), this.metrics, Date.now)
     this.votes = new VoteBook(network, this.store, this.metrics)
     const committee = new Set(network.committee.map(m => m.peerId))
     const self = host.peerId.toString()
@@ -86,6 +86,7 @@ export class Ledger {
         this.ingest.reloadRegistry()
         this.sweepPending()
       },
+      now: Date.now,
       byzantine: options.byzantine ?? false,
     })
     this.ingest.onRecords = () => this.sweepPending()

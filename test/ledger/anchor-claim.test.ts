@@ -9,12 +9,12 @@ import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { deployContracts, rootOf, tokenBalance } from '../../contracts/client.ts'
 import { initDataDir } from '../../node/host/datadir.ts'
-import { createSecp256k1Key, loadSecp256k1Key } from '../../node/host/identity.ts'
-import { createLocalNetwork } from '../../node/host/local-network.ts'
+import { createSecp256k1Key } from '../../node/host/identity.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { buildRewardsTree, hexProof, type RewardLeaf } from '../../protocol/merkle.ts'
 import type { Address } from '../../protocol/network.ts'
 import { type Certificate, encodeCertificate, signVote } from '../../protocol/vote.ts'
+import { testNetwork } from '../helpers/network.ts'
 
 const run = promisify(execFile)
 const weir = new URL('../../bin/weir.js', import.meta.url).pathname
@@ -58,15 +58,14 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
   before(async () => {
     anvil = await startAnvil({ accounts: 3 })
     dir = mkdtempSync(join(tmpdir(), 'weir-anchor-'))
-    const { network, ledgerDirs } = createLocalNetwork({
-      out: join(dir, 'net'),
-      witnesses: 1,
-      committee: 4,
-      epochSeconds: 60,
-      eligibilityDelay: 0,
-      emission: 10n ** 21n,
-      chainId: anvil.chainId,
-      genesis: Date.now(),
+    const { network, members } = testNetwork({
+      label: 'anchor-claim',
+      overrides: {
+        id: 'anchor-claim',
+        genesis: Date.now(),
+        epochSeconds: 60,
+        chain: { chainId: anvil.chainId },
+      },
     })
     ;({ rewards } = (await deployContracts({
       rpcUrl: anvil.rpcUrl,
@@ -76,7 +75,7 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
       quorum: network.quorum,
       emissionPerEpoch: network.emissionPerEpoch,
     })) as { rewards: Address })
-    const signers = ledgerDirs.map(d => loadSecp256k1Key(join(d, 'signer.key')))
+    const signers = members.map(m => m.signerKey)
     const certify = (epoch: number, amounts: bigint[]) => {
       leaves = amounts.map((amount, i) => ({
         account: anvil.accounts[i + 1]?.toLowerCase() as Address,

@@ -9,16 +9,16 @@ import {
   startLedger,
   startLedgers,
   tearDown,
-  type TestNetwork,
+  type LedgerNetwork,
   testPeer,
-  waitFor,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 describe('ledger: a byzantine member', function () {
   this.timeout(90_000)
-  let t: TestNetwork
+  let t: LedgerNetwork
   let ledgers: LedgerProcess[] = []
   let peer: Awaited<ReturnType<typeof testPeer>> | undefined
 
@@ -64,7 +64,11 @@ describe('ledger: a byzantine member', function () {
       return r.body.votes.some((v: { signer: string }) => v.signer === byzantine.signer) ? r.body : undefined
     }
     for (const l of early)
-      await waitFor('the byzantine vote to reach an honest member', 30_000, () => byzantineVote(l))
+      await waitFor(() => byzantineVote(l), {
+        what: `the byzantine vote to reach ${l.api}`,
+        timeoutMs: 30_000,
+        intervalMs: 200,
+      })
     for (const l of ledgers) {
       assert.equal((await getJson(`${l.api}/epochs/${epoch}/certificate`)).status, 404, 'no quorum yet')
     }

@@ -25,12 +25,11 @@ import {
   startLedgers,
   stopLedger,
   tearDown,
-  type TestNetwork,
-  sleep,
-  waitFor,
+  type LedgerNetwork,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const IN_FLIGHT = 500
 
@@ -58,9 +57,10 @@ async function isolatedPeer(net: NetworkDefinition, only: LedgerProcess) {
   await host.dial(multiaddr(only.multiaddrs[0] as string))
   const name = topic(net.id, 'attestations')
   host.services.pubsub.subscribe(name)
-  await waitFor('the ledger to subscribe', 30_000, async () =>
-    host.services.pubsub.getSubscribers(name).length > 0 ? true : undefined,
-  )
+  await waitFor(() => host.services.pubsub.getSubscribers(name).length > 0, {
+    what: 'the ledger to subscribe',
+    timeoutMs: 30_000,
+  })
   return {
     host,
     /**
@@ -70,7 +70,11 @@ async function isolatedPeer(net: NetworkDefinition, only: LedgerProcess) {
      */
     async publish(items: Uint8Array[], acked: () => number) {
       for (const [i, item] of items.entries()) {
-        while (i - acked() >= IN_FLIGHT && host.status === 'started') await sleep(20)
+        await waitFor(() => i - acked() < IN_FLIGHT || host.status !== 'started', {
+          what: 'the victim to acknowledge earlier attestations',
+          timeoutMs: 60_000,
+          intervalMs: 20,
+        })
         if (host.status !== 'started') return
         await host.services.pubsub.publish(name, item)
         if (i % 100 === 99) await sleep(1)
@@ -88,7 +92,7 @@ const KILL_AFTER = 5000
 
 describe('ledger: kill -9 of a replica during heavy ingest over gossip', function () {
   this.timeout(120_000)
-  let t: TestNetwork
+  let t: LedgerNetwork
   let ledgers: LedgerProcess[] = []
   const peers: Peer[] = []
 
@@ -139,7 +143,11 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
     // Kill once KILL_AFTER are acknowledged, or shortly before attestations of epoch 0 turn stale if the
     // machine is too loaded for that (the victim is still mid-stream either way).
     const killBy = graceEnd(t.network, 0) - 3000
-    while (observed.size < KILL_AFTER && Date.now() < killBy) await sleep(100)
+    await waitFor(() => observed.size >= KILL_AFTER || Date.now() >= killBy, {
+      what: `${KILL_AFTER} acknowledged attestations`,
+      timeoutMs: Math.max(0, killBy - Date.now()) + 1000,
+      intervalMs: 100,
+    })
     assert.ok(observed.size >= 1000, `only ${observed.size} attestations acknowledged before the kill`)
     const onlyVictim = (p: Peer) =>
       p.host.getConnections().every(c => c.remotePeer.toString() === victim.peerId)
@@ -176,10 +184,13 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
       )
       assert.equal(cert.rewardsRoot, certs[0].rewardsRoot)
     }
-    const tally = await waitFor('the restarted ledger to match the certificate', 20_000, async () => {
-      const r = await getJson(`${victim.api}/epochs/0/tally`)
-      return r.status === 200 && r.body.certified ? r.body : undefined
-    })
+    const tally = await waitFor(
+      async () => {
+        const r = await getJson(`${victim.api}/epochs/0/tally`)
+        return r.status === 200 && r.body.certified ? r.body : undefined
+      },
+      { what: 'the restarted ledger to match the certificate', timeoutMs: 20_000, intervalMs: 200 },
+    )
     assert.equal(tally.items.attestations, held.size)
     assert.equal(tally.contentRoot, expected)
   })

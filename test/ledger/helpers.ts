@@ -1,4 +1,4 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process'
+import { type ChildProcess, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -6,33 +6,31 @@ import { join } from 'node:path'
 import { createInterface } from 'node:readline'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
+import { initDataDir } from '../../node/host/datadir.ts'
 import { createHost, topic } from '../../node/host/host.ts'
-import { generateEd25519 } from '../../protocol/ed25519.ts'
-import { readNetworkFile, writeNetworkFile } from '../../node/host/datadir.ts'
-import { loadIdentity } from '../../node/host/identity.ts'
+import { createSecp256k1Key } from '../../node/host/identity.ts'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
-import { parseHex, to0x } from '../../protocol/bytes.ts'
+import { parseHex } from '../../protocol/bytes.ts'
 import { epochStart } from '../../protocol/epoch.ts'
-import type { Address, NetworkDefinition } from '../../protocol/network.ts'
-import { peerIdFromString, peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import type { NetworkDefinition } from '../../protocol/network.ts'
+import { peerIdFromString } from '../../protocol/peer.ts'
 import { epochSeed } from '../../protocol/seed.ts'
+import { type Relay, type TestNetwork, testNetwork } from '../helpers/network.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const BIN = new URL('../../bin/weir.js', import.meta.url).pathname
 
-export interface TestNetwork {
+/** The committee fixture's network, with a data dir (identity and signer key) for each member. */
+export interface LedgerNetwork extends TestNetwork {
   dir: string
-  network: NetworkDefinition
   ledgerDirs: string[]
-  /** witness PeerId string → Ed25519 seed */
-  witnessSeeds: Map<string, Uint8Array>
-  relays: { peerId: string; relay: Uint8Array; payout: Address; seed: Uint8Array }[]
   cleanup(): void
 }
 
 /**
- * `weir network new` in a temp dir, then the given number of genesis relays added to every copy; genesis
- * is `genesisInMs` after the network is made.
+ * A network of fresh keys (its own label, so files running side by side never share a PeerId) whose
+ * genesis is `genesisInMs` from now, and the members' data dirs in a temp dir.
  */
 export function makeNetwork(o: {
   committee: number
@@ -41,56 +39,28 @@ export function makeNetwork(o: {
   graceSeconds: number
   relays: number
   genesisInMs: number
-}): TestNetwork {
+}): LedgerNetwork {
   const dir = mkdtempSync(join(tmpdir(), 'weir-ledger-'))
-  const out = join(dir, 'net')
-  execFileSync(
-    process.execPath,
-    [
-      BIN,
-      'network',
-      'new',
-      '--out',
-      out,
-      '--committee',
-      String(o.committee),
-      '--witnesses',
-      String(o.witnesses),
-      '--epoch-seconds',
-      String(o.epochSeconds),
-      '--grace-seconds',
-      String(o.graceSeconds),
-      '--genesis',
-      String(Date.now() + o.genesisInMs),
-    ],
-    { stdio: 'pipe' },
-  )
-  const relays = Array.from({ length: o.relays }, () => {
-    const key = generateEd25519()
-    const relay = peerIdOfPublicKey(key.publicKey)
-    return { peerId: peerIdToString(relay), relay, payout: to0x(randomBytes(20)) as Address, seed: key.seed }
+  const id = `ledger-${randomBytes(4).toString('hex')}`
+  const t = testNetwork({
+    label: id,
+    committee: o.committee,
+    witnesses: o.witnesses,
+    relays: o.relays,
+    overrides: {
+      id,
+      genesis: Date.now() + o.genesisInMs,
+      epochSeconds: o.epochSeconds,
+      graceSeconds: o.graceSeconds,
+    },
   })
-  const ledgerDirs = Array.from({ length: o.committee }, (_, i) => join(out, `ledger-${i + 1}`))
-  const witnessDirs = Array.from({ length: o.witnesses }, (_, i) => join(out, `witness-${i + 1}`))
-  const network = readNetworkFile(join(out, 'network.json'))
-  network.relays = relays.map(r => ({ peerId: r.peerId, payout: r.payout }))
-  // counted from now: making the network may take seconds on a loaded machine
-  network.genesis = Date.now() + o.genesisInMs
-  for (const d of [out, ...ledgerDirs, ...witnessDirs]) writeNetworkFile(join(d, 'network.json'), network)
-  const witnessSeeds = new Map(
-    witnessDirs.map(d => {
-      const id = loadIdentity(d)
-      return [id.peerId, id.key.seed] as const
-    }),
-  )
-  return {
-    dir,
-    network: readNetworkFile(join(out, 'network.json')),
-    ledgerDirs,
-    witnessSeeds,
-    relays,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
-  }
+  const ledgerDirs = t.members.map((m, i) => {
+    const ledgerDir = join(dir, `ledger-${i + 1}`)
+    initDataDir(ledgerDir, t.network, {}, m.party.key)
+    createSecp256k1Key(join(ledgerDir, 'signer.key'), new Uint8Array(m.signerKey))
+    return ledgerDir
+  })
+  return { ...t, dir, ledgerDirs, cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
 export interface LedgerProcess {
@@ -164,7 +134,7 @@ export async function stopLedger(
 
 /** After a test: stops whatever peers and ledgers it started, then removes its network dir. */
 export async function tearDown(
-  t: TestNetwork | undefined,
+  t: LedgerNetwork | undefined,
   ledgers: LedgerProcess[],
   peers: ({ stop(): unknown } | undefined)[],
   signal: NodeJS.Signals = 'SIGTERM',
@@ -179,30 +149,17 @@ export async function getJson(url: string): Promise<{ status: number; body: any 
   return { status: res.status, body: await res.json() }
 }
 
-export const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
-
-/** Polls until `check` returns a value other than undefined, or fails after `timeoutMs`. */
-export async function waitFor<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = await check().catch(() => undefined)
-    if (value !== undefined) return value
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await sleep(200)
-  }
-}
-
 export async function waitForCertificate(l: LedgerProcess, epoch: number, timeoutMs: number) {
-  return waitFor(`certificate of epoch ${epoch} at ${l.api}`, timeoutMs, async () => {
-    const r = await getJson(`${l.api}/epochs/${epoch}/certificate`)
-    return r.status === 200 ? r.body : undefined
-  })
+  return waitFor(
+    async () => {
+      const r = await getJson(`${l.api}/epochs/${epoch}/certificate`)
+      return r.status === 200 ? r.body : undefined
+    },
+    { what: `the certificate of epoch ${epoch} at ${l.api}`, timeoutMs, intervalMs: 200 },
+  )
 }
 
+/** Waits for a moment on the network's clock: an epoch's start. */
 export async function waitForEpochStart(network: NetworkDefinition, epoch: number, afterMs = 100) {
   const wait = epochStart(network, epoch) + afterMs - Date.now()
   if (wait > 0) await sleep(wait)
@@ -227,24 +184,24 @@ export function attestationsFor(
   t: TestNetwork,
   epoch: number,
   seed: Uint8Array,
-  relays: TestNetwork['relays'],
+  relays: readonly Relay[],
   capacity: (relayIndex: number, witnessIndex: number) => number,
   variant = 0,
 ): Uint8Array[] {
   const net = t.network
   const out: Uint8Array[] = []
   relays.forEach((r, ri) => {
-    const helper = t.relays[(t.relays.indexOf(r) + 1) % t.relays.length] as TestNetwork['relays'][number]
-    for (const w of assignedWitnessIndices(seed, r.relay, net.witnesses.length, net.witnessesPerRelay)) {
+    const helper = t.relays[(t.relays.indexOf(r) + 1) % t.relays.length] as Relay
+    for (const w of assignedWitnessIndices(seed, r.peerId, net.witnesses.length, net.witnessesPerRelay)) {
       const witness = net.witnesses[w] as string
       const bps = capacity(ri, w)
       const a = signAttestation(
         {
           net: net.id,
           epoch,
-          relay: r.relay,
+          relay: r.peerId,
           witness: peerIdFromString(witness),
-          helper: helper.relay,
+          helper: helper.peerId,
           startedAt: epochStart(net, epoch) + 10 + variant,
           durationMs: 8000,
           bytes: bps * 8,
@@ -253,7 +210,7 @@ export function attestationsFor(
           rttMs: 5,
           outcome: 'ok',
         },
-        t.witnessSeeds.get(witness) as Uint8Array,
+        t.witness(witness).key.seed,
       )
       out.push(encodeAttestation(a))
     }
@@ -270,15 +227,15 @@ export async function testPeer(net: NetworkDefinition, dial: string[]) {
     host,
     /** waits until `n` peers are subscribed to every topic */
     async ready(n: number) {
-      await waitFor('gossip subscribers', 30_000, async () =>
-        ['attestations', 'relays', 'votes'].every(
-          name => host.services.pubsub.getSubscribers(topic(net.id, name)).length >= n,
-        )
-          ? true
-          : undefined,
+      await waitFor(
+        () =>
+          ['attestations', 'relays', 'votes'].every(
+            name => host.services.pubsub.getSubscribers(topic(net.id, name)).length >= n,
+          ),
+        { what: `${n} gossip subscribers to every topic`, timeoutMs: 30_000 },
       )
     },
-    /** Publishes at most 5,000 messages a second: gossipsub has no backpressure of its own. */
+    /** Publishes at most 5,000 messages a second (a pace): gossipsub has no backpressure of its own. */
     async publish(name: 'attestations' | 'relays' | 'votes', items: Uint8Array[]) {
       for (const [i, item] of items.entries()) {
         await host.services.pubsub.publish(topic(net.id, name), item)

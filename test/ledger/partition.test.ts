@@ -9,19 +9,19 @@ import {
   type LedgerProcess,
   makeNetwork,
   seedFor,
-  sleep,
   startLedger,
   stopLedger,
   tearDown,
-  type TestNetwork,
+  type LedgerNetwork,
   testPeer,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { sleep } from '../helpers/wait.ts'
 
 describe('ledger: partition and heal', function () {
   this.timeout(120_000)
-  let t: TestNetwork
+  let t: LedgerNetwork
   let ledgers: LedgerProcess[] = []
   const peers: { stop(): void | Promise<void> }[] = []
 
@@ -62,7 +62,8 @@ describe('ledger: partition and heal', function () {
     const rightItems = attestationsFor(t, epoch, seed, t.relays.slice(2), (r, w) => 5_000_000 + 1000 * r + w)
     await Promise.all([left.publish('attestations', leftItems), right.publish('attestations', rightItems)])
 
-    // Well past the epoch's grace: no side reaches quorum (3 of 4), so nobody even votes.
+    // Time passing is what is tested here: well past the epoch's grace, no side reaches quorum (3 of 4), so
+    // nobody even votes.
     const wait = graceEnd(t.network, epoch) + 4000 - Date.now()
     if (wait > 0) await sleep(wait)
     for (const l of ledgers) {

@@ -5,9 +5,7 @@ import { decodeAttestation } from '../../protocol/attestation.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { contentRoot } from '../../protocol/content.ts'
 import { epochAt } from '../../protocol/epoch.ts'
-import { generateEd25519 } from '../../protocol/ed25519.ts'
 import type { Address } from '../../protocol/network.ts'
-import { peerIdOfPublicKey } from '../../protocol/peer.ts'
 import { decodeRelayRecord, encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
 import { computeTally } from '../../protocol/tally.ts'
@@ -19,15 +17,16 @@ import {
   seedFor,
   startLedgers,
   tearDown,
-  type TestNetwork,
+  type LedgerNetwork,
   testPeer,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { party, type Relay } from '../helpers/network.ts'
 
 describe('ledger: four replicas over gossip', function () {
   this.timeout(90_000)
-  let t: TestNetwork
+  let t: LedgerNetwork
   let ledgers: LedgerProcess[] = []
   let peer: Awaited<ReturnType<typeof testPeer>> | undefined
 
@@ -52,25 +51,19 @@ describe('ledger: four replicas over gossip', function () {
     // Start with the first epoch that begins after setup (earlier ones stay empty, certified all the same).
     const first = epochAt(t.network, Date.now()) + 1
     // A relay that registers by gossip in epoch 0 (eligibilityDelay 0), next to the genesis relays.
-    const key = generateEd25519()
-    const fresh = {
-      peerId: '',
-      relay: peerIdOfPublicKey(key.publicKey),
-      payout: to0x(new Uint8Array(20).fill(7)) as Address,
-      seed: key.seed,
-    }
+    const fresh: Relay = { ...party(`${t.network.id}/fresh-relay`), payout: to0x(new Uint8Array(20).fill(7)) }
     const record = encodeRelayRecord(
       signRelayRecord(
         {
           net: t.network.id,
-          relay: fresh.relay,
+          relay: fresh.peerId,
           epoch: first,
           seq: 1,
           addrs: ['/ip4/127.0.0.1/tcp/1'],
           payout: new Uint8Array(20).fill(7),
           maxBandwidthBps: 0,
         },
-        key.seed,
+        fresh.key.seed,
       ),
     )
 

@@ -12,16 +12,16 @@ import {
   startLedgers,
   stopLedger,
   tearDown,
-  type TestNetwork,
+  type LedgerNetwork,
   testPeer,
-  waitFor,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 describe('ledger: a member holding more than the certified content', function () {
   this.timeout(90_000)
-  let t: TestNetwork
+  let t: LedgerNetwork
   let ledgers: LedgerProcess[] = []
   const peers: { stop(): void | Promise<void> }[] = []
 
@@ -61,9 +61,10 @@ describe('ledger: a member holding more than the certified content', function ()
     await main.publish('attestations', common)
     await aside.publish('attestations', [...common, ...extra])
     const holds = (l: LedgerProcess, n: number) =>
-      waitFor(`${l.api} to hold ${n} attestations`, 20_000, async () => {
-        const r = await getJson(`${l.api}/epochs/0`)
-        return r.body.attestations === n ? true : undefined
+      waitFor(async () => (await getJson(`${l.api}/epochs/0`)).body.attestations === n, {
+        what: `${l.api} to hold ${n} attestations`,
+        timeoutMs: 20_000,
+        intervalMs: 200,
       })
     await Promise.all([
       ...quorum.map(l => holds(l, common.length)),
@@ -80,10 +81,13 @@ describe('ledger: a member holding more than the certified content', function ()
       dirs[3],
       quorum.flatMap(l => l.multiaddrs),
     )
-    const tally = await waitFor('the late member to match the certificate', 30_000, async () => {
-      const r = await getJson(`${ledgers[3]?.api}/epochs/0/tally`)
-      return r.status === 200 && r.body.certified ? r.body : undefined
-    })
+    const tally = await waitFor(
+      async () => {
+        const r = await getJson(`${ledgers[3]?.api}/epochs/0/tally`)
+        return r.status === 200 && r.body.certified ? r.body : undefined
+      },
+      { what: 'the late member to match the certificate', timeoutMs: 30_000, intervalMs: 200 },
+    )
     assert.equal(tally.contentRoot, cert.contentRoot)
     assert.equal(tally.rewardsRoot, cert.rewardsRoot)
     assert.equal(tally.items.attestations, common.length)
