@@ -33,9 +33,13 @@ class HttpError extends Error {
 const MAX_URL = 2048
 const MAX_LIST = 1000
 
-function parseEpoch(text: string): number {
+/** A path or query number (`what` names it in the error): an epoch, or a count of epochs. */
+function parseWhole(text: string, what: string): number {
   if (!/^\d{1,10}$/.test(text) || Number(text) > 2 ** 32) {
-    throw new HttpError(400, `epoch must be a whole number from 0 to 4294967296, got '${text.slice(0, 40)}'`)
+    throw new HttpError(
+      400,
+      `${what} must be a whole number from 0 to 4294967296, got '${text.slice(0, 40)}'`,
+    )
   }
   return Number(text)
 }
@@ -160,7 +164,7 @@ export class LedgerApi {
     if (a === 'epochs') {
       if (b === undefined) return this.epochs(query)
       if (b === 'latest' && c === 'certificate') return this.latestCertificate()
-      const epoch = parseEpoch(b)
+      const epoch = parseWhole(b, 'epoch')
       if (c === undefined) return this.epoch(epoch)
       if (c === 'tally') return this.tally(epoch)
       if (c === 'certificate') return this.certificate(epoch)
@@ -204,10 +208,10 @@ export class LedgerApi {
   private epochs(query: URLSearchParams) {
     const current = epochAt(this.ctx.network, this.ctx.now())
     const limitText = query.get('limit')
-    const limit = limitText === null ? 100 : parseEpoch(limitText)
+    const limit = limitText === null ? 100 : parseWhole(limitText, 'limit')
     if (limit < 1 || limit > MAX_LIST) throw new HttpError(400, `limit must be from 1 to ${MAX_LIST}`)
     const fromText = query.get('from')
-    const from = fromText === null ? Math.max(0, current - limit + 1) : parseEpoch(fromText)
+    const from = fromText === null ? Math.max(0, current - limit + 1) : parseWhole(fromText, 'from')
     const epochs = []
     for (let e = from; e <= current && e < from + limit; e++) epochs.push(this.summary(e))
     return { currentEpoch: current, epochs }

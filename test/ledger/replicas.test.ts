@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { connect } from 'node:net'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { decodeAttestation } from '../../protocol/attestation.ts'
 import { to0x } from '../../protocol/bytes.ts'
@@ -32,7 +31,7 @@ describe('ledger: four replicas over gossip', function () {
 
   after(() => tearDown(t, ledgers, [peer]))
 
-  it('certify the same root for every epoch, serve certificates and verifiable proofs, and refuse garbage', async () => {
+  it('certify the same root for every epoch, and serve certificates and verifiable proofs', async () => {
     t = makeNetwork({
       committee: 4,
       witnesses: 4,
@@ -134,70 +133,14 @@ describe('ledger: four replicas over gossip', function () {
     assert.equal(tally.body.certified, true)
     assert.equal(tally.body.relays.length, 5)
 
-    await refusesGarbage(ledgers[2] as LedgerProcess)
+    // The API's routes and refusals are unit-tested (api.test.ts); here, that the process serves them.
+    const health = await getJson(`${ledgers[2]?.api}/healthz`)
+    assert.equal(health.status, 200)
+    assert.ok(health.body.latestCertified >= first + 3)
+    const metrics = await fetch(`${ledgers[2]?.api}/metrics`)
+    assert.match(
+      await metrics.text(),
+      /weir_ledger_ingest_total\{kind="attestation",source="gossip",outcome="accept"\} \d+/,
+    )
   })
 })
-
-/** Hostile and malformed requests get 4xx JSON errors, and the server keeps answering. */
-async function refusesGarbage(l: LedgerProcess) {
-  const cases: [string, number][] = [
-    ['/epochs/999999', 404],
-    ['/epochs/99999999999', 400],
-    ['/epochs/-1', 400],
-    ['/epochs/1e3', 400],
-    ['/epochs/0x10/tally', 400],
-    ['/epochs/latest', 400],
-    ['/epochs/1/nope', 404],
-    ['/rewards/0x1234', 400],
-    ['/rewards/0xZZ00000000000000000000000000000000000000', 400],
-    ['/rewards/0x00000000000000000000000000000000000000ff', 404],
-    ['/relays/not-a-peer', 400],
-    ['/relays/12D3KooWRAan89mcVWSHxezuu4znaBP7Gzxiu7co2FzPBzhorheU', 404],
-    ['/epochs?limit=0', 400],
-    ['/epochs?limit=abc', 400],
-    [`/epochs/${'9'.repeat(3000)}`, 414],
-    ['/%00%ff/../../etc/passwd', 404],
-    ['/', 404],
-  ]
-  for (const [path, status] of cases) {
-    const res = await fetch(`${l.api}${path}`)
-    assert.equal(res.status, status, path)
-    const body = await res.json()
-    assert.equal(typeof body.error, 'string', path)
-  }
-  const raw: [string, number][] = [
-    [`POST /epochs HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\r\n${'x'.repeat(65536)}`, 405],
-    ['GET /healthz HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello', 413],
-    ['GET /healthz HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n', 413],
-    ['\u0000\u0001\u00ff garbage\r\n\r\n', 400],
-    [`GET /healthz HTTP/1.1\r\nhost: x\r\nx-junk: ${'a'.repeat(64 * 1024)}\r\n\r\n`, 431],
-  ]
-  for (const [request, status] of raw) {
-    const answer = await rawRequest(l.api, request)
-    assert.match(answer, new RegExp(`^HTTP/1.1 ${status} `), request.slice(0, 40))
-    assert.equal(typeof JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error, 'string')
-  }
-  const health = await getJson(`${l.api}/healthz`)
-  assert.equal(health.status, 200)
-  assert.equal(health.body.ok, true)
-  const metrics = await fetch(`${l.api}/metrics`)
-  assert.equal(metrics.status, 200)
-  assert.match(
-    await metrics.text(),
-    /weir_ledger_ingest_total\{kind="attestation",source="gossip",outcome="accept"\} \d+/,
-  )
-}
-
-/** Sends raw bytes to the API and returns everything it answers before closing. */
-function rawRequest(api: string, request: string): Promise<string> {
-  const url = new URL(api)
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    const socket = connect(Number(url.port), url.hostname, () => socket.end(request, 'latin1'))
-    socket.on('data', d => chunks.push(d))
-    socket.on('error', err =>
-      chunks.length > 0 ? resolve(Buffer.concat(chunks).toString('latin1')) : reject(err),
-    )
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
-  })
-}
