@@ -18,7 +18,7 @@ import {
   type SocksTarget,
   startSocksServer,
 } from '../../../node/proxy/socks5.ts'
-import { waitFor } from '../../helpers/wait.ts'
+import { sleep, waitFor } from '../../helpers/wait.ts'
 
 const BIG = randomBytes(50 * 1024 * 1024)
 const BIG_SHA256 = createHash('sha256').update(BIG).digest('hex')
@@ -378,7 +378,7 @@ describe('SOCKS5 server', function () {
     const request = [...GREETING, ...connectRequest('exit.test', web.port)]
     for (let i = 0; i < request.length && !slow.destroyed; i++) {
       slow.write(Uint8Array.of(request[i]!))
-      await new Promise(r => setTimeout(r, 100))
+      await sleep(100) // the dribbling is the attack
     }
     await closed
     assert.ok(Date.now() - started < 3000)
