@@ -4,7 +4,6 @@
 // outside that subset (negative or non-integer numbers, non-ASCII text, other types, deep nesting) and
 // every input it would not accept as canonical are left to cborg, so results and errors never change.
 
-
 /** `undefined`: the value is outside the subset (cborg decides). */
 const OUTSIDE = undefined
 const MAX_DEPTH = 8

@@ -9,7 +9,6 @@ export type { Field }
 // (RFC 8949 §4.2: shortest forms, definite lengths). Decoding is strict: the input must be exactly the
 // canonical encoding of what it decodes to, so every message has one byte form and one id.
 
-
 const DECODE_OPTIONS = {
   strict: true,
   allowIndefinite: false,
