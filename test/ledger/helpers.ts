@@ -17,8 +17,10 @@ import { epochStart } from '../../protocol/epoch.ts'
 import type { Address, NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdFromString, peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { epochSeed } from '../../protocol/seed.ts'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
-const BIN = new URL('../../bin/weir.js', import.meta.url).pathname
+/** `weir` from the sources, under tsx */
+const WEIR = nodeArgs(WEIR_ENTRY)
 
 export interface TestNetwork {
   dir: string
@@ -47,7 +49,7 @@ export function makeNetwork(o: {
   execFileSync(
     process.execPath,
     [
-      BIN,
+      ...WEIR,
       'network',
       'new',
       '--out',
@@ -109,7 +111,16 @@ export async function startLedger(
   bootstrap: string[] = [],
   env: Record<string, string> = {},
 ): Promise<LedgerProcess> {
-  const args = [BIN, 'ledger', '--dir', dir, '--signer-key', join(dir, 'signer.key'), '--api', '127.0.0.1:0']
+  const args = [
+    ...WEIR,
+    'ledger',
+    '--dir',
+    dir,
+    '--signer-key',
+    join(dir, 'signer.key'),
+    '--api',
+    '127.0.0.1:0',
+  ]
   for (const b of bootstrap) args.push('--bootstrap', b)
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

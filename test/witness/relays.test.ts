@@ -137,7 +137,7 @@ describe('witness against real relays', function () {
       reports = status.recent
       if (status.probes.done + status.probes.skipped >= SPECS.length) break
       if (Date.now() > deadline) {
-        const logs = [...children.stderr.entries()].filter(([args]) => args.includes('bin/weir.js witness'))
+        const logs = [...children.stderr.entries()].filter(([args]) => args.includes('weir.ts witness'))
         throw new Error(`witness finished only ${status.probes.done} probes: ${JSON.stringify(logs)}`)
       }
       await new Promise(resolve => setTimeout(resolve, 1000))
