@@ -10,8 +10,10 @@ import { connect, createServer, type Socket } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { nodeArgs, WEIR_ENTRY } from '../simulations/testnet/supervisor.ts'
 
-const WEIR = new URL('../bin/weir.js', import.meta.url).pathname
+/** `weir` from the sources, under tsx */
+const WEIR = nodeArgs(WEIR_ENTRY)
 const CHUNK = Buffer.alloc(256 * 1024, 0x5a)
 
 // The obvious forwarder: accept, connect to the next hop, pipe both ways. Argument: the next hop's port.
@@ -114,7 +116,7 @@ export async function main(args: string[]): Promise<void> {
 const round = (x: number, digits = 1) => Number(x.toFixed(digits))
 
 function weir(args: string[]): void {
-  const result = spawnSync(process.execPath, [WEIR, ...args], { encoding: 'utf8' })
+  const result = spawnSync(process.execPath, [...WEIR, ...args], { encoding: 'utf8' })
   if (result.status !== 0) throw new Error(`weir ${args[0]}: ${result.stderr}`)
 }
 
@@ -122,7 +124,7 @@ function weir(args: string[]): void {
 async function start(
   args: string[],
   children: ChildProcess[],
-  command = [WEIR],
+  command = WEIR,
   // biome-ignore lint/suspicious/noExplicitAny: the first stdout line of a weir command is free-form JSON
 ): Promise<{ child: ChildProcess; info: any }> {
   const child = spawn(process.execPath, [...command, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// The installed command: TypeScript sources run through tsx, so there is no build step to forget.
-import { register } from 'tsx/esm/api'
+// The installed command runs the compiled JavaScript that `npm run build` writes to dist/.
+import { existsSync } from 'node:fs'
 
-register()
-const { main } = await import('../cli/main.ts')
-process.exitCode = await main(process.argv.slice(2))
+const entry = new URL('../dist/cli/weir.js', import.meta.url)
+if (!existsSync(entry)) {
+  console.error(`weir: ${entry.pathname} is missing: run \`npm run build\` first`)
+  process.exit(1)
+}
+await import(entry.href)

@@ -1,5 +1,6 @@
 // A local Anvil chain for tests, benchmarks and the demo testnet. Anvil runs in its own process group so stop()
 // (and this process exiting or being interrupted) ends both the npm wrapper and the binary it spawns.
+// @foundry-rs/anvil is a development dependency: relays, witnesses and ledgers never start a chain.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -27,7 +28,6 @@ export interface AnvilOptions {
   niceness?: number
 }
 
-const anvilBin = fileURLToPath(new URL('../node_modules/.bin/anvil', import.meta.url))
 const running = new Set<ChildProcess>()
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
@@ -81,6 +81,18 @@ export function anvilKeys(count: number): { accounts: Address[]; privateKeys: He
   return { accounts, privateKeys }
 }
 
+/** The npm package's launcher script, which runs the Anvil binary for this platform. */
+function anvilLauncher(): string {
+  try {
+    return fileURLToPath(import.meta.resolve('@foundry-rs/anvil/bin.mjs'))
+  } catch {
+    throw new Error(
+      'Anvil is not installed: @foundry-rs/anvil is a development dependency, so a local chain ' +
+        '(weir testnet, the tests, the benchmarks) needs a clone with `npm ci` (development dependencies included)',
+    )
+  }
+}
+
 /** Starts Anvil on 127.0.0.1 on a port the OS picks; resolves once it is listening. */
 export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   const count = options.accounts ?? 10
@@ -88,7 +100,11 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
   const args = ['--host', '127.0.0.1', '--port', '0', '--accounts', String(count)]
   args.push('--mnemonic', ANVIL_MNEMONIC, '--chain-id', String(chainId))
   if (options.stepsTracing) args.push('--steps-tracing')
-  const child = spawn(anvilBin, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  const launcher = anvilLauncher()
+  const child = spawn(process.execPath, [launcher, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  })
   track(child)
   // Set at once, the npm launcher has it before it starts the binary, which inherits it.
   if (options.niceness && child.pid !== undefined) {
@@ -117,7 +133,7 @@ export async function startAnvil(options: AnvilOptions = {}): Promise<Anvil> {
     const fail = (why: string) =>
       settle(() => {
         killGroup(child, 'SIGKILL')
-        reject(new Error(`anvil (${anvilBin}): ${why}\n${output.trim()}`))
+        reject(new Error(`anvil (${launcher}): ${why}\n${output.trim()}`))
       })
     const settle = (then: () => void) => {
       clearTimeout(timer)

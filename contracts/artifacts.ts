@@ -10,11 +10,14 @@ export type ContractName = 'WeirRewards'
 
 const cache = new Map<ContractName, Artifact>()
 
-/** The compiled contract from contracts/artifacts/, which `npm run build` generates (it is not committed). */
+/**
+ * The compiled contract from contracts/artifacts/, which `npm run build` generates (it is not committed).
+ * #root/ is the package root (package.json's "imports"): the same folder from the sources and from dist/.
+ */
 export function loadArtifact(name: ContractName): Artifact {
   const cached = cache.get(name)
   if (cached) return cached
-  const url = new URL(`./artifacts/${name}.json`, import.meta.url)
+  const url = new URL(import.meta.resolve(`#root/contracts/artifacts/${name}.json`))
   if (!existsSync(url)) {
     throw new Error(
       `contract artifact ${name} is missing (contracts/artifacts/${name}.json): run \`npm run build\``,

@@ -5,7 +5,7 @@ import type { Address, NetworkDefinition } from '../protocol/network.ts'
 import { itemId, type RelayRecord } from '../protocol/record.ts'
 import { buildRegistry } from '../protocol/registry.ts'
 import { computeTally } from '../protocol/tally.ts'
-import { typescriptWorker } from './threads.ts'
+import { moduleWorker } from './threads.ts'
 
 /** An epoch's reconciled content, as the honest ledger members hold it after the grace period. */
 export interface CloseJob {
@@ -98,7 +98,7 @@ export class Closer {
     }
     const { port1, port2 } = new MessageChannel()
     this.signal = new Int32Array(new SharedArrayBuffer(4))
-    this.worker = typescriptWorker(new URL('./close-worker.ts', import.meta.url), {
+    this.worker = moduleWorker('./close-worker', import.meta.url, {
       workerData: { net, port: port2, signal: this.signal },
       transferList: [port2],
     })

@@ -3,13 +3,13 @@ import { createReadStream, createWriteStream, mkdirSync, readFileSync, rmSync, w
 import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
-import { Worker } from 'node:worker_threads'
 import { stringify } from 'yaml'
 import { sha256 } from '../protocol/hash.ts'
 import { utf8 } from '../protocol/bytes.ts'
 import { type Job, type JobResult, runJob } from './job.ts'
 import { NODES_HEADER, type PointSummary, summarizePoint } from './metrics.ts'
 import { writeReport } from './report.ts'
+import { moduleWorker } from './threads.ts'
 import { type AdversaryName, type Scenario, sweepPoints } from './scenario.ts'
 
 export interface SweepOptions {
@@ -29,11 +29,12 @@ export interface SweepResult {
 }
 
 export function codeVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+  // #root/ is the package root (package.json's "imports"), from the sources or from dist/ alike
+  const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('#root/package.json')), 'utf8'))
   let commit = 'unknown'
   try {
     commit = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], {
-      cwd: new URL('..', import.meta.url),
+      cwd: new URL('.', import.meta.resolve('#root/package.json')),
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim()
@@ -49,14 +50,8 @@ async function runOnWorkers(
 ) {
   const results: JobResult[] = new Array(jobs.length)
   const queue = [...jobs]
-  const tsxApi = import.meta.resolve('tsx/esm/api')
-  const workerModule = new URL('./worker.ts', import.meta.url).href
   const pool = Array.from({ length: Math.min(workers, jobs.length) }, () => {
-    // A worker starts without the parent's TypeScript loader: register tsx in it, then load the worker module.
-    const worker = new Worker(
-      `import(${JSON.stringify(tsxApi)}).then(m => { m.register(); return import(${JSON.stringify(workerModule)}) })`,
-      { eval: true },
-    )
+    const worker = moduleWorker('./worker', import.meta.url)
     return new Promise<void>((resolve, reject) => {
       const next = () => {
         const job = queue.shift()

@@ -7,7 +7,8 @@ export const command: Command = {
   usage: 'weir version',
   async run(argv) {
     parseFlags(argv, {})
-    const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    // #root/ is the package root (package.json's "imports"), from the sources or from dist/ alike
+    const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('#root/package.json')), 'utf8'))
     console.log(`weir ${pkg.version} (node ${process.version})`)
     return 0
   },

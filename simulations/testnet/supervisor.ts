@@ -1,10 +1,18 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
 import { setPriority } from 'node:os'
-import { join } from 'node:path'
+import { extname, join } from 'node:path'
 import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 
-const WEIR_BIN = new URL('../../bin/weir.js', import.meta.url).pathname
+/** The `weir` entry in this module's form: dist/cli/weir.js when compiled, cli/weir.ts from the sources. */
+export const WEIR_ENTRY = new URL(`../../cli/weir${extname(import.meta.url)}`, import.meta.url)
+
+/** Node's arguments to run a module of this package: compiled JavaScript as is, a TypeScript source under tsx. */
+export function nodeArgs(module: URL): string[] {
+  const path = fileURLToPath(module)
+  return path.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), path] : [path]
+}
 
 export interface RoleProcess {
   name: string
@@ -36,7 +44,7 @@ export class Supervisor {
     const timeoutMs = options.timeoutMs ?? 60_000
     const log = join(this.logDir, `${name}.log`)
     const out = createWriteStream(log)
-    const child = spawn(process.execPath, [WEIR_BIN, ...args], {
+    const child = spawn(process.execPath, [...nodeArgs(WEIR_ENTRY), ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -13,8 +13,9 @@ import { readRewards } from '../../contracts/client.ts'
 import { networkHash } from '../../contracts/typed-data.ts'
 import { createSecp256k1Key } from '../../node/host/identity.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
-const weir = new URL('../../bin/weir.js', import.meta.url).pathname
+const weir = nodeArgs(WEIR_ENTRY)
 
 describe('contracts: weir contracts deploy', () => {
   let anvil: Anvil
@@ -58,7 +59,7 @@ describe('contracts: weir contracts deploy', () => {
   it('deploys for a network definition and prints the addresses', async () => {
     const run = promisify(execFile)
     const args = ['contracts', 'deploy', '--rpc', anvil.rpcUrl, '--key', keyFile, '--network', networkFile]
-    const printed = JSON.parse((await run(process.execPath, [weir, ...args])).stdout)
+    const printed = JSON.parse((await run(process.execPath, [...weir, ...args])).stdout)
     assert.deepEqual(Object.keys(printed), ['token', 'rewards', 'chainId'])
     assert.equal(printed.chainId, anvil.chainId)
     const state = await readRewards({ rpcUrl: anvil.rpcUrl, rewards: printed.rewards })

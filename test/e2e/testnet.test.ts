@@ -3,8 +3,9 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
-const weir = new URL('../../bin/weir.js', import.meta.url).pathname
+const weir = nodeArgs(WEIR_ENTRY)
 
 interface Relay {
   peerId: string
@@ -31,7 +32,7 @@ describe('e2e: weir testnet runs the whole cycle', function () {
     const args = ['testnet', '--relays', '5', '--witnesses', '3', '--ledgers', '4', '--epoch-seconds', '50']
     const child = spawn(
       process.execPath,
-      [weir, ...args, '--epochs', '2', '--out', join(out, 'run'), '--json'],
+      [...weir, ...args, '--epochs', '2', '--out', join(out, 'run'), '--json'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },

@@ -15,9 +15,10 @@ import { buildRewardsTree, hexProof, type RewardLeaf } from '../../protocol/merk
 import type { Address } from '../../protocol/network.ts'
 import { type Certificate, encodeCertificate, signVote } from '../../protocol/vote.ts'
 import { testNetwork } from '../helpers/network.ts'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
 const run = promisify(execFile)
-const weir = new URL('../../bin/weir.js', import.meta.url).pathname
+const weir = nodeArgs(WEIR_ENTRY)
 
 /** Serves certificates and reward proofs in the shape of the ledger API (GET /epochs/:e/certificate, /rewards/:a). */
 function fakeLedgerApi(certificates: Certificate[], leaves: () => RewardLeaf[]): Server {
@@ -111,7 +112,7 @@ describe('ledger: weir anchor and weir claim against Anvil', () => {
     if (dir) rmSync(dir, { recursive: true, force: true })
   })
 
-  const weirRun = (...args: string[]) => run(process.execPath, [weir, ...args])
+  const weirRun = (...args: string[]) => run(process.execPath, [...weir, ...args])
   const chain = () => ['--ledger', ledgerUrl, '--rpc', anvil.rpcUrl, '--contract', rewards]
 
   it('anchors every certified epoch in order, and again finds nothing to do', async () => {

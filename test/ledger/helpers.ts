@@ -18,8 +18,10 @@ import { peerIdFromString } from '../../protocol/peer.ts'
 import { epochSeed } from '../../protocol/seed.ts'
 import { type Relay, type TestNetwork, testNetwork } from '../helpers/network.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
-const BIN = new URL('../../bin/weir.js', import.meta.url).pathname
+/** `weir` from the sources, under tsx */
+const WEIR = nodeArgs(WEIR_ENTRY)
 
 /** The committee fixture's network, with a data dir (identity and signer key) for each member. */
 export interface LedgerNetwork extends TestNetwork {
@@ -79,7 +81,16 @@ export async function startLedger(
   bootstrap: string[] = [],
   env: Record<string, string> = {},
 ): Promise<LedgerProcess> {
-  const args = [BIN, 'ledger', '--dir', dir, '--signer-key', join(dir, 'signer.key'), '--api', '127.0.0.1:0']
+  const args = [
+    ...WEIR,
+    'ledger',
+    '--dir',
+    dir,
+    '--signer-key',
+    join(dir, 'signer.key'),
+    '--api',
+    '127.0.0.1:0',
+  ]
   for (const b of bootstrap) args.push('--bootstrap', b)
   const proc = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
-const WEIR = new URL('../../bin/weir.js', import.meta.url).pathname
+/** `weir` from the sources, under tsx */
+const WEIR = nodeArgs(WEIR_ENTRY)
 
 /** Child processes started by a test file; `killAll` in an after hook, whatever happened. */
 export class Processes {
@@ -9,14 +11,14 @@ export class Processes {
 
   /** Runs `weir …` to completion; throws with its stderr if it fails. */
   run(args: string[]): string {
-    const result = spawnSync(process.execPath, [WEIR, ...args], { encoding: 'utf8' })
+    const result = spawnSync(process.execPath, [...WEIR, ...args], { encoding: 'utf8' })
     if (result.status !== 0) throw new Error(`weir ${args.join(' ')} failed: ${result.stderr}`)
     return result.stdout
   }
 
   /** Starts `weir …` and resolves with its first stdout line parsed as JSON. */
   async start<T>(args: string[]): Promise<{ child: ChildProcess; info: T; stderr: () => string }> {
-    const child = spawn(process.execPath, [WEIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [...WEIR, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.children.add(child)
     child.once('exit', () => this.children.delete(child))
     let stderr = ''

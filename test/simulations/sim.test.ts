@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { runSimulation } from '../../simulations/engine.ts'
 import { loadScenario, resolveScenario, type Scenario, ScenarioError } from '../../simulations/scenario.ts'
 import { runSweep } from '../../simulations/sweep.ts'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
 const small = (extra: Record<string, unknown> = {}): Scenario =>
   resolveScenario({
@@ -127,7 +128,7 @@ describe('simulator', () => {
     )
     const run = spawnSync(
       process.execPath,
-      ['bin/weir.js', 'sim', file, '--out', join(dir, 'out'), '--seed', '4'],
+      [...nodeArgs(WEIR_ENTRY), 'sim', file, '--out', join(dir, 'out'), '--seed', '4'],
       {
         encoding: 'utf8',
       },

@@ -1,5 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
@@ -9,7 +10,7 @@ export class Children {
   /** the tail of each child's stderr, for failure messages */
   readonly stderr = new Map<string, string>()
 
-  /** Starts `node <args>` from the repository root; `weir` is `bin/weir.js`. */
+  /** Starts `node <args>` from the repository root. */
   async start<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
     const child = spawn(process.execPath, args, {
       cwd: ROOT,
@@ -32,7 +33,7 @@ export class Children {
   }
 
   weir<T>(args: string[], env: Record<string, string> = {}): Promise<T> {
-    return this.start<T>(['bin/weir.js', ...args], env)
+    return this.start<T>([...nodeArgs(WEIR_ENTRY), ...args], env)
   }
 
   killAll(): void {

@@ -130,7 +130,7 @@ describe('witness against real relays', function () {
     statusAddress = witness.status
     // one probe per relay, the bit-flipper's confirmed through a second helper
     const witnessLog = () =>
-      [...children.stderr.entries()].filter(([args]) => args.includes('bin/weir.js witness'))
+      [...children.stderr.entries()].filter(([args]) => args.includes('weir.ts witness'))
     let done = 0
     await waitFor(
       async () => {
