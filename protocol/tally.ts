@@ -1,16 +1,10 @@
 import { assignment } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { compareBytes, equalBytes } from './bytes.ts'
-import {
-  type AccountWords,
-  accountByte,
-  buildRewardsTree,
-  parseAccountWords,
-  type RewardLeaf,
-  rewardsRoot,
-} from './merkle.ts'
+import { type AccountWords, accountByte, parseAccountWords, rewardsRoot } from './fast/merkle.ts'
+import type { RewardLeaf } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
-import { orderByBytes } from './order.ts'
+import { orderByBytes } from './fast/order.ts'
 import { peerIdFromString } from './peer.ts'
 import { isEligible, type RegisteredRelay, type Registry } from './registry.ts'
 
@@ -161,7 +155,7 @@ export function computeTally(input: TallyInput): Tally {
     emitted,
     leaves,
     cumulativeTotal,
-    rewardsRoot: accounts ? rewardsRoot(leaves, accounts) : buildRewardsTree(leaves).root,
+    rewardsRoot: rewardsRoot(leaves, accounts),
   }
 }
 
