@@ -1,7 +1,7 @@
 import { decode, encode } from 'cborg'
 import { concatBytes, equalBytes, utf8 } from './bytes.ts'
-import { decodeSubset, encodeSubset, type Field } from './cbor.ts'
 import { DecodeError } from './errors.ts'
+import { decodeSubset, encodeSubset, type Field } from './fast/cbor.ts'
 
 export type { Field }
 
@@ -24,6 +24,7 @@ const DECODE_OPTIONS = {
 const NONSHORTEST = /more bytes than necessary|indefinite length/
 
 export function encodeFields(fields: Field[]): Uint8Array {
+  // the common subset from ./fast/cbor.ts, which writes exactly what cborg writes
   const direct = encodeSubset(fields)
   if (direct) return direct
   // cborg hands back a Node Buffer cut from the shared 8 KiB pool: its .buffer holds unrelated bytes and
@@ -36,7 +37,7 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
   if (bytes.length > maxBytes)
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
-  // canonical input in the common subset needs neither cborg nor the re-encoding check below
+  // canonical input in the common subset (./fast/cbor.ts) needs neither cborg nor the re-encoding check below
   const direct = decodeSubset(bytes)
   if (direct !== undefined) return checkShape(direct, arity, what)
   let value: unknown

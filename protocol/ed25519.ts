@@ -7,7 +7,8 @@ import {
   type KeyObject,
 } from 'node:crypto'
 
-// node:crypto is ~14x faster than pure JS here; it takes keys as DER, so raw keys get a fixed prefix.
+// node:crypto rather than a pure-JS curve, for speed (bench/protocol.ts compares the two); it takes keys
+// as DER, so raw keys get a fixed prefix.
 const PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex')
 const SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex')
 

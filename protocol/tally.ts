@@ -1,16 +1,10 @@
 import { assignment } from './assignment.ts'
 import { type Attestation, capacityOf, sameClaim } from './attestation.ts'
 import { compareBytes, equalBytes } from './bytes.ts'
-import {
-  type AccountWords,
-  accountByte,
-  buildRewardsTree,
-  parseAccountWords,
-  type RewardLeaf,
-  rewardsRoot,
-} from './merkle.ts'
+import { type AccountWords, accountByte, parseAccountWords, rewardsRoot } from './fast/merkle.ts'
+import type { RewardLeaf } from './merkle.ts'
 import type { Address, NetworkDefinition } from './network.ts'
-import { orderByBytes } from './order.ts'
+import { orderByBytes } from './fast/order.ts'
 import { peerIdFromString } from './peer.ts'
 import { isEligible, type RegisteredRelay, type Registry } from './registry.ts'
 
@@ -57,7 +51,7 @@ export function lowerMedian(sortedValues: readonly number[]): number {
  * Byte strings (PeerIds) to dense indices in insertion order: open addressing on a hash of their last
  * bytes, so a million relays cost no string and no map entry each. Sized once for at most `capacity`
  * items: arrays grown as they fill leave copies of themselves in the old generation, and with millions of
- * attestations in the heap the full collections that follow cost seconds.
+ * attestations in the heap a full collection is costly (docs/performance.md).
  */
 class ByteIndex {
   readonly items: Uint8Array[]
@@ -161,7 +155,7 @@ export function computeTally(input: TallyInput): Tally {
     emitted,
     leaves,
     cumulativeTotal,
-    rewardsRoot: accounts ? rewardsRoot(leaves, accounts) : buildRewardsTree(leaves).root,
+    rewardsRoot: rewardsRoot(leaves, accounts),
   }
 }
 
@@ -373,28 +367,34 @@ function cumulativeLeaves(
   relays: readonly RelayTally[],
   payouts: { words: number[]; at: readonly number[] } | undefined,
 ): { leaves: RewardLeaf[]; accounts: AccountWords | undefined } {
-  const names: Address[] = []
-  const amounts: bigint[] = []
+  // sized once and trimmed, as ByteIndex explains
+  const most = previous.size + relays.length
+  const names: Address[] = new Array(most)
+  const amounts: bigint[] = new Array(most)
   // where each name's account is in words
-  const at: number[] = []
+  const at: number[] = new Array(most)
+  let count = 0
   const words = payouts?.words ?? []
   let canonical = payouts !== undefined
   for (const [account, amount] of previous) {
     const name = account.toLowerCase() as Address
     if (canonical) {
       const o = words.length
-      if (parseAccountWords(name, words, o)) at.push(o)
+      if (parseAccountWords(name, words, o)) at[count] = o
       else canonical = false
     }
-    names.push(name)
-    amounts.push(amount)
+    names[count] = name
+    amounts[count++] = amount
   }
   relays.forEach((r, k) => {
     if (r.reward === 0n) return
-    if (canonical && payouts !== undefined) at.push(payouts.at[k] as number)
-    names.push(r.payout)
-    amounts.push(r.reward)
+    if (canonical && payouts !== undefined) at[count] = payouts.at[k] as number
+    names[count] = r.payout
+    amounts[count++] = r.reward
   })
+  names.length = count
+  amounts.length = count
+  at.length = count
   if (!canonical) return { leaves: leavesByText(names, amounts), accounts: undefined }
   // canonical addresses order as text as they do as bytes; equal ones end up adjacent, first seen first
   const order = orderByBytes(
@@ -402,8 +402,9 @@ function cumulativeLeaves(
     (i, j) => (j < 20 ? accountByte(words, at[i] as number, j) : -1),
     (i, j) => compareAccounts(words, at[i] as number, at[j] as number),
   )
-  const leaves: RewardLeaf[] = []
-  const leafAt: number[] = []
+  const leaves: RewardLeaf[] = new Array(order.length)
+  const leafAt: number[] = new Array(order.length)
+  let leafCount = 0
   for (let start = 0; start < order.length; ) {
     const i = order[start] as number
     const account = at[i] as number
@@ -415,11 +416,13 @@ function cumulativeLeaves(
       amount += amounts[j] as bigint
     }
     if (amount > 0n) {
-      leafAt.push(account)
-      leaves.push({ account: names[i] as Address, amount })
+      leafAt[leafCount] = account
+      leaves[leafCount++] = { account: names[i] as Address, amount }
     }
     start = end
   }
+  leaves.length = leafCount
+  leafAt.length = leafCount
   return { leaves, accounts: { words, at: leafAt } }
 }
 

@@ -1,45 +1,28 @@
-// The simulator's speed-ups to protocol/ must not change any result: each is checked against the
-// straightforward computation it replaced.
+// The fast paths of protocol/fast/ must not change any result: each is checked against the definition
+// it computes faster (in protocol/, or the library that defines it).
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { decode as cborDecode, encode as cborEncode } from 'cborg'
 import fc from 'fast-check'
-import { assignedWitnessIndices } from '../../protocol/assignment.ts'
+import { assignedWitnessIndices, drawWitnesses } from '../../protocol/assignment.ts'
 import { type AttestationBody, encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
-import { compareBytes, equalBytes, utf8 } from '../../protocol/bytes.ts'
+import { compareBytes, equalBytes, to0x } from '../../protocol/bytes.ts'
 import { contentRoot } from '../../protocol/content.ts'
-import { decodeSubset, encodeSubset } from '../../protocol/cbor.ts'
+import { decodeSubset, encodeSubset } from '../../protocol/fast/cbor.ts'
 import { decodeFields, encodeFields, type Field } from '../../protocol/codec.ts'
 import { DecodeError } from '../../protocol/errors.ts'
 import { ed25519FromSeed } from '../../protocol/ed25519.ts'
+import { rewardsRoot } from '../../protocol/fast/merkle.ts'
 import { sha256 } from '../../protocol/hash.ts'
-import { parseNetworkDefinition } from '../../protocol/network.ts'
+import { buildRewardsTree, leafHash, type RewardLeaf, rewardsTreeNodes } from '../../protocol/merkle.ts'
+import { type Address, parseNetworkDefinition } from '../../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
-import { orderByBytes } from '../../protocol/order.ts'
+import { orderByBytes } from '../../protocol/fast/order.ts'
 import { validateAttestation } from '../../protocol/validate.ts'
 
-function referenceAssignment(seed: Uint8Array, relay: Uint8Array, witnessCount: number, k: number): number[] {
-  if (k >= witnessCount) return Array.from({ length: witnessCount }, (_, i) => i)
-  const chosen: number[] = []
-  const n = BigInt(witnessCount)
-  const block = new Uint8Array(4)
-  for (let b = 0; chosen.length < k; b++) {
-    new DataView(block.buffer).setUint32(0, b)
-    const h = createHash('sha256')
-    for (const part of [utf8('weir/assignment/v1\0'), seed, relay, block]) h.update(part)
-    const digest = new Uint8Array(h.digest())
-    const view = new DataView(digest.buffer)
-    for (let i = 0; i < 4 && chosen.length < k; i++) {
-      const index = Number(view.getBigUint64(i * 8) % n)
-      if (!chosen.includes(index)) chosen.push(index)
-    }
-  }
-  return chosen
-}
-
 describe('protocol speed-ups keep results', () => {
-  it('assignment without BigInt draws the same witnesses', () => {
+  it('the fast assignment draws the witnesses of the definition', () => {
     fc.assert(
       fc.property(
         fc.uint8Array({ minLength: 32, maxLength: 32 }),
@@ -49,7 +32,7 @@ describe('protocol speed-ups keep results', () => {
         (seed, relay, witnesses, k) => {
           assert.deepEqual(
             assignedWitnessIndices(seed, relay, witnesses, k),
-            referenceAssignment(seed, relay, witnesses, k),
+            drawWitnesses(seed, relay, witnesses, k),
           )
         },
       ),
@@ -64,11 +47,50 @@ describe('protocol speed-ups keep results', () => {
     for (let round = 0; round < 3; round++) {
       for (const relay of relays) {
         const got = assignedWitnessIndices(seed, relay, 1000, 3)
-        assert.deepEqual(got, referenceAssignment(seed, relay, 1000, 3))
+        assert.deepEqual(got, drawWitnesses(seed, relay, 1000, 3))
         got.fill(0)
       }
       seed[0] = round
     }
+  })
+
+  it('the fast rewards tree has the nodes of the definition', () => {
+    // accounts in canonical form and not, amounts below and above 2⁶⁴, leaves sharing an account
+    const account = fc.oneof(
+      fc.uint8Array({ minLength: 20, maxLength: 20 }).map(a => to0x(a) as Address),
+      fc
+        .uint8Array({ minLength: 20, maxLength: 20 })
+        .map(a => to0x(a).toUpperCase().replace('0X', '0x') as Address),
+      fc.constantFrom(`0x${'00'.repeat(20)}` as Address, `0x${'ff'.repeat(20)}` as Address),
+    )
+    const leaf: fc.Arbitrary<RewardLeaf> = fc.record({
+      account,
+      amount: fc.oneof(
+        fc.bigInt({ min: 0n, max: 1n << 64n }),
+        fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
+      ),
+    })
+    const unique = fc.uniqueArray(leaf, { maxLength: 40, selector: l => l.account.toLowerCase() })
+    fc.assert(
+      fc.property(unique, fc.nat(), (leaves, dup) => {
+        // a leaf listed twice changes nothing but must not break the root
+        const withDuplicate = leaves.length ? [...leaves, leaves[dup % leaves.length] as RewardLeaf] : leaves
+        for (const set of [leaves, withDuplicate]) {
+          const root = rewardsTreeNodes(set)[0] ?? new Uint8Array(32)
+          assert.deepEqual(rewardsRoot(set), root)
+          assert.deepEqual(buildRewardsTree(set).root, root)
+        }
+        const nodes = rewardsTreeNodes(leaves)
+        const tree = buildRewardsTree(leaves)
+        for (const l of leaves) {
+          let i = nodes.findIndex((h, j) => j >= leaves.length - 1 && equalBytes(h, leafHash(l)))
+          const siblings: Uint8Array[] = []
+          for (; i > 0; i = (i - 1) >> 1) siblings.push(nodes[i % 2 === 0 ? i - 1 : i + 1] as Uint8Array)
+          assert.deepEqual(tree.proof(l.account), siblings)
+        }
+      }),
+      { numRuns: 300 },
+    )
   })
 
   it('byte comparisons agree with Buffer.compare', () => {

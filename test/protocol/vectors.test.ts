@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { decode } from 'cborg'
 import { join } from 'node:path'
-import { assignedWitnessIndices } from '../../protocol/assignment.ts'
+import { assignedWitnessIndices, drawWitnesses } from '../../protocol/assignment.ts'
 import {
   type AttestationBody,
   decodeAttestation,
@@ -106,6 +106,7 @@ describe('pinned vectors', () => {
   it('assignments', () => {
     for (const v of load('assignment.json')) {
       assert.deepEqual(assignedWitnessIndices(b(v.seed), b(v.relay), v.witnessCount, v.k), v.indices)
+      assert.deepEqual(drawWitnesses(b(v.seed), b(v.relay), v.witnessCount, v.k), v.indices)
     }
   })
 

@@ -1,8 +1,10 @@
 // A direct encoder and strict decoder for the CBOR that Weir's messages are made of: unsigned safe
 // integers, ASCII text, byte strings and arrays of them, in canonical form (shortest arguments, definite
-// lengths). It gives the same bytes and values as cborg, without cborg's per-call allocations; anything
-// outside that subset (negative or non-integer numbers, non-ASCII text, other types, deep nesting) and
-// every input it would not accept as canonical are left to cborg, so results and errors never change.
+// lengths). ../codec.ts defines the encoding with cborg; this gives the same bytes and values without
+// cborg's per-call allocations. Anything outside that subset (negative or non-integer numbers, non-ASCII
+// text, other types, deep nesting) and every input it would not accept as canonical are left to cborg,
+// so results and errors never change. Contract: test/protocol/speedups.test.ts holds it to cborg;
+// docs/performance.md has the measurements that keep it here.
 
 /** `undefined`: the value is outside the subset (cborg decides). */
 const OUTSIDE = undefined

@@ -1,8 +1,8 @@
-// The SHA-256 compression function in plain JS, for callers that hash many messages sharing their first
-// blocks (the witness assignment: one shared block per relay, then one block per draw counter). There
-// the saved block and the call into node:crypto, which allocates a Buffer per digest, outweigh native
-// speed: 0.4 µs per block here against about 2.5 µs per digest. test/protocol/speedups.test.ts pins
-// the assignment against node:crypto.
+// The SHA-256 compression function (FIPS 180-4 §6.2.2) in plain JS, for ./assignment.ts: the draws of
+// one relay hash messages that share their first block, which is absorbed once and its state kept, and
+// a block absorbed here allocates nothing where a digest from node:crypto allocates a Buffer. Contract:
+// test/protocol/speedups.test.ts holds the assignment built on it to the definition in ../assignment.ts,
+// which hashes with node:crypto; docs/performance.md has the measurements that keep it here.
 
 const K = Int32Array.from([
   0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5, 0xd807aa98,

@@ -1,7 +1,9 @@
-// keccak-f[1600] as a WebAssembly function over 64-bit lanes, assembled here from its definition: JS has
-// no 64-bit integers (a lane as two 32-bit halves costs three operations per rotation and spills most of
-// the 50 halves out of registers), while wasm's i64.rotl is one instruction, so a permutation is several
-// times faster. Deterministic like any integer code; the property tests pin it to @noble/hashes.
+// Keccak-256 of one 32- or 64-byte input, as a WebAssembly function assembled here from the definition
+// of keccak-f[1600] (FIPS 202 §3): the rewards tree (../merkle.ts) hashes three such inputs per leaf.
+// JavaScript has no 64-bit integers, so a lane costs two 32-bit halves and several operations per
+// rotation, while wasm's i64.rotl is one instruction. Deterministic like any integer code. Contract:
+// test/protocol/hash.test.ts holds it to @noble/hashes' keccak_256; docs/performance.md has the
+// measurements that keep it here.
 //
 // The module has one page of memory: the 25-lane state at bytes [0, 200), little-endian as keccak wants
 // (wasm is little-endian on every host), and the round constants at [ROUND_CONSTANTS, +192).
@@ -80,11 +82,10 @@ function sleb(value: bigint): number[] {
 }
 
 /**
- * A function body: local 0 is the round offset (i32), then lanes a, b, c, d (i64). Without `inputLanes`,
- * keccak-f on the whole state in memory. With it, keccak-256 of the first `inputLanes` lanes (< 17) in
- * memory, padded here, the digest written to bytes [0, 32).
+ * A function body: local 0 is the round offset (i32), then lanes a, b, c, d (i64). Keccak-256 of the
+ * first `inputLanes` lanes (< 17) in memory, padded here, the digest written to bytes [0, 32).
  */
-function body(inputLanes?: number): number[] {
+function body(inputLanes: number): number[] {
   const a = (i: number) => 1 + i
   const b = (i: number) => 26 + i
   const c = (x: number) => 51 + x
@@ -92,21 +93,19 @@ function body(inputLanes?: number): number[] {
   const code: number[] = []
   const get = (l: number) => code.push(op.get, l)
   const set = (l: number) => code.push(op.set, l)
-  for (let i = 0; i < (inputLanes ?? 25); i++) {
+  for (let i = 0; i < inputLanes; i++) {
     code.push(op.i32Const, 0, op.i64Load, 3, ...uleb(8 * i))
     set(a(i))
   }
-  if (inputLanes !== undefined) {
-    // locals start at zero: the padding is 0x01 after the input and 0x80 in the last byte of the rate
-    const last = 1n << 63n
-    if (inputLanes === 16) code.push(op.i64Const, ...sleb(last | 1n))
-    else {
-      code.push(op.i64Const, 1)
-      set(a(inputLanes))
-      code.push(op.i64Const, ...sleb(last))
-    }
-    set(a(16))
+  // locals start at zero: the padding is 0x01 after the input and 0x80 in the last byte of the rate
+  const last = 1n << 63n
+  if (inputLanes === 16) code.push(op.i64Const, ...sleb(last | 1n))
+  else {
+    code.push(op.i64Const, 1)
+    set(a(inputLanes))
+    code.push(op.i64Const, ...sleb(last))
   }
+  set(a(16))
   code.push(op.loop, 0x40)
   // theta
   for (let x = 0; x < 5; x++) {
@@ -153,7 +152,7 @@ function body(inputLanes?: number): number[] {
   code.push(op.get, 0, op.i32Const, 8, op.i32Add, op.set, 0)
   // 192 has the same signed and unsigned LEB128 encoding
   code.push(op.get, 0, op.i32Const, ...uleb(8 * 24), op.i32Ne, op.brIf, 0, op.end)
-  for (let i = 0; i < (inputLanes === undefined ? 25 : 4); i++) {
+  for (let i = 0; i < 4; i++) {
     code.push(op.i32Const, 0)
     get(a(i))
     code.push(op.i64Store, 3, ...uleb(8 * i))
@@ -171,18 +170,17 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return Uint8Array.from([
     ...[0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00],
     ...section(1, vec([[0x60, 0, 0]])), // type 0: () -> ()
-    ...section(3, vec([[0], [0], [0]])), // three functions of type 0
+    ...section(3, vec([[0], [0]])), // two functions of type 0
     ...section(5, vec([[0x00, 1]])), // one page, fixed
     ...section(
       7,
       vec([
         [...name('memory'), 0x02, 0],
-        [...name('permute'), 0x00, 0],
-        [...name('hash32'), 0x00, 1],
-        [...name('hash64'), 0x00, 2],
+        [...name('hash32'), 0x00, 0],
+        [...name('hash64'), 0x00, 1],
       ]),
     ),
-    ...section(10, vec([body(), body(4), body(8)])),
+    ...section(10, vec([body(4), body(8)])),
   ])
 }
 
@@ -190,11 +188,10 @@ const instance = new WebAssembly.Instance(new WebAssembly.Module(moduleBytes()))
 const memory = instance.exports.memory as WebAssembly.Memory
 new BigUint64Array(memory.buffer, ROUND_CONSTANTS, 24).set(RC)
 
-/** The 200-byte keccak state; `permute()` applies keccak-f[1600] to it in place. */
+/** The 200-byte keccak state: the input goes in its first bytes, the digest comes out in [0, 32). */
 export const state = new Uint8Array(memory.buffer, 0, 200)
 /** The state as 32-bit words, for copying aligned 32-byte words in and out. */
 export const stateWords = new Uint32Array(memory.buffer, 0, 50)
-export const permute = instance.exports.permute as () => void
 /** keccak256(state[0, 32)) and keccak256(state[0, 64)) written to state[0, 32); the rest of the state is scratch. */
 export const hash32 = instance.exports.hash32 as () => void
 export const hash64 = instance.exports.hash64 as () => void
