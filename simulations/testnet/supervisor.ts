@@ -6,6 +6,10 @@ import { createInterface } from 'node:readline'
 
 const WEIR_BIN = new URL('../../bin/weir.js', import.meta.url).pathname
 
+/** node's arguments to run a module of this package: TypeScript through tsx, compiled JavaScript as is. */
+const runModule = (path: string) =>
+  path.endsWith('.ts') ? ['--import', import.meta.resolve('tsx'), path] : [path]
+
 export interface RoleProcess {
   name: string
   child: ChildProcess
@@ -25,21 +29,25 @@ export class Supervisor {
   constructor(readonly logDir: string) {}
 
   /**
-   * Runs `weir <args>` and resolves once it has printed its ready line. A `niceness` above 0 lowers the
-   * process's CPU priority, for roles whose timing nothing measures.
+   * Runs `weir <args>` (or the entry `module` with `args`) and resolves once it has printed its ready
+   * line. A `niceness` above 0 lowers the process's CPU priority, for roles whose timing nothing measures.
    */
   async start(
     name: string,
     args: string[],
-    options: { env?: Record<string, string>; timeoutMs?: number; niceness?: number } = {},
+    options: { env?: Record<string, string>; timeoutMs?: number; niceness?: number; module?: string } = {},
   ): Promise<RoleProcess> {
     const timeoutMs = options.timeoutMs ?? 60_000
     const log = join(this.logDir, `${name}.log`)
     const out = createWriteStream(log)
-    const child = spawn(process.execPath, [WEIR_BIN, ...args], {
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      process.execPath,
+      [...(options.module ? runModule(options.module) : [WEIR_BIN]), ...args],
+      {
+        env: { ...process.env, ...options.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     if (options.niceness && child.pid !== undefined) {
       try {
         setPriority(child.pid, options.niceness)
