@@ -2,18 +2,17 @@ import { equalBytes, toHex } from '../protocol/bytes.ts'
 import { graceEnd } from '../protocol/epoch.ts'
 import type { NetworkDefinition } from '../protocol/network.ts'
 import {
-  addressOfSecretKey,
   type Certificate,
   decodeCertificate,
   decodeVote,
   type EpochRoot,
   encodeCertificate,
   encodeVote,
-  signVote,
 } from '../protocol/vote.ts'
 import { leavesOf, tallyEpoch } from './epoch-tally.ts'
 import type { Metrics } from './metrics.ts'
 import type { LedgerStore, StoredTally } from './store.ts'
+import type { VoteSigner } from './vote-signer.ts'
 import type { VoteBook } from './votes.ts'
 
 /**
@@ -38,7 +37,7 @@ export interface CloserOptions {
   store: LedgerStore
   votes: VoteBook
   metrics: Metrics
-  signerKey: Uint8Array
+  signer: VoteSigner
   seedOf(epoch: number): Uint8Array | undefined
   /** committee members (PeerId strings) we are connected to, ourselves excluded */
   committeePeers(): string[]
@@ -48,8 +47,6 @@ export interface CloserOptions {
   onCertified(epoch: number): void
   /** the wall clock (unix ms): when an epoch's grace is over, when to re-publish our vote */
   now(): number
-  /** TEST ONLY (WEIR_TEST_BYZANTINE): sign a corrupted rewards root, to show honest members outvote it */
-  byzantine?: boolean
 }
 
 const SETTLE_MS = 500
@@ -75,7 +72,7 @@ export class EpochCloser {
   readonly signer: string
 
   constructor(private readonly o: CloserOptions) {
-    this.signer = addressOfSecretKey(o.signerKey)
+    this.signer = o.signer.address
     while (this.finished(this.next)) this.next++
   }
 
@@ -119,8 +116,7 @@ export class EpochCloser {
       rewardsRoot: stored.rewardsRoot,
       cumulativeTotal: stored.cumulativeTotal,
     }
-    if (this.o.byzantine) root.rewardsRoot = root.rewardsRoot.map((b, i) => (i === 31 ? b ^ 1 : b))
-    const vote = signVote(this.o.votes.domain, root, this.o.signerKey)
+    const vote = this.o.signer.sign(this.o.votes.domain, root)
     // receiveVote stores the vote (on disk before anyone sees it) and may complete a certificate.
     const outcome = this.o.votes.receiveVote(vote)
     this.o.metrics.inc('weir_ledger_votes_signed_total', 'votes this member signed')

@@ -14,6 +14,7 @@ import { Ingest, type IngestResult } from './ingest.ts'
 import { Metrics } from './metrics.ts'
 import { LedgerStore } from './store.ts'
 import { handleSync, type SyncSource, syncEpoch } from './sync.ts'
+import type { VoteSigner } from './vote-signer.ts'
 import { VoteBook } from './votes.ts'
 
 export const DB_FILE = 'ledger.sqlite'
@@ -23,12 +24,10 @@ const DIAL_MS = 3_000
 
 export interface LedgerOptions {
   data: DataDir
-  signerKey: Uint8Array
+  signer: VoteSigner
   api?: { host: string; port: number }
   listen?: string[]
   bootstrap?: string[]
-  /** TEST ONLY: see CloserOptions.byzantine */
-  byzantine?: boolean
 }
 
 const VERDICT: Record<IngestResult['outcome'], TopicValidatorResult> = {
@@ -69,7 +68,7 @@ export class Ledger {
       store: this.store,
       votes: this.votes,
       metrics: this.metrics,
-      signerKey: options.signerKey,
+      signer: options.signer,
       seedOf: e => this.seedOf(e),
       committeePeers: () => [
         ...new Set(
@@ -87,7 +86,6 @@ export class Ledger {
         this.sweepPending()
       },
       now: Date.now,
-      byzantine: options.byzantine ?? false,
     })
     this.ingest.onRecords = () => this.sweepPending()
     this.metrics.gauge('weir_ledger_pending_items', 'items held until their seed or relay is known', () =>

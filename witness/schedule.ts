@@ -16,7 +16,7 @@ export interface PlannedProbe {
 }
 
 /** How long a probe may take, so that it is planned to finish before its epoch ends. */
-export function probeBudgetMs(network: NetworkDefinition): number {
+export function probeBudgetMs(network: Pick<NetworkDefinition, 'probe'>): number {
   return (2 * network.probe.windowSeconds + 2) * 1000
 }
 

@@ -1,14 +1,14 @@
 import type { Duplex } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AttestationTopic } from '../node/network/attestation-topic.ts'
-import { type Attestation, capacityOf, signAttestation } from '../protocol/attestation.ts'
+import { type Attestation, capacityOf, type Outcome, signAttestation } from '../protocol/attestation.ts'
 import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
 import type { NetworkDefinition } from '../protocol/network.ts'
 import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
-import type { Release } from './probe-lease.ts'
+import { openGate, type ProbeGate, type Release } from './probe-gate.ts'
 import { chooseHelpers, type HelperCandidate, helperReach, planEpoch, probeBudgetMs } from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
@@ -33,8 +33,8 @@ export interface WitnessOptions {
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
-  /** Waits for a lease on a probe's relays (witnesses sharing one machine, see probe-lease.ts). */
-  lease?: (relays: string[], signal: AbortSignal) => Promise<Release>
+  /** what each probe passes before it runs (witnesses sharing one machine); open by default */
+  gate?: ProbeGate
   now?: () => number
   log?: (line: string) => void
 }
@@ -44,6 +44,21 @@ export interface ProbeReport extends ProbeMeasurement {
   relay: string
   helper: string
 }
+
+/**
+ * How one assigned probe ended, logged as a line `probe-end {JSON}` for whoever reads the witness's log
+ * (weir testnet does): attested and published with its outcome, attested but not published, or skipped,
+ * and why. Without `relay`, the witness skipped the whole epoch.
+ */
+export interface ProbeEnd {
+  epoch: number
+  relay?: string
+  end: 'published' | 'unpublished' | 'skipped'
+  outcome?: Outcome
+  reason?: string
+}
+
+export const PROBE_END = 'probe-end'
 
 const HELPER_ATTEMPTS = 3
 const RECENT = 50
@@ -114,6 +129,15 @@ export class Witness {
     this.o.log?.(line)
   }
 
+  private end(e: ProbeEnd): void {
+    this.log(`${PROBE_END} ${JSON.stringify(e)}`)
+  }
+
+  private skip(epoch: number, relay: string, reason: string): void {
+    this.counts.skipped++
+    this.end({ epoch, relay, end: 'skipped', reason })
+  }
+
   private async pause(untilMs: number): Promise<void> {
     const ms = untilMs - this.now()
     if (ms > 0) await sleep(ms, undefined, { signal: this.stopping.signal })
@@ -142,8 +166,7 @@ export class Witness {
       seed = this.o.seeds.seedOf(epoch)
     }
     if (seed === undefined) {
-      this.log(`epoch ${epoch}: seed never became known; not probing`)
-      return
+      return this.end({ epoch, end: 'skipped', reason: 'seed never became known' })
     }
     this.seedKnown = true
     const plan = planEpoch({
@@ -252,10 +275,7 @@ export class Witness {
 
   private async probe(target: string, epoch: number): Promise<void> {
     const net = this.o.network
-    if (this.now() > this.startBy(epoch)) {
-      this.counts.skipped++
-      return this.log(`epoch ${epoch}: no time left to probe ${target}`)
-    }
+    if (this.now() > this.startBy(epoch)) return this.skip(epoch, target, 'no time left to start')
     const tried = new Set<string>()
     let suspect: { helper: string; m: ProbeMeasurement } | undefined
     // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
@@ -270,8 +290,8 @@ export class Witness {
         let m: ProbeMeasurement
         let helperFault: { helper: string; err: HelperError } | undefined
         try {
-          const release = await this.lease(epoch, [target, ...helpers])
-          if (release === null) break
+          const release = await this.enterGate(epoch, [target, ...helpers])
+          if (typeof release === 'string') return this.skip(epoch, target, release)
           this.measuring.add(target)
           m = await runProbe(
             async (signal, lane) => {
@@ -286,7 +306,7 @@ export class Witness {
             this.o.sink,
             net.probe,
             helpers.length,
-          ).finally(() => release?.())
+          ).finally(() => release())
         } finally {
           this.measuring.delete(target)
           for (const h of helpers) this.use(h, -1)
@@ -315,8 +335,7 @@ export class Witness {
         return
       }
       if (suspect !== undefined) return this.attest(epoch, target, suspect.helper, suspect.m)
-      this.counts.skipped++
-      this.log(`epoch ${epoch}: no working helper for ${target}`)
+      this.skip(epoch, target, 'no working helper')
     } finally {
       this.targets.delete(target)
       this.use(target, -1)
@@ -324,20 +343,17 @@ export class Witness {
   }
 
   /**
-   * Takes a lease on the relays of a probe when the witness is told to, waiting no later than the last
-   * moment a probe can start and still end within the epoch's grace; null when that passed first.
+   * Passes the probe gate with a probe's relays, waiting no later than the last moment a probe can start
+   * and still end within the epoch's grace; why not, when it could not.
    */
-  private async lease(epoch: number, relays: string[]): Promise<Release | undefined | null> {
-    if (this.o.lease === undefined) return undefined
-    const signal = AbortSignal.any([
-      this.stopping.signal,
-      AbortSignal.timeout(Math.max(0, this.startBy(epoch) - this.now())),
-    ])
+  private async enterGate(epoch: number, relays: string[]): Promise<Release | string> {
+    const deadline = AbortSignal.timeout(Math.max(0, this.startBy(epoch) - this.now()))
     try {
-      return await this.o.lease(relays, signal)
+      return await (this.o.gate ?? openGate).enter(relays, AbortSignal.any([this.stopping.signal, deadline]))
     } catch (err) {
-      this.log(`epoch ${epoch}: no probe lease for ${relays.join(', ')}: ${(err as Error).message}`)
-      return null
+      return deadline.aborted
+        ? 'probe gate still closed at its last start'
+        : `probe gate: ${(err as Error).message}`
     }
   }
 
@@ -362,9 +378,17 @@ export class Witness {
       await this.o.topic.publish(attestation)
       this.counts.published++
       this.noteAttestation(attestation)
+      this.end({ epoch, relay, end: 'published', outcome: m.outcome })
     } catch (err) {
       this.counts.publishFailed++
-      this.log(`epoch ${epoch}: attestation for ${relay} not published: ${(err as Error).message}`)
+      const late = this.now() > graceEnd(this.o.network, epoch)
+      this.end({
+        epoch,
+        relay,
+        end: 'unpublished',
+        outcome: m.outcome,
+        reason: late ? 'finished after the grace' : (err as Error).message,
+      })
     }
   }
 }

@@ -2,7 +2,8 @@ import { loadDataDir } from '../../node/host/datadir.ts'
 import type { Hex } from 'viem'
 import { startAnchoring } from '../../ledger/anchoring.ts'
 import { to0x } from '../../protocol/bytes.ts'
-import { addressOfSecretKey, decodeCertificate } from '../../protocol/vote.ts'
+import { keyVoteSigner } from '../../ledger/vote-signer.ts'
+import { decodeCertificate } from '../../protocol/vote.ts'
 import type { Command } from '../command.ts'
 import { addressFlag, hostPortFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { secp256k1KeyFlag } from '../chain-flags.ts'
@@ -43,25 +44,23 @@ export const command: Command = {
           }
         : undefined
     const data = loadDataDir(requireFlag(v.dir, 'dir', 'the ledger data dir (weir init or weir network new)'))
-    const signerKey = secp256k1KeyFlag(v['signer-key'], 'signer-key', 'the secp256k1 key file')
-    const signer = addressOfSecretKey(signerKey)
-    if (!data.network.committee.some(m => m.signer === signer)) {
-      throw new UsageError(`--signer-key: ${signer} is not a committee signer of network ${data.network.id}`)
+    const signer = keyVoteSigner(secp256k1KeyFlag(v['signer-key'], 'signer-key', 'the secp256k1 key file'))
+    if (!data.network.committee.some(m => m.signer === signer.address)) {
+      throw new UsageError(
+        `--signer-key: ${signer.address} is not a committee signer of network ${data.network.id}`,
+      )
     }
     for (const a of [...(v.listen ?? []), ...(v.bootstrap ?? [])]) {
       if (!a.startsWith('/')) throw new UsageError(`--listen/--bootstrap expect multiaddrs, got '${a}'`)
     }
     const api = hostPortFlag(v.api ?? '127.0.0.1:7380', 'api')
     const { Ledger } = await import('../../ledger/ledger.ts')
-    // TEST ONLY: a member that signs a corrupted rewards root (test/ledger byzantine test).
-    const byzantine = process.env.WEIR_TEST_BYZANTINE === '1'
     const ledger = await Ledger.start({
       data,
-      signerKey,
+      signer,
       api,
       ...(v.listen ? { listen: v.listen } : {}),
       ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
-      byzantine,
     })
     console.log(JSON.stringify(ledger.info()))
     const anchorer =

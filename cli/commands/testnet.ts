@@ -1,15 +1,25 @@
+import {
+  MIN_EPOCH_SECONDS,
+  machineProbeConcurrency,
+  probesFit,
+  shortestEpochSeconds,
+  testnetTiming,
+} from '../../simulations/testnet/feasibility.ts'
 import { runTestnet, type TestnetReport } from '../../simulations/testnet/testnet.ts'
+import { probeBudgetMs } from '../../witness/schedule.ts'
 import type { Command } from '../command.ts'
-import { intFlag, parseFlags } from '../args.ts'
+import { intFlag, parseFlags, UsageError } from '../args.ts'
 
-const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds 60] [--epochs 3]
+const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds N] [--epochs 3]
        [--out DIR] [--json]
 
 Runs a whole network on 127.0.0.1: Anvil with the contracts, every role as its own process (relays
 shaped to capacities spread over 1-20 MB/s), a synthetic client pushing traffic through weir proxy.
 The ledgers anchor each certified epoch and every relay claims. Witnesses take probe leases from the
-run so that, on one machine, probes never share a relay (each relay is probed by one witness per epoch);
-an epoch must hold every relay's probe, two at a time, so keep epochs at about 7 s per relay or more. Logs and report.json go to --out (a temp
+run so that, on one machine, probes never share a relay (each relay is probed by one witness per
+epoch) and run one at a time per two cores. An epoch must hold every relay's probe even when the
+witnesses draw them all at its last moment: a shorter --epoch-seconds is refused, naming the shortest
+that fits (the default is that or 60, whichever is longer). Logs and report.json go to --out (a temp
 dir by default). With --json the last line is one JSON object.`
 
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} MB/s`
@@ -19,6 +29,10 @@ function table(report: TestnetReport): string {
   const last = report.epochs.at(-1)
   if (!last) return ''
   const rows = last.relays.map(r => {
+    const unmeasured = report.epochs.flatMap(e => {
+      const reason = e.relays.find(x => x.peerId === r.peerId)?.unmeasured
+      return reason === undefined ? [] : [`epoch ${e.epoch}: ${reason}`]
+    })
     const reward = report.epochs.reduce(
       (sum, e) => sum + BigInt(e.relays.find(x => x.peerId === r.peerId)?.reward ?? 0),
       0n,
@@ -31,9 +45,12 @@ function table(report: TestnetReport): string {
     return [
       `${r.peerId.slice(0, 12)}…${r.peerId.slice(-4)}`,
       mbps(r.capacityBps),
-      `${mbps(r.measuredBps)} (${error >= 0 ? '+' : ''}${error.toFixed(1)}%)`,
+      r.unmeasured === undefined
+        ? `${mbps(r.measuredBps)} (${error >= 0 ? '+' : ''}${error.toFixed(1)}%)`
+        : '-',
       tokens(reward),
       tokens(claimed),
+      unmeasured.join('; '),
     ]
   })
   const header = [
@@ -42,6 +59,7 @@ function table(report: TestnetReport): string {
     'measured (last epoch)',
     'reward (all epochs)',
     'claimed on chain',
+    'unmeasured',
   ]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] as string).length)))
   const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ')
@@ -61,6 +79,26 @@ export const command: Command = {
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
     })
+    const relays = intFlag(v.relays, 'relays', 8, 2, 64)
+    const witnesses = intFlag(v.witnesses, 'witnesses', 4, 1, 64)
+    const load = { relays, witnesses, concurrency: machineProbeConcurrency() }
+    const shortest = shortestEpochSeconds(load)
+    const epochSeconds = intFlag(
+      v['epoch-seconds'],
+      'epoch-seconds',
+      Math.max(60, shortest),
+      MIN_EPOCH_SECONDS,
+      3600,
+    )
+    if (!probesFit(load, epochSeconds)) {
+      const probeSeconds = probeBudgetMs(testnetTiming(epochSeconds)) / 1000
+      throw new UsageError(
+        `--epoch-seconds ${epochSeconds} cannot hold every relay's probe: ${relays} probes an epoch, ` +
+          `${load.concurrency} at a time on this machine, of ${probeSeconds} s each, must all start ` +
+          `within the grace (half an epoch) even when drawn at the epoch's last moment; ` +
+          `use --epoch-seconds ${shortest} or more, or fewer relays`,
+      )
+    }
     const stop = new AbortController()
     const onSignal = () => {
       console.error('weir testnet: stopping every process…')
@@ -71,10 +109,10 @@ export const command: Command = {
     const started = Date.now()
     const report = await runTestnet(
       {
-        relays: intFlag(v.relays, 'relays', 8, 2, 64),
-        witnesses: intFlag(v.witnesses, 'witnesses', 4, 1, 64),
+        relays,
+        witnesses,
         ledgers: intFlag(v.ledgers, 'ledgers', 4, 1, 16),
-        epochSeconds: intFlag(v['epoch-seconds'], 'epoch-seconds', 60, 10, 3600),
+        epochSeconds,
         epochs: intFlag(v.epochs, 'epochs', 3, 1, 100),
         ...(v.out === undefined ? {} : { out: v.out }),
         progress: line =>

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { ProbeGate } from '../../witness/probe-gate.ts'
 
 /**
  * Probe leases for witnesses that share one machine (a local testnet). On a real network each witness
@@ -126,5 +127,30 @@ export class ProbeLeases {
       for (const r of request.relays) busy.add(r)
       request.grant(id)
     }
+  }
+}
+
+/**
+ * The probe gate of a witness in the testnet: each probe waits for a lease on its relays from the run's
+ * ProbeLeases at `url`, and gives it back when done.
+ */
+export function leaseGate(url: string): ProbeGate {
+  return {
+    async enter(relays, signal) {
+      const response = await fetch(new URL('/lease', url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ relays }),
+        signal,
+      })
+      if (!response.ok) throw new Error(`${url}: HTTP ${response.status} for a probe lease`)
+      const { id } = (await response.json()) as { id: string }
+      return async () => {
+        await fetch(new URL(`/lease/${id}`, url), {
+          method: 'DELETE',
+          signal: AbortSignal.timeout(5000),
+        }).catch(() => {})
+      }
+    },
   }
 }

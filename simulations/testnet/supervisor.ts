@@ -33,18 +33,18 @@ export class Supervisor {
   constructor(readonly logDir: string) {}
 
   /**
-   * Runs `weir <args>` and resolves once it has printed its ready line. A `niceness` above 0 lowers the
-   * process's CPU priority, for roles whose timing nothing measures.
+   * Runs `weir <args>` (or the entry `module` with `args`) and resolves once it has printed its ready
+   * line. A `niceness` above 0 lowers the process's CPU priority, for roles whose timing nothing measures.
    */
   async start(
     name: string,
     args: string[],
-    options: { env?: Record<string, string>; timeoutMs?: number; niceness?: number } = {},
+    options: { env?: Record<string, string>; timeoutMs?: number; niceness?: number; module?: URL } = {},
   ): Promise<RoleProcess> {
     const timeoutMs = options.timeoutMs ?? 60_000
     const log = join(this.logDir, `${name}.log`)
     const out = createWriteStream(log)
-    const child = spawn(process.execPath, [...nodeArgs(WEIR_ENTRY), ...args], {
+    const child = spawn(process.execPath, [...nodeArgs(options.module ?? WEIR_ENTRY), ...args], {
       env: { ...process.env, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs'
+import { extname } from 'node:path'
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
-import { availableParallelism, tmpdir } from 'node:os'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { formatUnits, type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
@@ -20,8 +21,12 @@ import {
   networkDefinitionToJson,
 } from '../../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import { probeBudgetMs } from '../../witness/schedule.ts'
+import { PROBE_END, type ProbeEnd } from '../../witness/witness.ts'
+import { machineProbeConcurrency, testnetTiming } from './feasibility.ts'
 import { ProbeLeases } from './probe-leases.ts'
 import { type RoleProcess, Supervisor } from './supervisor.ts'
+import type { WitnessProcessOptions } from './witness-process.ts'
 
 export interface TestnetOptions {
   relays: number
@@ -33,7 +38,7 @@ export interface TestnetOptions {
   out?: string
   /** relay capacities in bytes/s; by default spread evenly over 1–20 MB/s */
   capacities?: number[]
-  /** probes the machine runs at once (each on its own relays); one per two cores by default */
+  /** probes the machine runs at once (each on its own relays); machineProbeConcurrency() by default */
   probeConcurrency?: number
   progress?: (line: string) => void
 }
@@ -45,6 +50,8 @@ export interface TestnetRelay {
   measuredBps: number
   reward: string
   claimed: string
+  /** why no witness's measurement of this relay counted in the epoch, from the witnesses' logs */
+  unmeasured?: string
 }
 
 export interface TestnetEpoch {
@@ -63,6 +70,9 @@ export interface TestnetReport {
 }
 
 const MB = 1_000_000
+
+// The testnet's witnesses run from their own entry, compiled or not like this module.
+const WITNESS_PROCESS = new URL(`./witness-process${extname(import.meta.url)}`, import.meta.url)
 
 // Every process shares this machine's cores, and witnesses measure relays by how fast they carry probes: the
 // roles whose speed nothing measures (ledgers, the proxy and Anvil) run at a lower CPU priority, so that
@@ -108,18 +118,16 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     anvil = await startAnvil({ accounts: 1 + o.relays + o.ledgers, niceness: BACKGROUND })
     const deployerKey = anvil.privateKeys[0] as Hex
 
-    // One witness per relay, 3 s probe windows and a grace of half an epoch: every probe of an epoch has
-    // to fit, one at a time, on one machine (see ProbeLeases), and probes that queued behind others may
-    // still finish in the grace. A real network spreads its witnesses' probes over hosts.
+    const timing = testnetTiming(o.epochSeconds)
     const made = createLocalNetwork({
       out: join(out, 'network'),
       witnesses: o.witnesses,
       committee: o.ledgers,
       epochSeconds: o.epochSeconds,
-      graceSeconds: Math.floor(o.epochSeconds / 2),
-      witnessesPerRelay: 1,
+      graceSeconds: timing.graceSeconds,
+      witnessesPerRelay: timing.witnessesPerRelay,
       minAttestations: 1,
-      probeSeconds: 3,
+      probeSeconds: timing.probe.windowSeconds,
       eligibilityDelay: 3,
       emission: 1000n * 10n ** 18n,
       chainId: anvil.chainId,
@@ -180,7 +188,8 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
         join(dir, 'anchor.key'),
       ]
     })
-    const listen = ['--listen', '/ip4/127.0.0.1/tcp/0']
+    const anyPort = '/ip4/127.0.0.1/tcp/0'
+    const listen = ['--listen', anyPort]
     const first = await supervisor.start(
       'ledger-1',
       [
@@ -220,11 +229,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       )
     }
     const bootstrap = ledgers.flatMap(l => ['--bootstrap', String((l.ready.addresses as string[])[0])])
-    // A 20 MB/s probe keeps about 1.2 cores busy (witness, helpers, target): probes running side by side
-    // on two cores slow each other down and read low.
-    leases = await ProbeLeases.listen(
-      o.probeConcurrency ?? Math.max(1, Math.floor(availableParallelism() / 2)),
-    )
+    leases = await ProbeLeases.listen(o.probeConcurrency ?? machineProbeConcurrency())
     const relayProcesses = await Promise.all(
       relays.map((r, i) =>
         supervisor.start(`relay-${i + 1}`, [
@@ -244,33 +249,29 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     say(`ledgers and relays up`)
     // Witnesses and the proxy bootstrap from the relays too: on connecting they fetch each relay's
     // record (its capacity cap and addresses) at once, where gossip would carry it only from genesis on.
-    const withRelays = [
-      ...bootstrap,
-      ...relayProcesses.flatMap(r => ['--bootstrap', String((r.ready.addresses as string[])[0])]),
-    ]
+    const ledgersAndRelays = [...ledgers, ...relayProcesses].map(p =>
+      String((p.ready.addresses as string[])[0]),
+    )
+    const withRelays = ledgersAndRelays.flatMap(a => ['--bootstrap', a])
     const [proxy, ...witnesses] = await Promise.all([
       supervisor.start(
         'proxy',
         ['proxy', '--socks', '127.0.0.1:0', '--network', made.path, ...withRelays, '--hops', '2'],
         background,
       ),
-      ...made.witnessDirs.map((dir, i) =>
-        supervisor.start(`witness-${i + 1}`, [
-          'witness',
-          '--dir',
+      ...made.witnessDirs.map((dir, i) => {
+        const options: WitnessProcessOptions = {
           dir,
-          ...listen,
-          ...withRelays,
-          '--sink',
-          '127.0.0.1:0',
-          '--status',
-          '127.0.0.1:0',
-          '--ledger',
-          `http://${String(first.ready.api)}`,
-          '--probe-leases',
-          (leases as ProbeLeases).url,
-        ]),
-      ),
+          listen: [anyPort],
+          bootstrap: ledgersAndRelays,
+          sink: { host: '127.0.0.1', port: 0 },
+          status: { host: '127.0.0.1', port: 0 },
+          ledger: `http://${String(first.ready.api)}`,
+          concurrency: 2,
+          leases: (leases as ProbeLeases).url,
+        }
+        return supervisor.start(`witness-${i + 1}`, [JSON.stringify(options)], { module: WITNESS_PROCESS })
+      }),
     ])
     stopped()
 
@@ -388,9 +389,19 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       })
       say(
         `epoch ${epoch}: certified by ${certificates.length}/${o.ledgers} ledgers, rewards root ${cert.rewardsRoot.slice(0, 18)}…, ` +
-          `anchored in ${anchorTx.slice(0, 18)}…, ${epochRelays.filter(r => r.claimed !== '0').length} claims`,
+          `anchored in ${anchorTx.slice(0, 18)}…, ${epochRelays.filter(r => r.claimed !== '0').length} claims, ` +
+          `${epochRelays.filter(r => r.measuredBps > 0).length}/${o.relays} relays measured`,
       )
     }
+    // Why a relay went unmeasured is in the logs of the witnesses assigned to it, once their last probes
+    // of the run have ended: by the last start plus the probe timeout.
+    const last = firstEpoch + o.epochs - 1
+    await sleep(
+      graceEnd(network, last) - probeBudgetMs(network) + network.probe.timeoutSeconds * 1000 - Date.now(),
+    )
+    const ends = witnesses.flatMap(w => probeEnds(w.name, readFileSync(w.log, 'utf8')))
+    for (const e of result)
+      for (const r of e.relays) if (r.measuredBps === 0) r.unmeasured = whyUnmeasured(ends, e.epoch, r.peerId)
     const report: TestnetReport = { out, network: network.id, epochs: result, proxy: usage }
     writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
     return report
@@ -402,6 +413,35 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     await supervisor.stopAll()
     await anvil?.stop()
   }
+}
+
+/** A witness's `probe-end` log line (see ProbeEnd), with the witness's name. */
+type LoggedEnd = ProbeEnd & { witness: string }
+
+function probeEnds(witness: string, log: string): LoggedEnd[] {
+  const tag = `weir witness: ${PROBE_END} `
+  return log
+    .split('\n')
+    .filter(line => line.startsWith(tag))
+    .map(line => ({ ...(JSON.parse(line.slice(tag.length)) as ProbeEnd), witness }))
+}
+
+/** Why no measurement of `relay` counted in `epoch`, in the words of the witnesses that were to probe it. */
+export function whyUnmeasured(ends: readonly LoggedEnd[], epoch: number, relay: string): string {
+  const own = ends.filter(e => e.epoch === epoch && e.relay === relay)
+  const wholeEpoch = ends.filter(e => e.epoch === epoch && e.relay === undefined)
+  const reasons = (own.length > 0 ? own : wholeEpoch).map(e => {
+    const said =
+      e.end === 'skipped'
+        ? `no probe: ${e.reason}`
+        : e.end === 'unpublished'
+          ? `${e.outcome} probe not published: ${e.reason}`
+          : e.outcome === 'ok'
+            ? 'attested ok, but not in the certified tally'
+            : `probe ${e.outcome}`
+    return `${said} (${e.witness})`
+  })
+  return reasons.length > 0 ? reasons.join(', ') : 'no witness logged a probe of it'
 }
 
 interface Certificate {

@@ -16,6 +16,8 @@ import {
 } from './helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
 
+const BYZANTINE_LEDGER = new URL('./byzantine-ledger.ts', import.meta.url).pathname
+
 describe('ledger: a byzantine member', function () {
   this.timeout(90_000)
   let t: LedgerNetwork
@@ -33,14 +35,14 @@ describe('ledger: a byzantine member', function () {
       relays: 5,
       genesisInMs: 20_000,
     })
-    // TEST ONLY switch: ledger-4 signs a corrupted rewards root for every epoch. Two honest members and
-    // it start first: they can vote but not certify (2 honest votes < quorum 3), so the corrupted vote is
+    // ledger-4 runs byzantine-ledger.ts: it signs a corrupted rewards root for every epoch. Two honest
+    // members and it start first: they can vote but not certify (2 honest votes < quorum 3), so the corrupted vote is
     // cast and republished before any certificate can exist; the third honest member completes the quorum.
     const [a, b] = await startLedgers(t.ledgerDirs.slice(0, 2))
     const byzantine = await startLedger(
       t.ledgerDirs[3] as string,
       [a, b].flatMap(l => l?.multiaddrs ?? []),
-      { WEIR_TEST_BYZANTINE: '1' },
+      ['--import', 'tsx', BYZANTINE_LEDGER],
     )
     const early = [a, b] as LedgerProcess[]
     ledgers = [...early, byzantine]

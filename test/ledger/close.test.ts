@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { EpochCloser } from '../../ledger/close.ts'
+import { keyVoteSigner } from '../../ledger/vote-signer.ts'
 import { toHex } from '../../protocol/bytes.ts'
 import { graceEnd } from '../../protocol/epoch.ts'
 import {
@@ -42,7 +43,7 @@ function closerOf(m: MemoryLedger, o: { peers?: number } = {}) {
     store: m.store,
     votes: m.votes,
     metrics: m.metrics,
-    signerKey: me.signerKey,
+    signer: keyVoteSigner(me.signerKey),
     seedOf: e => m.seedOf(e),
     committeePeers: () => peers,
     reconciler,

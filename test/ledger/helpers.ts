@@ -75,27 +75,18 @@ export interface LedgerProcess {
   stderr: string[]
 }
 
-/** Starts `weir ledger` and waits for its first stdout line (its addresses). */
+/**
+ * Starts `weir ledger` (or `program`, node's arguments to run another entry that takes its flags) and
+ * waits for its first stdout line (its addresses).
+ */
 export async function startLedger(
   dir: string,
   bootstrap: string[] = [],
-  env: Record<string, string> = {},
+  program: string[] = [...WEIR, 'ledger'],
 ): Promise<LedgerProcess> {
-  const args = [
-    ...WEIR,
-    'ledger',
-    '--dir',
-    dir,
-    '--signer-key',
-    join(dir, 'signer.key'),
-    '--api',
-    '127.0.0.1:0',
-  ]
+  const args = [...program, '--dir', dir, '--signer-key', join(dir, 'signer.key'), '--api', '127.0.0.1:0']
   for (const b of bootstrap) args.push('--bootstrap', b)
-  const proc = spawn(process.execPath, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  })
+  const proc = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
   const stderr: string[] = []
   proc.stderr?.setEncoding('utf8').on('data', (d: string) => stderr.push(d))
   const lines = createInterface({ input: proc.stdout as NodeJS.ReadableStream })
@@ -116,14 +107,13 @@ export async function startLedger(
 }
 
 /** Starts ledgers one after another, each bootstrapping to all started before it (a full mesh). */
-export async function startLedgers(dirs: string[], env: (i: number) => Record<string, string> = () => ({})) {
+export async function startLedgers(dirs: string[]) {
   const started: LedgerProcess[] = []
-  for (const [i, dir] of dirs.entries()) {
+  for (const dir of dirs) {
     started.push(
       await startLedger(
         dir,
         started.flatMap(l => l.multiaddrs),
-        env(i),
       ),
     )
   }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
-import { ProbeLeases } from '../../../simulations/testnet/probe-leases.ts'
-import { takeLease } from '../../../witness/probe-lease.ts'
+import { leaseGate, ProbeLeases } from '../../../simulations/testnet/probe-leases.ts'
+
+const takeLease = (url: string, relays: string[], signal: AbortSignal) => leaseGate(url).enter(relays, signal)
 import { waitFor } from '../../helpers/wait.ts'
 
 // A request is granted or queued as soon as it arrives: once it is queued, it was not granted.
