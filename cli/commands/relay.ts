@@ -3,7 +3,6 @@ import { joinAttestations } from '../../node/network/attestations.ts'
 import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
-import { resolveExit } from '../../node/relay/exit-policy.ts'
 import { createHost } from '../../node/host/host.ts'
 import { MonthlyQuota } from '../../node/relay/quota.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
@@ -90,10 +89,10 @@ export const command: Command = {
     directory.start()
     // Relays validate and forward attestations too (DESIGN §5), keeping equivocation evidence.
     const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
-    const policy = { allowPrivate, ports }
     const relay = new Relay(host, {
       networkId: data.network.id,
-      resolveExit: (target, port) => resolveExit(target, port, policy, lookup),
+      exitPolicy: { allowPrivate, ports },
+      lookup,
       maxBandwidthBps,
       limits,
       quota: quotaBytes === undefined ? undefined : new MonthlyQuota(quotaBytes, join(dir, 'usage.json')),

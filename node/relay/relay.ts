@@ -4,12 +4,16 @@ import { Meter } from './meter.ts'
 import type { MonthlyQuota } from './quota.ts'
 import { metric, type StatusSource } from '../host/status-server.ts'
 import { TokenBucket } from './token-bucket.ts'
-import { type ExitDecision, type TunnelLimits, TunnelServer } from './tunnel-server.ts'
+import { type ExitPolicy, type Lookup, mayConnect, parseIp, resolveExit } from './exit-policy.ts'
+import { ownAddresses } from './own-addresses.ts'
+import { type TunnelLimits, TunnelServer } from './tunnel-server.ts'
 
 export interface RelayOptions {
   networkId: string
-  /** The exit policy, bound to the operator's settings. */
-  resolveExit: (host: string, port: number) => Promise<ExitDecision>
+  /** The operator's exit policy; the relay adds its own addresses to it. */
+  exitPolicy: Omit<ExitPolicy, 'ownAddresses'>
+  /** Resolves exit names; the system resolver by default. */
+  lookup?: Lookup
   /** Bytes per second through this relay, both directions together; undefined = uncapped. */
   maxBandwidthBps?: number
   quota?: MonthlyQuota
@@ -29,9 +33,17 @@ export class Relay implements StatusSource {
     private readonly options: RelayOptions,
   ) {
     const quota = options.quota
+    const policy: ExitPolicy = {
+      ...options.exitPolicy,
+      ownAddresses: ownAddresses(() => host.getMultiaddrs()),
+    }
     this.tunnels = new TunnelServer(host, {
       networkId: options.networkId,
-      resolveExit: options.resolveExit,
+      resolveExit: (target, port) => resolveExit(target, port, policy, options.lookup),
+      mayDial: address => {
+        const ip = parseIp(address)
+        return ip !== undefined && mayConnect(ip, policy)
+      },
       meter: this.meter,
       limits: options.limits,
       bucket: options.maxBandwidthBps === undefined ? undefined : new TokenBucket(options.maxBandwidthBps),
