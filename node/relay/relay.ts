@@ -78,6 +78,7 @@ export class Relay implements StatusSource {
       connections: this.host.getConnections().length,
       openTunnels: meter.openTunnels,
       tunnels: meter.tunnels,
+      bufferedBytes: this.tunnels.bufferedBytes,
       totals: { ...meter.total },
       peers: Object.fromEntries(meter.peers),
       maxBandwidthBps: options.maxBandwidthBps ?? null,
@@ -99,6 +100,9 @@ export class Relay implements StatusSource {
     return [
       metric('weir_relay_open_tunnels', 'gauge', 'Tunnels open now.', [[{}, meter.openTunnels]]),
       metric('weir_relay_tunnels_total', 'counter', 'Tunnels opened since start.', [[{}, meter.tunnels]]),
+      metric('weir_relay_buffered_bytes', 'gauge', 'Bytes the open tunnels hold in buffers.', [
+        [{}, this.tunnels.bufferedBytes],
+      ]),
       metric('weir_relay_bytes_total', 'counter', 'Bytes relayed: in = from clients, out = to clients.', [
         [{ direction: 'in' }, meter.total.bytesIn],
         [{ direction: 'out' }, meter.total.bytesOut],

@@ -104,6 +104,13 @@ export class TunnelSlots {
     }
   }
 
+  /** Bytes all tunnels hold in their buffers now. */
+  bufferedBytes(): number {
+    let total = 0
+    for (const slot of this.slots()) total += slot.buffered()
+    return total
+  }
+
   touch(slot: Slot): void {
     slot.lastActive = this.now()
   }

@@ -38,7 +38,8 @@ export const DEFAULT_LIMITS: TunnelLimits = {
   maxTunnels: 512,
   // A proxy carries a whole browser's connections over one peer identity.
   maxTunnelsPerPeer: 128,
-  maxBufferBytes: 512 * 1024 * 1024,
+  // A tunnel from a fast sender through a capped relay holds up to ~36 MiB (docs/relay.md).
+  maxBufferBytes: 256 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
 }
@@ -92,6 +93,11 @@ export class TunnelServer {
     })
     this.memoryTimer = setInterval(() => this.slots.reclaimMemory(), MEMORY_CHECK_MS)
     this.memoryTimer.unref()
+  }
+
+  /** Bytes the open tunnels hold in buffers now. */
+  get bufferedBytes(): number {
+    return this.slots.bufferedBytes()
   }
 
   /** Stops accepting tunnels and tears down the open ones. */
