@@ -7,13 +7,24 @@ export function ipOfMultiaddr(address: Multiaddr): string | undefined {
   return first?.name === 'ip4' || first?.name === 'ip6' ? first.value : undefined
 }
 
+// Reading the interfaces takes ~160 µs (docs/exit-policy.md), too much for every tunnel request.
+const INTERFACES_MAX_AGE_MS = 1000
+
 /**
- * Every address this machine is known by, read afresh at each call: its interfaces' addresses, and
+ * Every address this machine is known by: its interfaces' addresses (read again after a second), and
  * those libp2p announces for it (listen, announce and observed addresses it has confirmed).
  */
-export function ownAddresses(announced: () => Multiaddr[]): () => string[] {
-  return () => [
-    ...Object.values(networkInterfaces()).flatMap(list => (list ?? []).map(i => i.address)),
-    ...announced().flatMap(address => ipOfMultiaddr(address) ?? []),
-  ]
+export function ownAddresses(
+  announced: () => Multiaddr[],
+  now: () => number = () => performance.now(),
+): () => string[] {
+  let interfaces: string[] = []
+  let readAt = Number.NEGATIVE_INFINITY
+  return () => {
+    if (now() - readAt >= INTERFACES_MAX_AGE_MS) {
+      interfaces = Object.values(networkInterfaces()).flatMap(list => (list ?? []).map(i => i.address))
+      readAt = now()
+    }
+    return [...interfaces, ...announced().flatMap(address => ipOfMultiaddr(address) ?? [])]
+  }
 }

@@ -125,14 +125,15 @@ export class TunnelServer {
     slot.evict = err => stream.abort(err)
     const tunnel = this.options.meter.open(peer)
     try {
-      await this.handshake(stream, lp, slot, tunnel, refuse)
+      await this.carry(stream, lp, slot, tunnel, refuse)
     } finally {
       this.slots.release(slot)
       tunnel.close()
     }
   }
 
-  private async handshake(
+  /** Reads the request, connects its target and splices the two until either side is done. */
+  private async carry(
     stream: Stream,
     lp: LengthPrefixedStream<Stream>,
     slot: Slot,

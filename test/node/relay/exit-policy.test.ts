@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { isIPv6 } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
 import fc from 'fast-check'
 import {
   classifyAddress,
@@ -12,6 +13,7 @@ import {
   parseIp,
   resolveExit,
 } from '../../../node/relay/exit-policy.ts'
+import { ownAddresses } from '../../../node/relay/own-addresses.ts'
 
 const strict: ExitPolicy = { allowPrivate: false }
 const testnet: ExitPolicy = { allowPrivate: true }
@@ -353,6 +355,14 @@ describe('exit policy', () => {
     assert.ok((await resolveExit('198.51.99.1', 443, changing, noDns)).ok)
     addresses.push('198.51.99.1')
     assert.deepEqual(await resolveExit('198.51.99.1', 443, changing, noDns), { ok: false, reason: 'policy' })
+  })
+
+  it("knows the relay's own addresses: its interfaces and the addresses libp2p reports", () => {
+    const announced = [multiaddr('/ip4/198.51.99.7/tcp/4001'), multiaddr('/dns4/relay.example/tcp/4001')]
+    const own = ownAddresses(() => announced)()
+    assert.ok(own.includes('127.0.0.1'), 'the loopback interface')
+    assert.ok(own.includes('198.51.99.7'))
+    assert.ok(!own.some(a => a.includes('example')), 'names are not addresses')
   })
 
   it('with allowPrivate still refuses own public addresses, and lets a testnet reach its own loopback', async () => {
