@@ -3,7 +3,6 @@ import { joinAttestations } from '../../node/network/attestations.ts'
 import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
-import { resolveExit } from '../../node/relay/exit-policy.ts'
 import { createHost } from '../../node/host/host.ts'
 import { MonthlyQuota } from '../../node/relay/quota.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
@@ -19,10 +18,11 @@ import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
        [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
-       [--max-tunnels N] [--max-tunnels-per-peer N] [--status HOST:PORT]
+       [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
-5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-dns resolves exit
+5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-ports takes ports and
+ranges (80,443,1024-65535); without it every port but 25 (SMTP) is allowed. --exit-dns resolves exit
 targets with those DNS servers instead of the system resolver. The first line on stdout
 is JSON with the peer id, the listen addresses and the status address. Every flag but --dir can also
 be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen": ["/ip4/0.0.0.0/tcp/4001"]});
@@ -38,6 +38,7 @@ const FLAGS = {
   'exit-dns': { type: 'string', multiple: true },
   'max-tunnels': { type: 'string' },
   'max-tunnels-per-peer': { type: 'string' },
+  'max-tunnel-memory': { type: 'string' },
   'allow-private-exits': { type: 'boolean', default: false },
   status: { type: 'string' },
 } as const satisfies FlagSpec
@@ -69,6 +70,10 @@ export const command: Command = {
         1,
         100_000,
       ),
+      maxBufferBytes:
+        v['max-tunnel-memory'] === undefined
+          ? DEFAULT_LIMITS.maxBufferBytes
+          : flagValue('max-tunnel-memory', v['max-tunnel-memory'], parseBytes),
     }
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const allowPrivate = v['allow-private-exits'] === true
@@ -95,10 +100,10 @@ export const command: Command = {
     directory.start()
     // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
     const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
-    const policy = { allowPrivate, ports }
     const relay = new Relay(host, {
       networkId: data.network.id,
-      resolveExit: (target, port) => resolveExit(target, port, policy, lookup),
+      exitPolicy: { allowPrivate, ports },
+      lookup,
       maxBandwidthBps,
       limits,
       quota: quotaBytes === undefined ? undefined : new MonthlyQuota(quotaBytes, join(dir, 'usage.json')),
@@ -142,9 +147,16 @@ function flagValue(flag: string, text: string, parse: (text: string) => number):
 }
 
 function parsePorts(text: string): Set<number> {
-  const ports = text.split(',').map(p => p.trim())
-  if (!ports.every(p => /^\d{1,5}$/.test(p) && Number(p) >= 1 && Number(p) <= 65535)) {
-    throw new UsageError(`--exit-ports expects a comma-separated list of ports 1-65535, got '${text}'`)
+  const ports = new Set<number>()
+  for (const item of text.split(',').map(p => p.trim())) {
+    const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(item)
+    const [from, to] = [Number(m?.[1]), Number(m?.[2] ?? m?.[1])]
+    if (!m || from < 1 || to > 65535 || from > to) {
+      throw new UsageError(
+        `--exit-ports expects a comma-separated list of ports and ranges within 1-65535, got '${text}'`,
+      )
+    }
+    for (let port = from; port <= to; port++) ports.add(port)
   }
-  return new Set(ports.map(Number))
+  return ports
 }

@@ -7,9 +7,17 @@ import { lookup as dnsLookup } from 'node:dns/promises'
 export interface ExitPolicy {
   /** Local testnets only: permit loopback, private, link-local, CGNAT and site-local targets. */
   allowPrivate: boolean
-  /** Operator's port allow-list; undefined permits every port 1–65535. */
+  /** Operator's port allow-list; undefined permits every port 1–65535 but the DEFAULT_REFUSED_PORTS. */
   ports?: ReadonlySet<number>
+  /**
+   * The relay's own addresses, read at every decision (interfaces come and go). None of them is an exit,
+   * nor any address in the /64 of an own IPv6 address: the operator's other machines share that prefix.
+   */
+  ownAddresses?: () => Iterable<string>
 }
+
+/** SMTP: an exit that sends strangers' mail soon has its address on every blocklist. Allow-lists may name it. */
+export const DEFAULT_REFUSED_PORTS: ReadonlySet<number> = new Set([25])
 
 export type ExitRefusal = 'policy' | 'port' | 'unresolvable' | 'invalid'
 
@@ -71,8 +79,8 @@ export async function resolveExit(
   if (!Number.isInteger(port) || port < 0 || port > 65535) return { ok: false, reason: 'invalid' }
   const parsed = parseHost(host)
   if (parsed === 'invalid') return { ok: false, reason: 'invalid' }
-  if (port === 0 || (policy.ports !== undefined && !policy.ports.has(port)))
-    return { ok: false, reason: 'port' }
+  const portAllowed = policy.ports === undefined ? !DEFAULT_REFUSED_PORTS.has(port) : policy.ports.has(port)
+  if (port === 0 || !portAllowed) return { ok: false, reason: 'port' }
   if (typeof parsed !== 'string') return judge([parsed], policy)
 
   // RFC 6761: localhost names are loopback by definition, whatever a resolver says about them.
@@ -103,10 +111,36 @@ export async function resolveExit(
 // public DNS has no business pointing at private space, such mixed answers are the classic set-up for
 // rebinding and fallback tricks, and refusing keeps the decision independent of answer order.
 function judge(addresses: readonly IpAddress[], policy: ExitPolicy): ExitDecision {
-  if (addresses.some(ip => isForbiddenAddress(ip, policy.allowPrivate)))
-    return { ok: false, reason: 'policy' }
+  if (!addresses.every(ip => mayConnect(ip, policy))) return { ok: false, reason: 'policy' }
   const first = addresses[0]!
   return { ok: true, address: formatIp(first), family: first.family }
+}
+
+/**
+ * The policy's address rules alone (no port, no DNS): whether the relay may open a connection to `ip`.
+ * Hop dials to other relays obey them too.
+ */
+export function mayConnect(ip: IpAddress, policy: ExitPolicy): boolean {
+  if (isForbiddenAddress(ip, policy.allowPrivate)) return false
+  // Non-public addresses got here only by allowPrivate, which lets a testnet reach its own machine.
+  if (classifyAddress(ip) !== 'public' || policy.ownAddresses === undefined) return true
+  const own = [...policy.ownAddresses()].flatMap(text => parseIp(text) ?? [])
+  return !own.some(mine => sameMachine(mine, ip))
+}
+
+/** Equal IPv4 addresses (also when carried in NAT64 or 6to4), or IPv6 addresses in one /64. */
+function sameMachine(mine: IpAddress, ip: IpAddress): boolean {
+  const theirs = ip.family === 6 && mine.family === 4 ? carriedIPv4(ip.bytes) : ip.bytes
+  if (theirs === undefined || theirs.length !== mine.bytes.length) return false
+  const bytes = mine.family === 4 ? 4 : 8
+  return mine.bytes.subarray(0, bytes).every((b, i) => b === theirs[i])
+}
+
+/** The IPv4 address a NAT64 or 6to4 address leads to. */
+function carriedIPv4(b: Uint8Array): Uint8Array | undefined {
+  if (hasPrefix(b, [0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0], 96)) return b.subarray(12)
+  if (hasPrefix(b, [0x20, 0x02], 16)) return b.subarray(2, 6)
+  return undefined
 }
 
 /** Parses an IP literal in any spelling the system resolver accepts; undefined if it is not one. */

@@ -16,10 +16,6 @@ export class Meter {
   readonly total: ByteCounts = { bytesIn: 0, bytesOut: 0 }
   readonly peers = new Map<string, PeerCounts>()
 
-  openTunnelsOf(peer: string): number {
-    return this.peers.get(peer)?.openTunnels ?? 0
-  }
-
   open(peer: string): TunnelMeter {
     let counts = this.peers.get(peer)
     if (counts === undefined) {

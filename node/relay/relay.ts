@@ -4,12 +4,16 @@ import { Meter } from './meter.ts'
 import type { MonthlyQuota } from './quota.ts'
 import { metric, type StatusSource } from '../host/status-server.ts'
 import { TokenBucket } from './token-bucket.ts'
-import { type ExitDecision, type TunnelLimits, TunnelServer } from './tunnel-server.ts'
+import { type ExitPolicy, type Lookup, mayConnect, parseIp, resolveExit } from './exit-policy.ts'
+import { ownAddresses } from './own-addresses.ts'
+import { type TunnelLimits, TunnelServer } from './tunnel-server.ts'
 
 export interface RelayOptions {
   networkId: string
-  /** The exit policy, bound to the operator's settings. */
-  resolveExit: (host: string, port: number) => Promise<ExitDecision>
+  /** The operator's exit policy; the relay adds its own addresses to it. */
+  exitPolicy: Omit<ExitPolicy, 'ownAddresses'>
+  /** Resolves exit names; the system resolver by default. */
+  lookup?: Lookup
   /** Bytes per second through this relay, both directions together; undefined = uncapped. */
   maxBandwidthBps?: number
   quota?: MonthlyQuota
@@ -29,9 +33,17 @@ export class Relay implements StatusSource {
     private readonly options: RelayOptions,
   ) {
     const quota = options.quota
+    const policy: ExitPolicy = {
+      ...options.exitPolicy,
+      ownAddresses: ownAddresses(() => host.getMultiaddrs()),
+    }
     this.tunnels = new TunnelServer(host, {
       networkId: options.networkId,
-      resolveExit: options.resolveExit,
+      resolveExit: (target, port) => resolveExit(target, port, policy, options.lookup),
+      mayDial: address => {
+        const ip = parseIp(address)
+        return ip !== undefined && mayConnect(ip, policy)
+      },
       meter: this.meter,
       limits: options.limits,
       bucket: options.maxBandwidthBps === undefined ? undefined : new TokenBucket(options.maxBandwidthBps),
@@ -66,6 +78,7 @@ export class Relay implements StatusSource {
       connections: this.host.getConnections().length,
       openTunnels: meter.openTunnels,
       tunnels: meter.tunnels,
+      bufferedBytes: this.tunnels.bufferedBytes,
       totals: { ...meter.total },
       peers: Object.fromEntries(meter.peers),
       maxBandwidthBps: options.maxBandwidthBps ?? null,
@@ -87,6 +100,9 @@ export class Relay implements StatusSource {
     return [
       metric('weir_relay_open_tunnels', 'gauge', 'Tunnels open now.', [[{}, meter.openTunnels]]),
       metric('weir_relay_tunnels_total', 'counter', 'Tunnels opened since start.', [[{}, meter.tunnels]]),
+      metric('weir_relay_buffered_bytes', 'gauge', 'Bytes the open tunnels hold in buffers.', [
+        [{}, this.tunnels.bufferedBytes],
+      ]),
       metric('weir_relay_bytes_total', 'counter', 'Bytes relayed: in = from clients, out = to clients.', [
         [{ direction: 'in' }, meter.total.bytesIn],
         [{ direction: 'out' }, meter.total.bytesOut],

@@ -1,16 +1,19 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { Connection, Stream } from '@libp2p/interface'
-import { lpStream } from '@libp2p/utils'
-import { type Host, protocolId } from '../host/host.ts'
-import type { Meter } from './meter.ts'
+import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
+import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Host, peerIdOfAddress, protocolId } from '../host/host.ts'
+import type { Meter, TunnelMeter } from './meter.ts'
+import { ipOfMultiaddr } from './own-addresses.ts'
+import { type Slot, TunnelSlots } from './slots.ts'
 import { splice } from './splice.ts'
 import { streamToDuplex } from '../tunnel/stream-duplex.ts'
 import type { TokenBucket } from './token-bucket.ts'
-import { openTunnelStream } from '../tunnel/client.ts'
 import {
   decodeRequest,
   encodeReply,
+  encodeRequest,
   MAX_REQUEST_BYTES,
   type ReplyCode,
   type TunnelTarget,
@@ -24,6 +27,8 @@ export type ExitDecision =
 export interface TunnelLimits {
   maxTunnels: number
   maxTunnelsPerPeer: number
+  /** Bytes every tunnel's buffers may hold together; beyond it the biggest holder's tunnels close. */
+  maxBufferBytes: number
   /** From stream open until the request is read and the target connected. */
   handshakeTimeoutMs: number
   idleTimeoutMs: number
@@ -33,13 +38,19 @@ export const DEFAULT_LIMITS: TunnelLimits = {
   maxTunnels: 512,
   // A proxy carries a whole browser's connections over one peer identity.
   maxTunnelsPerPeer: 128,
+  // A tunnel from a fast sender through a capped relay holds up to ~36 MiB (docs/relay.md).
+  maxBufferBytes: 256 * 1024 * 1024,
   handshakeTimeoutMs: 10_000,
   idleTimeoutMs: 120_000,
 }
 
+const MEMORY_CHECK_MS = 100
+
 export interface TunnelServerOptions {
   networkId: string
   resolveExit: (host: string, port: number) => Promise<ExitDecision>
+  /** The exit policy's address rules, for hop dials: whether this relay may connect to an IP address. */
+  mayDial: (address: string) => boolean
   meter: Meter
   limits?: Partial<TunnelLimits>
   bucket?: TokenBucket
@@ -49,20 +60,29 @@ export interface TunnelServerOptions {
   onBytes?: (bytes: number) => void
 }
 
+/** One end of a tunnel as a Duplex, and the bytes waiting in its buffers. */
+interface TunnelEnd {
+  duplex: Duplex
+  buffered: () => number
+}
+
 /**
  * The relay side of `/weir/<net>/tunnel/1.0.0`: reads one request, connects to the exit target (after
  * the exit policy) or opens a tunnel to the next relay, replies, then splices raw bytes both ways.
+ * Slots and buffer memory are shared fairly between peers and addresses (see TunnelSlots).
  */
 export class TunnelServer {
   private readonly limits: TunnelLimits
-  private readonly open = new Set<Duplex>()
+  private readonly slots: TunnelSlots
   private readonly protocol: string
+  private memoryTimer: NodeJS.Timeout | undefined
 
   constructor(
     private readonly host: Host,
     private readonly options: TunnelServerOptions,
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...options.limits }
+    this.slots = new TunnelSlots(this.limits)
     this.protocol = protocolId(options.networkId, 'tunnel')
   }
 
@@ -71,17 +91,24 @@ export class TunnelServer {
       // Our own limits answer 'busy'; libp2p's would just reset the stream.
       maxInboundStreams: this.limits.maxTunnels + 1,
     })
+    this.memoryTimer = setInterval(() => this.slots.reclaimMemory(), MEMORY_CHECK_MS)
+    this.memoryTimer.unref()
+  }
+
+  /** Bytes the open tunnels hold in buffers now. */
+  get bufferedBytes(): number {
+    return this.slots.bufferedBytes()
   }
 
   /** Stops accepting tunnels and tears down the open ones. */
   async stop(): Promise<void> {
+    clearInterval(this.memoryTimer)
     await this.host.unhandle(this.protocol)
-    for (const side of this.open) side.destroy(new Error('relay shutting down'))
+    this.slots.closeAll(new Error('relay shutting down'))
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    const { meter } = this.options
     const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES, maxBufferSize: 64 * 1024 })
     const refuse = async (code: ReplyCode) => {
       try {
@@ -91,68 +118,77 @@ export class TunnelServer {
         stream.abort(err as Error)
       }
     }
-    if (
-      meter.openTunnels >= this.limits.maxTunnels ||
-      meter.openTunnelsOf(peer) >= this.limits.maxTunnelsPerPeer
-    ) {
-      return refuse('busy')
-    }
     if (this.options.admit?.() === false) return refuse('quota')
-
-    const tunnel = meter.open(peer)
-    const signal = AbortSignal.timeout(this.limits.handshakeTimeoutMs)
-    let target: TunnelTarget
+    const remote = ipOfMultiaddr(connection.remoteAddr) ?? connection.remoteAddr.toString()
+    const slot = this.slots.admit(peer, remote)
+    if (slot === undefined) return refuse('busy')
+    slot.evict = err => stream.abort(err)
+    const tunnel = this.options.meter.open(peer)
     try {
-      target = decodeRequest((await lp.read({ signal })).subarray())
-    } catch {
-      tunnel.close()
-      if (signal.aborted) return stream.abort(new Error('tunnel handshake timed out'))
-      return refuse('bad-request')
-    }
-
-    const opened = await this.connectTarget(target, signal)
-    if (typeof opened === 'string') {
-      tunnel.close()
-      return refuse(opened)
-    }
-    try {
-      await lp.write(encodeReply('ok'), { signal })
-    } catch (err) {
-      tunnel.close()
-      opened.destroy()
-      return stream.abort(err as Error)
-    }
-    const client = streamToDuplex(lp.unwrap())
-    this.open.add(client)
-    this.open.add(opened)
-    try {
-      await splice(client, opened, {
-        bucket: this.options.bucket,
-        idleTimeoutMs: this.limits.idleTimeoutMs,
-        onBytes: (direction, bytes) => {
-          tunnel.add(direction, bytes)
-          this.options.onBytes?.(bytes)
-        },
-      })
+      await this.carry(stream, lp, slot, tunnel, refuse)
     } finally {
-      this.open.delete(client)
-      this.open.delete(opened)
+      this.slots.release(slot)
       tunnel.close()
     }
   }
 
-  private async connectTarget(target: TunnelTarget, signal: AbortSignal): Promise<Duplex | ReplyCode> {
+  /** Reads the request, connects its target and splices the two until either side is done. */
+  private async carry(
+    stream: Stream,
+    lp: LengthPrefixedStream<Stream>,
+    slot: Slot,
+    tunnel: TunnelMeter,
+    refuse: (code: ReplyCode) => Promise<void>,
+  ): Promise<void> {
+    const signal = AbortSignal.timeout(this.limits.handshakeTimeoutMs)
+    let target: TunnelTarget
+    let forwarded = false
+    try {
+      let request = decodeRequest((await lp.read({ signal })).subarray())
+      if (request.kind === 'forwarded') {
+        forwarded = true
+        request = decodeRequest((await lp.read({ signal })).subarray())
+      }
+      if (request.kind === 'forwarded') return refuse('bad-request')
+      target = request
+    } catch {
+      if (signal.aborted) return stream.abort(new Error('tunnel handshake timed out'))
+      return refuse('bad-request')
+    }
+    // Circuits have at most two relays: one that was reached through another relay is the exit.
+    if (target.kind === 'hop' && forwarded) return refuse('policy')
+
+    const far = await this.connectTarget(target, signal)
+    if (typeof far === 'string') return refuse(far)
+    try {
+      // Evicted while connecting: the stream is already reset.
+      if (slot.released) throw new Error('tunnel evicted')
+      await lp.write(encodeReply('ok'), { signal })
+    } catch (err) {
+      far.duplex.destroy()
+      return stream.abort(err as Error)
+    }
+    const near = streamEnd(lp.unwrap())
+    slot.buffered = () => near.buffered() + far.buffered()
+    slot.evict = err => {
+      near.duplex.destroy(err)
+      far.duplex.destroy(err)
+    }
+    await splice(near.duplex, far.duplex, {
+      bucket: this.options.bucket,
+      idleTimeoutMs: this.limits.idleTimeoutMs,
+      onBytes: (direction, bytes) => {
+        this.slots.touch(slot)
+        tunnel.add(direction, bytes)
+        this.options.onBytes?.(bytes)
+      },
+    })
+  }
+
+  private async connectTarget(target: TunnelTarget, signal: AbortSignal): Promise<TunnelEnd | ReplyCode> {
     if (target.kind === 'hop') {
       if (target.relay.equals(this.host.peerId)) return 'bad-request'
-      try {
-        const next = streamToDuplex(
-          await openTunnelStream(this.host, target.relay, this.options.networkId, { signal }),
-        )
-        next.on('error', () => {})
-        return next
-      } catch {
-        return 'hop-failed'
-      }
+      return this.dialHop(target.relay, signal)
     }
     let decision: ExitDecision
     try {
@@ -161,7 +197,65 @@ export class TunnelServer {
       return 'failure'
     }
     if (!decision.ok) return decision.reason === 'invalid' ? 'bad-request' : decision.reason
-    return connectTcp(decision.address, target.port, signal)
+    const socket = await connectTcp(decision.address, target.port, signal)
+    if (typeof socket === 'string') return socket
+    return { duplex: socket, buffered: () => socket.readableLength + socket.writableLength }
+  }
+
+  /**
+   * Opens a tunnel to the next relay at an address the exit policy allows (never one a record or the
+   * DHT names on the operator's LAN or machine), and tells it the request that follows is forwarded.
+   */
+  private async dialHop(relay: PeerId, signal: AbortSignal): Promise<TunnelEnd | ReplyCode> {
+    const allowed = (address: Multiaddr) => {
+      const ip = ipOfMultiaddr(address)
+      return ip !== undefined && this.options.mayDial(ip)
+    }
+    try {
+      let connection = this.host
+        .getConnections(relay)
+        .find(c => c.status === 'open' && c.limits === undefined && allowed(c.remoteAddr))
+      if (connection === undefined) {
+        const addresses = (await this.addressesOf(relay, signal)).filter(allowed)
+        if (addresses.length === 0) return 'hop-failed'
+        connection = await this.host.dial(addresses, { signal })
+        // A dial already under way to this relay may have been joined, at addresses of its own.
+        if (!allowed(connection.remoteAddr)) return 'hop-failed'
+      }
+      const stream = await connection.newStream(this.protocol, { signal, maxOutboundStreams: 4096 })
+      const next = lpStream(stream)
+      await next.write(encodeRequest({ kind: 'forwarded' }), { signal })
+      const end = streamEnd(next.unwrap())
+      end.duplex.on('error', () => {})
+      return end
+    } catch {
+      return 'hop-failed'
+    }
+  }
+
+  /** The relay's addresses from the peer store (records, identify), else from the DHT; with /p2p. */
+  private async addressesOf(relay: PeerId, signal: AbortSignal): Promise<Multiaddr[]> {
+    let known: Multiaddr[] = []
+    try {
+      known = (await this.host.peerStore.get(relay)).addresses.map(a => a.multiaddr)
+    } catch {}
+    if (known.length === 0) {
+      try {
+        known = (await this.host.peerRouting.findPeer(relay, { signal })).multiaddrs
+      } catch {}
+    }
+    return known.map(address =>
+      peerIdOfAddress(address) === undefined ? address.encapsulate(`/p2p/${relay}`) : address,
+    )
+  }
+}
+
+function streamEnd(stream: Stream): TunnelEnd {
+  const duplex = streamToDuplex(stream)
+  return {
+    duplex,
+    buffered: () =>
+      duplex.readableLength + duplex.writableLength + stream.readBufferLength + stream.writeBufferLength,
   }
 }
 

@@ -20,11 +20,22 @@ export function streamToDuplex(stream: Stream): Duplex {
     callback?.(err)
   }
   const onDrain = () => settleWrite()
+  // stream.resume() hands over what it buffered while paused, then sends yamux a window update. A pause
+  // from inside that hand-over is undone by the update (yamux then grants window on every frame into a
+  // stream that buffers them all, until its read buffer overflows and libp2p resets it), so it waits
+  // until resume() has returned.
+  let resuming = false
+  let pauseAfterResume = false
+  const pause = () => {
+    if (stream.readStatus === 'readable') stream.pause()
+  }
   const onMessage = (evt: StreamMessageEvent) => {
     let more = true
     if (evt.data instanceof Uint8Array) more = duplex.push(evt.data)
     else for (const buf of evt.data) more = duplex.push(buf)
-    if (!more && stream.readStatus === 'readable') stream.pause()
+    if (more) return
+    if (resuming) pauseAfterResume = true
+    else pause()
   }
   const onEnd = () => duplex.push(null)
   const onClose = (evt: StreamCloseEvent) => {
@@ -46,7 +57,15 @@ export function streamToDuplex(stream: Stream): Duplex {
     readableHighWaterMark: HIGH_WATER_MARK,
     writableHighWaterMark: HIGH_WATER_MARK,
     read() {
-      if (stream.readStatus === 'paused') stream.resume()
+      if (stream.readStatus !== 'paused') return
+      resuming = true
+      try {
+        stream.resume()
+      } finally {
+        resuming = false
+      }
+      if (pauseAfterResume) pause()
+      pauseAfterResume = false
     },
     write(chunk: Uint8Array, _encoding, callback) {
       try {

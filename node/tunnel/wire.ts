@@ -4,13 +4,18 @@ import { peerIdFromString } from '@libp2p/peer-id'
 // The tunnel handshake: one length-prefixed request, one length-prefixed reply, then raw bytes.
 //   request  = version(1) kind(1) body       kind 1 (exit): port(u16 BE) host(ASCII, 1..255)
 //                                             kind 2 (hop):  relay PeerId (base58 text)
+//                                             kind 3 (forwarded): empty
 //   reply    = version(1) code(1)
+// A relay opening a tunnel for a hop sends `forwarded` first, so the next relay knows the request that
+// follows came through a relay and refuses to extend the circuit further (version 2 added it).
 
-export const WIRE_VERSION = 1
+export const WIRE_VERSION = 2
 /** The largest request frame a relay reads; anything longer is refused before it is buffered. */
 export const MAX_REQUEST_BYTES = 512
 
 export type TunnelTarget = { kind: 'exit'; host: string; port: number } | { kind: 'hop'; relay: PeerId }
+/** A target, or a relay's note that the request after it arrives through that relay. */
+export type TunnelRequest = TunnelTarget | { kind: 'forwarded' }
 
 /** Why a relay did not open a tunnel. Every code maps to one SOCKS5 reply in `socksReply`. */
 export const REPLY_CODES = [
@@ -54,10 +59,12 @@ export class TunnelWireError extends Error {
 
 const KIND_EXIT = 1
 const KIND_HOP = 2
+const KIND_FORWARDED = 3
 // Host names, IPv4 and IPv6 literals (no brackets, no zone ids): nothing a resolver could misread.
 const HOST = /^[A-Za-z0-9._:-]{1,255}$/
 
-export function encodeRequest(target: TunnelTarget): Uint8Array {
+export function encodeRequest(target: TunnelRequest): Uint8Array {
+  if (target.kind === 'forwarded') return Uint8Array.of(WIRE_VERSION, KIND_FORWARDED)
   if (target.kind === 'exit') {
     if (!HOST.test(target.host)) throw new TunnelWireError(`invalid target host '${target.host}'`)
     if (!Number.isInteger(target.port) || target.port < 1 || target.port > 65535) {
@@ -77,7 +84,7 @@ export function encodeRequest(target: TunnelTarget): Uint8Array {
 }
 
 /** Strict: wrong version, unknown kind, bad host or port, or a non-canonical PeerId is an error. */
-export function decodeRequest(bytes: Uint8Array): TunnelTarget {
+export function decodeRequest(bytes: Uint8Array): TunnelRequest {
   if (bytes.length > MAX_REQUEST_BYTES) throw new TunnelWireError('request too long')
   if (bytes[0] !== WIRE_VERSION) throw new TunnelWireError(`unsupported version ${bytes[0]}`)
   const text = Buffer.from(bytes.subarray(bytes[1] === KIND_EXIT ? 4 : 2)).toString('latin1')
@@ -96,6 +103,10 @@ export function decodeRequest(bytes: Uint8Array): TunnelTarget {
     }
     if (relay.toString() !== text) throw new TunnelWireError('non-canonical relay peer id')
     return { kind: 'hop', relay }
+  }
+  if (bytes[1] === KIND_FORWARDED) {
+    if (bytes.length !== 2) throw new TunnelWireError('trailing bytes after forwarded')
+    return { kind: 'forwarded' }
   }
   throw new TunnelWireError(`unknown request kind ${bytes[1]}`)
 }

@@ -52,6 +52,7 @@ async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHand
   await new TunnelServer(capture, {
     networkId: data.network.id,
     resolveExit: (target, port) => resolveExit(target, port, { allowPrivate: true }),
+    mayDial: () => true,
     meter: new Meter(),
     bucket,
   }).start()

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { isIPv6 } from 'node:net'
+import { multiaddr } from '@multiformats/multiaddr'
 import fc from 'fast-check'
 import {
   classifyAddress,
@@ -8,9 +9,11 @@ import {
   formatIp,
   isForbiddenAddress,
   type Lookup,
+  mayConnect,
   parseIp,
   resolveExit,
 } from '../../../node/relay/exit-policy.ts'
+import { ownAddresses } from '../../../node/relay/own-addresses.ts'
 
 const strict: ExitPolicy = { allowPrivate: false }
 const testnet: ExitPolicy = { allowPrivate: true }
@@ -307,6 +310,77 @@ describe('exit policy', () => {
     assert.deepEqual(await resolveExit('93.184.216.34', 25, web, noDns), { ok: false, reason: 'port' })
     // A forbidden port is refused before DNS is asked.
     assert.deepEqual(await resolveExit('public.test', 25, web, noDns), { ok: false, reason: 'port' })
+  })
+
+  it('refuses port 25 (SMTP) unless the operator lists it', async () => {
+    assert.deepEqual(await resolveExit('93.184.216.34', 25, strict, noDns), { ok: false, reason: 'port' })
+    assert.deepEqual(await resolveExit('127.0.0.1', 25, testnet, noDns), { ok: false, reason: 'port' })
+    const mail: ExitPolicy = { allowPrivate: false, ports: new Set([25, 587]) }
+    assert.ok((await resolveExit('93.184.216.34', 25, mail, noDns)).ok)
+    for (const port of [24, 26, 465, 587])
+      assert.ok((await resolveExit('93.184.216.34', port, strict, noDns)).ok)
+  })
+
+  it("refuses the relay's own addresses and everything in its IPv6 /64s", async () => {
+    // A VPS with a public IPv4 and an IPv6 /64 on its interface, behind no NAT; also a LAN address.
+    const own: ExitPolicy = {
+      allowPrivate: false,
+      ownAddresses: () => ['203.0.114.7', '2a01:4f8:c17:9e3c::1', 'fe80::1', '192.168.1.20'],
+    }
+    for (const host of [
+      '203.0.114.7',
+      '::ffff:203.0.114.7',
+      '3405804039', // 203.0.114.7 as one number
+      '64:ff9b::203.0.114.7', // NAT64 back to it
+      '2002:cb00:7207::1', // 6to4 back to it
+      '2a01:4f8:c17:9e3c::1',
+      '2a01:4f8:c17:9e3c::2', // the operator's laptop on the same /64
+      '2a01:4f8:c17:9e3c:ffff:ffff:ffff:ffff',
+      '[2A01:04F8:0C17:9E3C:0:0:0:99]',
+    ]) {
+      assert.deepEqual(await resolveExit(host, 443, own, noDns), { ok: false, reason: 'policy' }, host)
+    }
+    const dns = fakeDns({
+      'self.test': ['2a01:4f8:c17:9e3c::80'],
+      'elsewhere.test': ['2a01:4f8:c17:9e3d::1'],
+    })
+    assert.deepEqual(await resolveExit('self.test', 443, own, dns), { ok: false, reason: 'policy' })
+    for (const host of ['203.0.114.8', '2a01:4f8:c17:9e3d::1', '2a01:4f8:c17:9e3b::1', '93.184.216.34']) {
+      assert.ok((await resolveExit(host, 443, own, noDns)).ok, host)
+    }
+    assert.ok((await resolveExit('elsewhere.test', 443, own, dns)).ok)
+    // The interfaces are read at every decision: an address gained later is refused from then on.
+    const addresses = ['2a01:4f8:c17:9e3c::1']
+    const changing: ExitPolicy = { allowPrivate: false, ownAddresses: () => addresses }
+    assert.ok((await resolveExit('198.51.99.1', 443, changing, noDns)).ok)
+    addresses.push('198.51.99.1')
+    assert.deepEqual(await resolveExit('198.51.99.1', 443, changing, noDns), { ok: false, reason: 'policy' })
+  })
+
+  it("knows the relay's own addresses: its interfaces and the addresses libp2p reports", () => {
+    const announced = [multiaddr('/ip4/198.51.99.7/tcp/4001'), multiaddr('/dns4/relay.example/tcp/4001')]
+    const own = ownAddresses(() => announced)()
+    assert.ok(own.includes('127.0.0.1'), 'the loopback interface')
+    assert.ok(own.includes('198.51.99.7'))
+    assert.ok(!own.some(a => a.includes('example')), 'names are not addresses')
+  })
+
+  it('with allowPrivate still refuses own public addresses, and lets a testnet reach its own loopback', async () => {
+    const testnetHere: ExitPolicy = {
+      allowPrivate: true,
+      ownAddresses: () => ['127.0.0.1', '::1', '2a01:4f8::1'],
+    }
+    for (const host of ['127.0.0.1', '127.0.0.2', '::1', 'localhost']) {
+      assert.ok((await resolveExit(host, 80, testnetHere, noDns)).ok, host)
+    }
+    assert.deepEqual(await resolveExit('2a01:4f8::5', 80, testnetHere, noDns), {
+      ok: false,
+      reason: 'policy',
+    })
+    assert.equal(mayConnect(ip('2a01:4f8::5'), testnetHere), false)
+    assert.equal(mayConnect(ip('2a01:4f8:0:1::5'), testnetHere), true)
+    assert.equal(mayConnect(ip('127.0.0.1'), testnetHere), true)
+    assert.equal(mayConnect(ip('127.0.0.1'), strict), false)
   })
 
   it('with allowPrivate permits loopback and private, never unspecified, multicast, broadcast or metadata', async () => {

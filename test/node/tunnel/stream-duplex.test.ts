@@ -70,4 +70,49 @@ describe('libp2p stream as a Node Duplex', () => {
     assert.equal(receivedBytes, TOTAL)
     assert.equal(received.digest('hex'), sent.digest('hex'))
   })
+
+  // The other way round: the Duplex reads from a sender faster than its consumer (a relay capped below
+  // what its client sends). A pause from inside the stream's resume() was undone by the window update
+  // resume() sends, so yamux granted window on every frame into a paused stream until libp2p reset it
+  // for overflowing its read buffer, some 40 MiB on.
+  it('holds a fast sender back when the Duplex is read slowly: bounded buffers, no reset', async function () {
+    this.timeout(60_000)
+    const [sender, receiver] = [await host(), await host()]
+    const SENT = 48 * 1024 * 1024
+    const RATE = 24 * 1024 * 1024
+    const result = Promise.withResolvers<{ bytes: number; sha: string; peak: number }>()
+    await receiver.handle(PROTOCOL, (stream: Stream) => {
+      const duplex = streamToDuplex(stream)
+      const hash = createHash('sha256')
+      let bytes = 0
+      let peak = 0
+      duplex.on('data', (chunk: Buffer) => {
+        hash.update(chunk)
+        bytes += chunk.length
+        peak = Math.max(peak, duplex.readableLength + stream.readBufferLength)
+        duplex.pause()
+        setTimeout(() => duplex.resume(), (chunk.length / RATE) * 1000)
+      })
+      duplex.on('end', () => result.resolve({ bytes, sha: hash.digest('hex'), peak }))
+      duplex.on('error', err => result.reject(err))
+    })
+    const stream = await sender.dialProtocol(receiver.getMultiaddrs()[0]!, PROTOCOL)
+    const sent = createHash('sha256')
+    for (let offset = 0; offset < SENT; offset += CHUNK) {
+      const chunk = Buffer.alloc(CHUNK, offset / CHUNK)
+      sent.update(chunk)
+      if (!stream.send(chunk)) {
+        await Promise.race([
+          once(stream, 'drain'),
+          once(stream, 'close').then(() => assert.fail('stream reset')),
+        ])
+      }
+    }
+    await stream.close()
+    const { bytes, sha, peak } = await result.promise
+    assert.equal(bytes, SENT)
+    assert.equal(sha, sent.digest('hex'))
+    // The Duplex's high-water mark (4 MiB), plus at most two 16 MiB yamux windows.
+    assert.ok(peak <= 37 * 1024 * 1024, `the receiving side buffered ${peak} bytes`)
+  })
 })

@@ -58,10 +58,17 @@ describe('tunnels between libp2p hosts', () => {
     ;[relayA, relayB, client] = await Promise.all([newHost(), newHost(), newHost()])
     meterA = new Meter()
     meterB = new Meter()
-    await new TunnelServer(relayA, { networkId: NET, meter: meterA, resolveExit: allowAll, limits }).start()
+    await new TunnelServer(relayA, {
+      networkId: NET,
+      meter: meterA,
+      resolveExit: allowAll,
+      mayDial: () => true,
+      limits,
+    }).start()
     await new TunnelServer(relayB, {
       networkId: NET,
       meter: meterB,
+      mayDial: () => true,
       limits,
       resolveExit: async host => (host === 'denied.example' ? { ok: false, reason: 'policy' } : allowAll()),
     }).start()
@@ -121,9 +128,10 @@ describe('tunnels between libp2p hosts', () => {
   it('refuses malformed requests and times out silent ones, and keeps serving', async () => {
     const bad = [
       randomBytes(40),
-      Uint8Array.of(1, 1, 0, 80),
-      Uint8Array.of(2, 1, 0, 80, 65),
-      Uint8Array.of(1, 2, 65),
+      Uint8Array.of(2, 1, 0, 80),
+      Uint8Array.of(1, 1, 0, 80, 65),
+      Uint8Array.of(2, 2, 65),
+      Uint8Array.of(2, 3, 0),
     ]
     for (const request of bad) {
       const lp = lpStream(await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET))

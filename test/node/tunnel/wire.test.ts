@@ -16,10 +16,12 @@ describe('tunnel wire format', () => {
   it('round-trips exit and hop requests', async () => {
     const exit = { kind: 'exit' as const, host: 'example.com', port: 443 }
     assert.deepEqual(decodeRequest(encodeRequest(exit)), exit)
-    assert.deepEqual([...encodeRequest({ kind: 'exit', host: '::1', port: 258 })], [1, 1, 1, 2, 58, 58, 49])
+    assert.deepEqual([...encodeRequest({ kind: 'exit', host: '::1', port: 258 })], [2, 1, 1, 2, 58, 58, 49])
     const relay = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const hop = decodeRequest(encodeRequest({ kind: 'hop', relay }))
     assert(hop.kind === 'hop' && hop.relay.equals(relay))
+    assert.deepEqual([...encodeRequest({ kind: 'forwarded' })], [2, 3])
+    assert.deepEqual(decodeRequest(Uint8Array.of(2, 3)), { kind: 'forwarded' })
   })
 
   it('rejects every malformed request with a typed error, never anything else', () => {
@@ -36,17 +38,19 @@ describe('tunnel wire format', () => {
     )
     for (const bad of [
       [],
-      [1],
-      [1, 1, 0, 0, 65],
-      [1, 1, 0, 80],
-      [1, 1, 0, 80, 0x20],
-      [1, 9, 0, 80, 65],
-      [2, 1, 0, 80, 65],
+      [2],
+      [2, 1, 0, 0, 65],
+      [2, 1, 0, 80],
+      [2, 1, 0, 80, 0x20],
+      [2, 9, 0, 80, 65],
+      [2, 3, 0],
+      [1, 1, 0, 80, 65],
+      [1, 3],
     ]) {
       assert.throws(() => decodeRequest(Uint8Array.from(bad)), TunnelWireError)
     }
     assert.throws(
-      () => decodeRequest(Uint8Array.from([1, 1, 0, 80, ...Buffer.from('a'.repeat(600))])),
+      () => decodeRequest(Uint8Array.from([2, 1, 0, 80, ...Buffer.from('a'.repeat(600))])),
       TunnelWireError,
     )
   })
@@ -57,7 +61,8 @@ describe('tunnel wire format', () => {
     assert.equal(socksReply('policy'), 0x02)
     assert.equal(socksReply('port'), 0x02)
     assert.equal(socksReply('refused'), 0x05)
-    assert.throws(() => decodeReply(Uint8Array.of(1, 200)), TunnelWireError)
-    assert.throws(() => decodeReply(Uint8Array.of(1, 0, 0)), TunnelWireError)
+    assert.throws(() => decodeReply(Uint8Array.of(2, 200)), TunnelWireError)
+    assert.throws(() => decodeReply(Uint8Array.of(2, 0, 0)), TunnelWireError)
+    assert.throws(() => decodeReply(Uint8Array.of(1, 0)), TunnelWireError)
   })
 })
