@@ -5,6 +5,7 @@
 // found its first relay unresponsive
 const timed = [
   'test/node/relay-proxy.test.ts',
+  'test/node/relay/fair-slots.test.ts',
   'test/witness/probe.test.ts',
   'test/witness/relays.test.ts',
   'test/witness/witness.test.ts',
