@@ -10,7 +10,7 @@ import { peerIdToString } from '../../protocol/peer.ts'
 import { witnessIndex } from '../../protocol/validate.ts'
 import { relayCircuits } from '../../witness/circuit.ts'
 import { takeLease } from '../../witness/probe-lease.ts'
-import { ProbeSink } from '../../witness/sink.ts'
+import { ProbeSink, sharedAddress } from '../../witness/sink.ts'
 import { witnessStatus } from '../../witness/status.ts'
 import { Witness } from '../../witness/witness.ts'
 import type { Command } from '../command.ts'
@@ -21,7 +21,8 @@ const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTI
        [--status HOST:PORT] [--ledger URL] [--concurrency N] [--probe-leases URL]
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
-TCP address probe circuits exit to (default 127.0.0.1:0; relays must be able to reach it). --ledger is
+TCP address probe circuits exit to (default 127.0.0.2:0; relays must be able to reach it), and must not
+be an address the witness listens on: relays would know probes by where they exit. --ledger is
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
 --probe-leases is for witnesses sharing one machine (a local testnet): each probe waits for a lease on
 its relays from that server, so probes never meet at a relay or compete for the CPU.
@@ -42,7 +43,7 @@ export const command: Command = {
       'probe-leases': { type: 'string' },
     })
     const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
-    const sinkAt = hostPortFlag(v.sink ?? '127.0.0.1:0', 'sink')
+    const sinkAt = hostPortFlag(v.sink ?? '127.0.0.2:0', 'sink')
     // the sink's address is also where relays are told to connect: an unspecified one reaches nobody
     if (isIP(sinkAt.host) !== 0 && /^[0:.]+$/.test(sinkAt.host))
       throw new UsageError(
@@ -68,11 +69,20 @@ export const command: Command = {
       listen: v.listen,
       bootstrap: [...network.bootstrap, ...(v.bootstrap ?? [])],
     })
+    const sink = await ProbeSink.listen(sinkAt.host, sinkAt.port)
+    const shared = sharedAddress(sink.host, host.getMultiaddrs())
+    if (shared !== undefined) {
+      await sink.close()
+      await host.stop()
+      throw new UsageError(
+        `--sink ${sink.host} is where this witness listens (${shared}): relays would know probes by ` +
+          'where they exit; give the sink an address the witness does not listen on (on one machine, e.g. 127.0.0.2)',
+      )
+    }
     const directory = new RelayDirectory(host, network.id)
     directory.start()
     // helpers are chosen by their capacity and dialled at their addresses, both from relay records
     const stopDiscovering = directory.keepDiscovering(30_000)
-    const sink = await ProbeSink.listen(sinkAt.host, sinkAt.port)
     let witness: Witness | undefined
     const { seeds, registry, evidence, topic } = joinAttestations(
       host.services.pubsub,
@@ -98,7 +108,7 @@ export const command: Command = {
         },
         record: peerId => directory.get(peerId)?.record ?? registry.record(peerId),
       },
-      openCircuit: relayCircuits(host, network.id),
+      circuits: relayCircuits(host, network.id),
       fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
       concurrency,
       lease: leases === undefined ? undefined : (relays, signal) => takeLease(leases, relays, signal),

@@ -6,6 +6,7 @@ import { EvidenceLog } from '../../node/network/evidence.ts'
 import { RelayRegistry } from '../../node/network/relay-registry.ts'
 import { SeedBook } from '../../node/network/seeds.ts'
 import { decodeAttestation } from '../../protocol/attestation.ts'
+import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { CircuitError } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
@@ -23,7 +24,13 @@ describe('witness role over stand-in circuits', function () {
   })
 
   it('probes its assigned relays once the seed is known, and publishes signed results', async () => {
+    // five relays: two shaped, one that flips bits, two that cannot be reached; a failure is attested
+    // only once three unrelated helpers saw it, so each failing relay needs three others to help
+    const relayPeers = Array.from({ length: 5 }, () =>
+      peerIdToString(peerIdOfPublicKey(generateEd25519().publicKey)),
+    )
     const t = testNetwork({
+      relays: relayPeers.map(peerId => ({ peerId, payout: `0x${'22'.repeat(20)}` })),
       genesis: Date.now() - 200,
       epochSeconds: 10,
       graceSeconds: 5,
@@ -56,7 +63,7 @@ describe('witness role over stand-in circuits', function () {
     const seeds = new SeedBook(t.network)
     const relays = new RelayRegistry(t.network)
     topic.start()
-    const helpers: string[] = []
+    const helpersOf = new Map<string, string[]>()
     const witness = new Witness({
       network: t.network,
       peerIdBytes: peerIdOfPublicKey(me.publicKey),
@@ -66,23 +73,30 @@ describe('witness role over stand-in circuits', function () {
       seeds,
       relays,
       concurrency: 3,
-      openCircuit: (helper, target, _sink, signal) =>
-        new Promise<Duplex>((resolve, reject) => {
-          helpers.push(helper)
-          const proxy = proxies[relayIds.indexOf(target)]
-          const socket = connect({ port: proxy?.port ?? 1, host: '127.0.0.1' })
-          signal.addEventListener('abort', () => socket.destroy())
-          socket.once('connect', () => resolve(socket))
-          socket.once('error', () => reject(new CircuitError('unreachable', 'no proxy')))
-        }),
+      circuits: async () => ({
+        open: (helper, target, _sink, signal) =>
+          new Promise<Duplex>((resolve, reject) => {
+            helpersOf.set(target, [...new Set([...(helpersOf.get(target) ?? []), helper])])
+            const proxy = proxies[relayIds.indexOf(target)]
+            if (!proxy) return reject(new CircuitError('unreachable', 'no proxy'))
+            const socket = connect({ port: proxy.port, host: '127.0.0.1' })
+            signal.addEventListener('abort', () => socket.destroy())
+            socket.once('connect', () => resolve(socket))
+            socket.once('error', () => reject(new CircuitError('unreachable', 'proxy closed')))
+          }),
+        close: async () => {},
+      }),
     })
     witness.start()
     closers.push(() => witness.stop())
-    await until(() => witness.counts.done === 3, 'three probes', 40_000)
-    assert.deepEqual(witness.outcomes, { ok: 2, corrupt: 1 }, JSON.stringify(witness.recent))
-    assert.equal(witness.counts.published, 3)
-    assert.equal(witness.counts.failed, 1)
-    for (const h of helpers) assert.ok(relayIds.includes(h))
+    await until(() => witness.counts.done === 5, 'five probes', 40_000)
+    assert.deepEqual(witness.outcomes, { ok: 2, corrupt: 1, unreachable: 2 }, JSON.stringify(witness.recent))
+    assert.equal(witness.counts.published, 5)
+    assert.equal(witness.counts.failed, 3)
+    for (const [target, helpers] of helpersOf) {
+      for (const h of helpers) assert.ok(relayIds.includes(h) && h !== target)
+    }
+    for (const failing of relayIds.slice(2)) assert.equal(helpersOf.get(failing)?.length, 3, failing)
     const byRelay = new Map(
       published.map(bytes => decodeAttestation(bytes)).map(a => [peerIdToString(a.relay), a]),
     )
