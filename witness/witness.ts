@@ -79,6 +79,8 @@ export class Witness {
   /** per relay and epoch (its READING_EPOCHS latest), each witness's attested capacity, failures as 0 */
   private readonly attested = new Map<string, Map<number, Map<string, number>>>()
   private readonly queue: Array<{ relay: string; epoch: number }> = []
+  /** timers that queue the planned probes at their times */
+  private readonly planned = new Set<NodeJS.Timeout>()
   /** relays carrying one of our probes (as target or helper), and how many */
   private readonly inUse = new Map<string, number>()
   private readonly targets = new Set<string>()
@@ -101,6 +103,7 @@ export class Witness {
 
   async stop(): Promise<void> {
     this.stopping.abort()
+    for (const timer of this.planned) clearTimeout(timer)
     await this.loop
   }
 
@@ -191,13 +194,15 @@ export class Witness {
     this.counts.planned += plan.length
     this.log(`epoch ${epoch}: ${plan.length} probes planned`)
     for (const probe of plan) {
-      const enqueue = () => {
-        this.queue.push({ relay: peerIdToString(probe.relay), epoch })
-        this.pump()
-      }
-      const ms = Math.max(0, probe.at - this.now())
-      const timer = setTimeout(enqueue, ms)
-      this.stopping.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+      const timer = setTimeout(
+        () => {
+          this.planned.delete(timer)
+          this.queue.push({ relay: peerIdToString(probe.relay), epoch })
+          this.pump()
+        },
+        Math.max(0, probe.at - this.now()),
+      )
+      this.planned.add(timer)
     }
   }
 

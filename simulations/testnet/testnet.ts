@@ -262,7 +262,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           ...listen,
           ...withRelays,
           '--sink',
-          '127.0.0.1:0',
+          '127.0.0.2:0',
           '--status',
           '127.0.0.1:0',
           '--ledger',
