@@ -57,7 +57,7 @@ export interface ProbeReport extends ProbeMeasurement {
 const ATTEMPTS = 4
 /**
  * How many attempts through unrelated helpers must fail the same way before the target is charged with
- * it: more than one helper, or two colluding, can claim.
+ * it: neither one lying helper nor two colluding can.
  */
 const FAILURE_QUORUM = 3
 const RECENT = 50
