@@ -3,7 +3,7 @@ import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
 import { ACK_EVERY_BYTES, CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
-import { ACK, encodeHello, type ProbeSink, type SinkProbe, type WindowResult } from './sink.ts'
+import { ACK, encodeHello, type ProbeSink, paddedLength, type SinkProbe, type WindowResult } from './sink.ts'
 
 const MAX_IN_FLIGHT = 16 * 1024 * 1024
 
@@ -20,7 +20,11 @@ export interface ProbeMeasurement {
   rttMs: number
 }
 
-/** A circuit could not be built: 'refused' when a relay said no, 'unreachable' when it could not be reached. */
+/**
+ * A circuit failed at or beyond its helper: 'refused' when the target's refusal came back, 'unreachable'
+ * when the helper said it could not reach the target. Either is the helper's word: not proof against the
+ * target until unrelated helpers say the same.
+ */
 export class CircuitError extends Error {
   override name = 'CircuitError'
   constructor(
@@ -114,19 +118,29 @@ export async function runProbe(
   }
 }
 
-/** Resolves with the first chunk, rejects with 'unreachable' if the circuit closes first. */
-function firstChunk(circuit: Duplex): Promise<Buffer> {
+/**
+ * Resolves once the sink's padded ack has arrived; rejects with 'corrupt' if anything else did, and with
+ * 'unreachable' if the circuit closes first. (In the forward window the sink sends nothing after it.)
+ */
+function readAck(circuit: Duplex): Promise<void> {
   return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer) => {
+    let buffered = Buffer.alloc(0)
+    const settle = (failure?: ProbeFailure) => {
+      circuit.off('data', onData)
       circuit.off('close', onClose)
       circuit.pause()
-      resolve(chunk)
+      if (failure) reject(failure)
+      else resolve()
     }
-    const onClose = () => {
-      circuit.off('data', onData)
-      reject(new ProbeFailure('unreachable'))
+    const onData = (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      if (buffered[0] !== ACK) return settle(new ProbeFailure('corrupt'))
+      const length = paddedLength(buffered, 1)
+      if (length === undefined) return
+      settle(length === buffered.length ? undefined : new ProbeFailure('corrupt'))
     }
-    circuit.once('data', onData)
+    const onClose = () => settle(new ProbeFailure('unreachable'))
+    circuit.on('data', onData)
     circuit.once('close', onClose)
   })
 }
@@ -141,8 +155,7 @@ async function sendForward(
   const rtts = await Promise.all(
     circuits.map(async (circuit, lane) => {
       circuit.write(encodeHello(id, 'forward', lane))
-      const ack = await firstChunk(circuit)
-      if (ack.length !== 1 || ack[0] !== ACK) throw new ProbeFailure('corrupt')
+      await readAck(circuit)
       return performance.now() - sentAt
     }),
   )

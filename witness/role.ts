@@ -9,7 +9,7 @@ import { peerIdToString } from '../protocol/peer.ts'
 import { witnessIndex } from '../protocol/validate.ts'
 import { relayCircuits } from './circuit.ts'
 import type { ProbeGate } from './probe-gate.ts'
-import { ProbeSink } from './sink.ts'
+import { ProbeSink, sharedAddress } from './sink.ts'
 import { witnessStatus } from './status.ts'
 import { Witness } from './witness.ts'
 
@@ -60,6 +60,16 @@ export async function startWitnessRole(
   // helpers are chosen by their capacity and dialled at their addresses, both from relay records
   const stopDiscovering = directory.keepDiscovering(30_000)
   const sink = await ProbeSink.listen(o.sink.host, o.sink.port)
+  const shared = sharedAddress(sink.host, host.getMultiaddrs())
+  if (shared !== undefined) {
+    stopDiscovering()
+    await sink.close()
+    await host.stop()
+    throw new Error(
+      `--sink ${sink.host} is where this witness listens (${shared}): relays would know probes by ` +
+        'where they exit; give the sink an address the witness does not listen on (on one machine, e.g. 127.0.0.2)',
+    )
+  }
   let witness: Witness | undefined
   const { seeds, registry, evidence, topic } = joinAttestations(
     host.services.pubsub,
@@ -86,7 +96,7 @@ export async function startWitnessRole(
       },
       record: peerId => directory.get(peerId)?.record ?? registry.record(peerId),
     },
-    openCircuit: relayCircuits(host, network.id),
+    circuits: relayCircuits(host, network.id),
     fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
     concurrency: o.concurrency,
     ...(o.gate ? { gate: o.gate } : {}),

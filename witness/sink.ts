@@ -1,5 +1,7 @@
-import { createServer, type Server, type Socket } from 'node:net'
+import { randomInt } from 'node:crypto'
+import { BlockList, createServer, isIPv6, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { toHex } from '../protocol/bytes.ts'
 import { GoodputMeter } from './goodput.ts'
 import {
@@ -16,18 +18,63 @@ import {
 // parallel). Forward: the sink acknowledges, then checks every byte against the lane's keystream and meters
 // the goodput of all lanes together for one window, then cuts the connections. Reverse: the sink sends the
 // lane's keystream until the witness hangs up (the witness checks and meters).
+//   hello = id(16) direction(1) lane(1) padding        ack = 0x06 padding
+//   padding = length(1) zero bytes(length), the length random: the relays carrying a probe see no
+//   message of a fixed size.
 
-export const HELLO_BYTES = PROBE_ID_BYTES + 2
+/** The hello without its padding. */
+export const HELLO_HEADER_BYTES = PROBE_ID_BYTES + 3
 export const ACK = 0x06
+const MAX_PADDING = 255
 const HELLO_TIMEOUT_MS = 10_000
 const DIRECTION_CODE: Record<Direction, number> = { forward: 1, reverse: 2 }
 
-export function encodeHello(id: Uint8Array, direction: Direction, lane = 0): Uint8Array {
-  const hello = new Uint8Array(HELLO_BYTES)
+const randomPadding = (): number => randomInt(MAX_PADDING + 1)
+
+export function encodeHello(
+  id: Uint8Array,
+  direction: Direction,
+  lane = 0,
+  padding = randomPadding(),
+): Uint8Array {
+  const hello = new Uint8Array(HELLO_HEADER_BYTES + padding)
   hello.set(id)
   hello[PROBE_ID_BYTES] = DIRECTION_CODE[direction]
   hello[PROBE_ID_BYTES + 1] = lane
+  hello[PROBE_ID_BYTES + 2] = padding
   return hello
+}
+
+export function encodeAck(padding = randomPadding()): Uint8Array {
+  const ack = new Uint8Array(2 + padding)
+  ack[0] = ACK
+  ack[1] = padding
+  return ack
+}
+
+/**
+ * The length of the padded message at the start of `bytes` whose padding length byte is at `at`:
+ * undefined until all of it is there, -1 if the padding is not zeros.
+ */
+export function paddedLength(bytes: Uint8Array, at: number): number | undefined {
+  const padding = bytes[at]
+  if (padding === undefined || bytes.length < at + 1 + padding) return undefined
+  for (let i = at + 1; i < at + 1 + padding; i++) if (bytes[i] !== 0) return -1
+  return at + 1 + padding
+}
+
+/**
+ * The listen address among `addresses` that `sinkHost` shares (the same IPv4 address, or the same IPv6
+ * /64): a sink there would tell relays which circuits are a witness's probes.
+ */
+export function sharedAddress(sinkHost: string, addresses: Multiaddr[]): Multiaddr | undefined {
+  const same = new BlockList()
+  if (isIPv6(sinkHost)) same.addSubnet(sinkHost, 64, 'ipv6')
+  else same.addAddress(sinkHost, 'ipv4')
+  return addresses.find(a => {
+    const ip = a.getComponents().find(c => c.name === 'ip4' || c.name === 'ip6')
+    return ip?.value !== undefined && same.check(ip.value, ip.name === 'ip6' ? 'ipv6' : 'ipv4')
+  })
 }
 
 /** What the sink saw of a forward window. */
@@ -132,7 +179,8 @@ export class ProbeSink {
     let buffered = Buffer.alloc(0)
     const onHello = (chunk: Buffer) => {
       buffered = Buffer.concat([buffered, chunk])
-      if (buffered.length < HELLO_BYTES) return
+      const length = paddedLength(buffered, HELLO_HEADER_BYTES - 1)
+      if (length === undefined) return
       socket.off('data', onHello)
       socket.setTimeout(0)
       const registration = this.probes.get(toHex(buffered.subarray(0, PROBE_ID_BYTES)))
@@ -140,6 +188,7 @@ export class ProbeSink {
       const lane = buffered[PROBE_ID_BYTES + 1] as number
       const direction = code === 1 ? 'forward' : code === 2 ? 'reverse' : undefined
       if (
+        length < 0 ||
         !registration ||
         !direction ||
         lane >= registration.lanes ||
@@ -151,7 +200,7 @@ export class ProbeSink {
       registration.used.add(`${direction}/${lane}`)
       registration.sockets.add(socket)
       socket.once('close', () => registration.sockets.delete(socket))
-      if (direction === 'forward') receiveForward(socket, registration, lane, buffered.subarray(HELLO_BYTES))
+      if (direction === 'forward') receiveForward(socket, registration, lane, buffered.subarray(length))
       else sendReverse(socket, registration.key, lane)
     }
     socket.on('data', onHello)
@@ -175,7 +224,7 @@ function receiveForward(socket: Socket, probe: Registration, lane: number, early
   // a lane that closes before the window is over makes the window incomplete (once it is over, finish
   // has already settled and this does nothing)
   socket.once('close', () => probe.finish(false, false))
-  socket.write(Uint8Array.of(ACK))
+  socket.write(encodeAck())
   onData(early)
 }
 

@@ -6,19 +6,26 @@ import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
 import type { NetworkDefinition } from '../protocol/network.ts'
 import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
-import type { Registry } from '../protocol/registry.ts'
-import { HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
+import { eligibleRelays, type Registry } from '../protocol/registry.ts'
+import { lowerMedian } from '../protocol/tally.ts'
+import { CircuitError, HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
 import { openGate, type ProbeGate, type Release } from './probe-gate.ts'
 import { chooseHelpers, type HelperCandidate, helperReach, planEpoch, probeBudgetMs } from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
-/** Opens witness → helper → target → sink; throws CircuitError (target's fault) or HelperError. */
-export type CircuitOpener = (
-  helper: string,
-  target: string,
-  sink: { host: string; port: number },
-  signal: AbortSignal,
-) => Promise<Duplex>
+/**
+ * The circuits of one probe attempt, all from one identity of their own. `open` builds witness → helper
+ * → target → sink and throws HelperError (the helper's fault) or CircuitError (at or beyond the helper).
+ */
+export interface ProbeCircuits {
+  open(
+    helper: string,
+    target: string,
+    sink: { host: string; port: number },
+    signal: AbortSignal,
+  ): Promise<Duplex>
+  close(): Promise<void>
+}
 
 export interface WitnessOptions {
   network: NetworkDefinition
@@ -29,7 +36,8 @@ export interface WitnessOptions {
   topic: AttestationTopic
   seeds: { seedOf(epoch: number): Uint8Array | undefined }
   relays: { registryFor(epoch: number): Registry; record(peerId: string): RelayRecord | undefined }
-  openCircuit: CircuitOpener
+  /** A fresh set of probe circuits (a fresh identity) for each probe attempt. */
+  circuits: () => Promise<ProbeCircuits>
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
@@ -60,7 +68,13 @@ export interface ProbeEnd {
 
 export const PROBE_END = 'probe-end'
 
-const HELPER_ATTEMPTS = 3
+/** Attempts per probe, each through helpers none of the earlier attempts used. */
+const ATTEMPTS = 4
+/**
+ * How many attempts through unrelated helpers must fail the same way before the target is charged with
+ * it: neither one lying helper nor two colluding can.
+ */
+const FAILURE_QUORUM = 3
 const RECENT = 50
 const READING_EPOCHS = 3
 
@@ -77,7 +91,11 @@ export class Witness {
   seedKnown = false
   /** per relay, the capacities read in its READING_EPOCHS latest epochs with a reading */
   private readonly readings = new Map<string, Array<{ epoch: number; bps: number }>>()
+  /** per relay and epoch (its READING_EPOCHS latest), each witness's attested capacity, failures as 0 */
+  private readonly attested = new Map<string, Map<number, Map<string, number>>>()
   private readonly queue: Array<{ relay: string; epoch: number }> = []
+  /** timers that queue the planned probes at their times */
+  private readonly planned = new Set<NodeJS.Timeout>()
   /** relays carrying one of our probes (as target or helper), and how many */
   private readonly inUse = new Map<string, number>()
   private readonly targets = new Set<string>()
@@ -100,13 +118,20 @@ export class Witness {
 
   async stop(): Promise<void> {
     this.stopping.abort()
+    for (const timer of this.planned) clearTimeout(timer)
     await this.loop
   }
 
   /** Learns a relay's capacity from any accepted attestation (ours or another witness's). */
   noteAttestation(a: Attestation): void {
-    if (a.outcome !== 'ok') return
     const relay = peerIdToString(a.relay)
+    const epochs = this.attested.get(relay) ?? new Map<number, Map<string, number>>()
+    this.attested.set(relay, epochs)
+    const byWitness = epochs.get(a.epoch) ?? new Map<string, number>()
+    epochs.set(a.epoch, byWitness.set(peerIdToString(a.witness), capacityOf(a)))
+    const latest = Math.max(...epochs.keys())
+    for (const e of epochs.keys()) if (e <= latest - READING_EPOCHS) epochs.delete(e)
+    if (a.outcome !== 'ok') return
     const readings = [...(this.readings.get(relay) ?? []), { epoch: a.epoch, bps: capacityOf(a) }]
     const newest = Math.max(...readings.map(r => r.epoch))
     this.readings.set(
@@ -123,6 +148,19 @@ export class Witness {
   private measured(peerId: string): number | undefined {
     const readings = this.readings.get(peerId)
     return readings === undefined || readings.length === 0 ? undefined : Math.max(...readings.map(r => r.bps))
+  }
+
+  /**
+   * A relay's certified capacity as of `epoch`: what the tally makes of the attestations of its latest
+   * earlier epoch that has enough of them (the lower median of at least minAttestations, failures as 0),
+   * from the accepted attestations this witness has seen.
+   */
+  private certified(peerId: string, epoch: number): number | undefined {
+    const epochs = [...(this.attested.get(peerId) ?? new Map<number, Map<string, number>>())]
+      .filter(([e, byWitness]) => e < epoch && byWitness.size >= this.o.network.minAttestations)
+      .sort(([a], [b]) => b - a)
+    const latest = epochs[0]?.[1]
+    return latest && lowerMedian([...latest.values()].sort((a, b) => a - b))
   }
 
   private log(line: string): void {
@@ -179,13 +217,15 @@ export class Witness {
     this.counts.planned += plan.length
     this.log(`epoch ${epoch}: ${plan.length} probes planned`)
     for (const probe of plan) {
-      const enqueue = () => {
-        this.queue.push({ relay: peerIdToString(probe.relay), epoch })
-        this.pump()
-      }
-      const ms = Math.max(0, probe.at - this.now())
-      const timer = setTimeout(enqueue, ms)
-      this.stopping.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+      const timer = setTimeout(
+        () => {
+          this.planned.delete(timer)
+          this.queue.push({ relay: peerIdToString(probe.relay), epoch })
+          this.pump()
+        },
+        Math.max(0, probe.at - this.now()),
+      )
+      this.planned.add(timer)
     }
   }
 
@@ -215,25 +255,37 @@ export class Witness {
   /**
    * Our estimate of a relay's capacity from its measured capacity and its advertised cap (0 = none):
    * as a helper the lower of the two, as a target the higher, so that one low reading (a busy relay, a
-   * busy machine) cannot pick helpers too slow to show the target's cap, and so read low again.
+   * busy machine) cannot pick helpers too slow to show the target's cap, and so read low again. A relay
+   * neither measured nor capped is unknown as a helper (a fresh identity is not fast for claiming
+   * nothing), and as a target is given the fastest helpers.
    */
   private estimate(peerId: string, role: 'target' | 'helper'): number | undefined {
     const measured = this.measured(peerId)
     const advertised = this.o.relays.record(peerId)?.maxBandwidthBps
     const cap = advertised === undefined || advertised === 0 ? undefined : advertised
-    if (measured === undefined) return advertised === 0 ? Number.POSITIVE_INFINITY : cap
+    if (measured === undefined) return role === 'target' && advertised === 0 ? Number.POSITIVE_INFINITY : cap
     if (cap === undefined) return measured
     return role === 'helper' ? Math.min(measured, cap) : Math.max(measured, cap)
   }
 
-  private helperCandidates(epoch: number, target: string, exclude: Set<string>): HelperCandidate[] {
-    const candidates: HelperCandidate[] = []
-    for (const entry of this.o.relays.registryFor(epoch).values()) {
-      const peerId = peerIdToString(entry.relay)
-      if (peerId === target || exclude.has(peerId)) continue
-      candidates.push({ peerId, capacityBps: this.estimate(peerId, 'helper') })
-    }
-    return candidates
+  /**
+   * The relays that may help probe `target`: eligible relays only (an identity registered too recently
+   * cannot help), chosen by their certified capacities once the network has any, so a relay nobody has
+   * measured cannot make itself a probe's helper; on a new network, with no certified figures yet, any
+   * eligible relay, by what we know of it.
+   */
+  private helperPool(epoch: number, target: string): { basis: string; candidates: HelperCandidate[] } {
+    const eligible = eligibleRelays(this.o.relays.registryFor(epoch), epoch, this.o.network.eligibilityDelay)
+      .map(r => peerIdToString(r.relay))
+      .filter(peerId => peerId !== target)
+    const certified = eligible.flatMap(peerId => {
+      const bps = this.certified(peerId, epoch)
+      const cap = this.o.relays.record(peerId)?.maxBandwidthBps || Number.POSITIVE_INFINITY
+      return bps ? [{ peerId, capacityBps: Math.min(bps, cap) }] : []
+    })
+    if (certified.length > 0) return { basis: 'certified capacity', candidates: certified }
+    const candidates = eligible.map(peerId => ({ peerId, capacityBps: this.estimate(peerId, 'helper') }))
+    return { basis: 'no certified figures yet: any eligible relay', candidates }
   }
 
   /**
@@ -248,26 +300,34 @@ export class Witness {
   /**
    * Chooses a probe's helpers among relays that are not being probed themselves, and marks them in use.
    * While relays being measured by another of our probes would give the target better helpers than the
-   * free ones (see helperReach), waits for them, up to the last moment the probe can start, rather than
-   * measure the target through a bottleneck. Probes still waiting themselves are not waited for, so two
-   * probes never wait on each other. Choosing and marking happen in one step, so a probe started next
-   * cannot take a relay that was just chosen to carry this one as its target.
+   * free ones (see helperReach), or are the only ones left, waits for them, up to the last moment the
+   * probe can start, rather than measure the target through a bottleneck or give up on it. Probes still
+   * waiting themselves are not waited for, so two probes never wait on each other. Choosing and marking
+   * happen in one step, so a probe started next cannot take a relay just chosen to carry this one as its
+   * target.
    */
-  private async takeHelpers(epoch: number, target: string, tried: Set<string>): Promise<string[]> {
+  private async takeHelpers(
+    epoch: number,
+    target: string,
+    tried: Set<string>,
+  ): Promise<{ helpers: string[]; basis: string }> {
     const targetBps = this.estimate(target, 'target')
     for (;;) {
+      const { basis, candidates } = this.helperPool(epoch, target)
+      const without = (exclude: string[]) =>
+        candidates.filter(c => !tried.has(c.peerId) && !exclude.includes(c.peerId))
       const busy = [...this.targets].filter(t => t !== target)
-      const free = this.helperCandidates(epoch, target, new Set([...tried, ...busy]))
-      const waiting = busy.filter(t => !this.measuring.has(t))
-      const soon = () => this.helperCandidates(epoch, target, new Set([...tried, ...waiting]))
+      const free = without(busy)
+      const soon = without(busy.filter(t => !this.measuring.has(t)))
       if (
-        targetBps === undefined ||
         this.now() >= this.startBy(epoch) ||
-        helperReach(free, targetBps) >= helperReach(soon(), targetBps)
+        soon.length === 0 ||
+        (free.length > 0 &&
+          (targetBps === undefined || helperReach(free, targetBps) >= helperReach(soon, targetBps)))
       ) {
         const helpers = chooseHelpers(free, targetBps)
         for (const h of helpers) this.use(h, 1)
-        return helpers
+        return { helpers, basis }
       }
       await this.pause(Math.min(this.now() + 250, this.startBy(epoch)))
     }
@@ -276,30 +336,42 @@ export class Witness {
   private async probe(target: string, epoch: number): Promise<void> {
     const net = this.o.network
     if (this.now() > this.startBy(epoch)) return this.skip(epoch, target, 'no time left to start')
+    // Every attempt goes through helpers no earlier attempt used. A failure is the target's only once
+    // FAILURE_QUORUM of these unrelated attempts saw the same one: a helper can cut, stall, corrupt or
+    // refuse a circuit, or forge the target's refusal (it relays the reply), so one helper's word never
+    // zeroes a target.
     const tried = new Set<string>()
-    let suspect: { helper: string; m: ProbeMeasurement } | undefined
+    const failures = new Map<Outcome, number>()
     // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
     // twice its target's capacity, so with two probes at a time it is still not the bottleneck.
     this.targets.add(target)
     this.use(target, 1)
     try {
-      for (let attempt = 0; attempt < HELPER_ATTEMPTS; attempt++) {
+      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
         if (attempt > 0 && this.now() > this.startBy(epoch)) break
-        const helpers = await this.takeHelpers(epoch, target, tried)
+        const { helpers, basis } = await this.takeHelpers(epoch, target, tried)
         if (helpers.length === 0) break
+        for (const h of helpers) tried.add(h)
+        this.log(
+          `epoch ${epoch}: probing ${target} via ${helpers.join(', ')} (attempt ${attempt + 1}; ${basis})`,
+        )
         let m: ProbeMeasurement
-        let helperFault: { helper: string; err: HelperError } | undefined
+        let helperFault: HelperError | undefined
+        let circuitFault: CircuitError | undefined
+        let circuits: ProbeCircuits | undefined
         try {
           const release = await this.enterGate(epoch, [target, ...helpers])
           if (typeof release === 'string') return this.skip(epoch, target, release)
           this.measuring.add(target)
+          const opened = await this.o.circuits()
+          circuits = opened
           m = await runProbe(
             async (signal, lane) => {
-              const helper = helpers[lane] as string
               try {
-                return await this.o.openCircuit(helper, target, this.o.sink, signal)
+                return await opened.open(helpers[lane] as string, target, this.o.sink, signal)
               } catch (err) {
-                if (err instanceof HelperError) helperFault = { helper, err }
+                if (err instanceof HelperError) helperFault = err
+                if (err instanceof CircuitError) circuitFault = err
                 throw err
               }
             },
@@ -308,34 +380,30 @@ export class Witness {
             helpers.length,
           ).finally(() => release())
         } finally {
+          await circuits?.close().catch(() => {})
           this.measuring.delete(target)
           for (const h of helpers) this.use(h, -1)
         }
         if (helperFault) {
-          tried.add(helperFault.helper)
-          this.log(`epoch ${epoch}: ${helperFault.err.message} (probing ${target}); trying another`)
+          this.log(`epoch ${epoch}: ${helperFault.message} (probing ${target}); trying another`)
           continue
         }
-        const helper = helpers[0] as string
-        // Corrupt bytes implicate the helper as much as the target: confirm with other helpers before
-        // attesting a relay as corrupt, so a bit-flipping helper cannot frame the relays it carries.
-        if (m.outcome === 'corrupt' && suspect === undefined) {
-          suspect = { helper, m }
-          for (const h of helpers) tried.add(h)
+        const said = `${target} via ${helpers.join(', ')}: ${m.outcome}`
+        if (m.outcome === 'ok') {
           this.log(
-            `epoch ${epoch}: corrupt bytes probing ${target} via ${helpers.join(', ')}; confirming via another helper`,
+            `epoch ${epoch}: ${said}, forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s, ${m.durationMs} ms`,
           )
-          continue
+          return this.attest(epoch, target, helpers[0] as string, m)
         }
+        const seen = (failures.get(m.outcome) ?? 0) + 1
+        failures.set(m.outcome, seen)
+        const why = circuitFault ? ` (${circuitFault.message})` : ''
         this.log(
-          `epoch ${epoch}: ${target} via ${helpers.join(', ')}: ${m.outcome}, forward ${m.forwardBps} B/s, ` +
-            `reverse ${m.reverseBps} B/s, ${m.durationMs} ms`,
+          `epoch ${epoch}: ${said}${why}; seen through ${seen} of the ${FAILURE_QUORUM} unrelated helpers that charge it`,
         )
-        await this.attest(epoch, target, helper, m)
-        return
+        if (seen >= FAILURE_QUORUM) return this.attest(epoch, target, helpers[0] as string, m)
       }
-      if (suspect !== undefined) return this.attest(epoch, target, suspect.helper, suspect.m)
-      this.skip(epoch, target, 'no working helper')
+      this.skip(epoch, target, `no ${FAILURE_QUORUM} unrelated helpers agreed`)
     } finally {
       this.targets.delete(target)
       this.use(target, -1)

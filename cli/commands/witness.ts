@@ -8,7 +8,8 @@ const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTI
        [--status HOST:PORT] [--ledger URL] [--concurrency N]
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
-TCP address probe circuits exit to (default 127.0.0.1:0; relays must be able to reach it). --ledger is
+TCP address probe circuits exit to (default 127.0.0.2:0; relays must be able to reach it), and must not
+be an address the witness listens on: relays would know probes by where they exit. --ledger is
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
 The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses.`
 
@@ -26,7 +27,7 @@ export const command: Command = {
       concurrency: { type: 'string' },
     })
     const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
-    const sink = hostPortFlag(v.sink ?? '127.0.0.1:0', 'sink')
+    const sink = hostPortFlag(v.sink ?? '127.0.0.2:0', 'sink')
     // the sink's address is also where relays are told to connect: an unspecified one reaches nobody
     if (isIP(sink.host) !== 0 && /^[0:.]+$/.test(sink.host))
       throw new UsageError(

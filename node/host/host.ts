@@ -40,20 +40,25 @@ export function topic(networkId: string, name: string): string {
   return `weir/${networkId}/${name}/1`
 }
 
+/** How every Weir node connects: the transports, encryption and stream settings tunnels rely on. */
+const connecting = () => ({
+  connectionManager: { allow: LOOPBACK },
+  transports: [tcp(), webSockets()],
+  connectionEncrypters: [noise()],
+  streamMuxers: [
+    yamux({
+      maxMessageSize: 256 * 1024,
+      streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: 2 * STREAM_WINDOW },
+    }),
+  ],
+})
+
 /** The libp2p node every role runs on; roles register their own handlers and topics on it. */
 export async function createHost(options: HostOptions) {
   const node = await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN },
-    connectionManager: { allow: LOOPBACK },
-    transports: [tcp(), webSockets()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [
-      yamux({
-        maxMessageSize: 256 * 1024,
-        streamOptions: { maxStreamWindowSize: STREAM_WINDOW, maxReadBufferLength: 2 * STREAM_WINDOW },
-      }),
-    ],
+    ...connecting(),
     services: {
       identify: identify(),
       ping: ping(),
@@ -77,6 +82,19 @@ export async function createHost(options: HostOptions) {
 }
 
 export type Host = Awaited<ReturnType<typeof createHost>>
+
+/**
+ * A node that only dials out, under `privateKey`: no listener, no DHT, no gossip. A witness opens each
+ * probe's circuits from a fresh one, so the relays a probe enters see a new identity every time.
+ */
+export async function createDialer(privateKey: PrivateKey) {
+  return createLibp2p({
+    privateKey,
+    addresses: { listen: [] },
+    ...connecting(),
+    services: { identify: identify(), ping: ping() },
+  })
+}
 
 const latin1 = (b: Uint8Array): string => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('latin1')
 

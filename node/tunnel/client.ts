@@ -3,9 +3,10 @@ import type { AbortOptions, PeerId, Stream } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { type Host, peerIdOfAddress, protocolId } from '../host/host.ts'
+import type { Libp2p } from 'libp2p'
+import { peerIdOfAddress, protocolId } from '../host/host.ts'
 import { streamToDuplex } from './stream-duplex.ts'
-import { decodeReply, encodeRequest, type ReplyCode, type TunnelTarget } from './wire.ts'
+import { decodeReply, encodeRequest, MAX_REPLY_BYTES, type ReplyCode, type TunnelTarget } from './wire.ts'
 
 /** A relay on the circuit refused, or failed to open, its part of the tunnel. */
 export class TunnelRefusedError extends Error {
@@ -14,17 +15,22 @@ export class TunnelRefusedError extends Error {
     readonly code: ReplyCode,
     /** 0 for the first relay of the circuit. */
     readonly hop: number,
+    /** why the reply could not be read, when it could not */
+    detail?: string,
   ) {
-    super(`relay ${hop + 1} of the circuit answered '${code}'`)
+    super(`relay ${hop + 1} of the circuit answered '${code}'${detail ? ` (${detail})` : ''}`)
   }
 }
+
+/** What opens tunnels: any libp2p node (a role's host, or a probe's short-lived one). */
+export type TunnelDialer = Pick<Libp2p, 'dialProtocol'>
 
 /** A relay by PeerId (dialled at its known addresses) or by a multiaddr ending in `/p2p/<peerId>`. */
 export type RelayRef = PeerId | Multiaddr
 
 /** Opens a raw tunnel stream to a relay; many tunnels share one connection. */
 export async function openTunnelStream(
-  host: Host,
+  host: TunnelDialer,
   relay: RelayRef,
   networkId: string,
   options: AbortOptions = {},
@@ -39,7 +45,7 @@ export async function openTunnelStream(
  * Throws TunnelRefusedError when a relay refuses (policy, busy, …).
  */
 export async function openCircuit(
-  host: Host,
+  host: TunnelDialer,
   networkId: string,
   relays: RelayRef[],
   target: { host: string; port: number },
@@ -53,7 +59,7 @@ export async function openCircuit(
   ]
   const stream = await openTunnelStream(host, first, networkId, options)
   try {
-    const lp = lpStream(stream, { maxDataLength: 16 })
+    const lp = lpStream(stream, { maxDataLength: MAX_REPLY_BYTES })
     for (const [hop, request] of requests.entries()) {
       await lp.write(encodeRequest(request), options)
       let code: ReplyCode
@@ -61,7 +67,7 @@ export async function openCircuit(
         code = decodeReply((await lp.read(options)).subarray())
       } catch (err) {
         if (options.signal?.aborted) throw err
-        code = 'failure'
+        throw new TunnelRefusedError('failure', hop, (err as Error).message)
       }
       if (code !== 'ok') throw new TunnelRefusedError(code, hop)
     }

@@ -264,7 +264,7 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           dir,
           listen: [anyPort],
           bootstrap: ledgersAndRelays,
-          sink: { host: '127.0.0.1', port: 0 },
+          sink: { host: '127.0.0.2', port: 0 },
           status: { host: '127.0.0.1', port: 0 },
           ledger: `http://${String(first.ready.api)}`,
           concurrency: 2,

@@ -3,6 +3,7 @@
 // test/protocol/vectors.test.ts only reads the JSON and checks the code still reproduces it.
 import '../../node/host/runtime.ts'
 import { writeFileSync } from 'node:fs'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { decode as decodeCbor } from 'cborg'
 import { join } from 'node:path'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
@@ -18,6 +19,7 @@ import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { encodeRelayRecord, itemId, type RelayRecordBody, signRelayRecord } from '../../protocol/record.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
 import { epochSeed } from '../../protocol/seed.ts'
+import { encodeReply, encodeRequest, type TunnelRequest } from '../../node/tunnel/wire.ts'
 import { computeTally } from '../../protocol/tally.ts'
 import {
   addressOfSecretKey,
@@ -240,6 +242,28 @@ write('votes.json', {
     bytes: hex(encodeVote(votes[i]!)),
   })),
   certificate: hex(encodeCertificate({ ...root, signatures: votes.slice(0, 3).map(v => v.signature) })),
+})
+
+// The tunnel handshake (node/tunnel/wire.ts): unsigned, but one encoding per padding length.
+const hopTo = relays[2]!.text
+write('tunnel-wire.json', {
+  requests: [
+    { target: { kind: 'exit', host: 'example.com', port: 443 }, padding: 0 },
+    { target: { kind: 'exit', host: '2001:db8::1', port: 8080 }, padding: 17 },
+    { target: { kind: 'hop', relay: hopTo }, padding: 0 },
+    { target: { kind: 'hop', relay: hopTo }, padding: 255 },
+    { target: { kind: 'forwarded' }, padding: 5 },
+  ].map(v => {
+    const target = (
+      v.target.kind === 'hop' ? { kind: 'hop', relay: peerIdFromString(hopTo) } : v.target
+    ) as TunnelRequest
+    return { ...v, bytes: hex(encodeRequest(target, v.padding)) }
+  }),
+  replies: [
+    { code: 'ok' as const, padding: 0 },
+    { code: 'hop-failed' as const, padding: 3 },
+    { code: 'refused' as const, padding: 255 },
+  ].map(v => ({ ...v, bytes: hex(encodeReply(v.code, v.padding)) })),
 })
 
 /** The positional fields of an encoded message (to rebuild its unsigned body). */

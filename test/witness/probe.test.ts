@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream'
 import { GoodputMeter, steadyRate } from '../../witness/goodput.ts'
 import { Keystream } from '../../witness/payload.ts'
 import { CircuitError, runProbe } from '../../witness/probe.ts'
-import { HELLO_BYTES, ProbeSink } from '../../witness/sink.ts'
+import { HELLO_HEADER_BYTES, ProbeSink } from '../../witness/sink.ts'
 import { startProxy, type ProxyOptions } from './fixtures.ts'
 
 const PARAMS = { windowSeconds: 3, warmupSeconds: 1, timeoutSeconds: 8 }
@@ -118,9 +118,9 @@ describe('witness probe over direct TCP', function () {
   })
 
   it('ignores connections that do not name a registered probe', async () => {
-    // a whole hello (a short one would only meet the hello timeout) naming no registered probe
+    // a whole hello (a short one would only meet the hello timeout), unpadded, naming no registered probe
     const socket = connect({ port: sink.port, host: '127.0.0.1' })
-    socket.write(Buffer.alloc(HELLO_BYTES, 1))
+    socket.write(Buffer.concat([Buffer.alloc(HELLO_HEADER_BYTES - 1, 1), Buffer.of(0)]))
     await new Promise(resolve => socket.once('close', resolve))
   })
 })

@@ -7,7 +7,7 @@ const ROOT = new URL('../../', import.meta.url).pathname
 /** Child processes of a test file, each resolved once it printed its JSON ready line; kill them in `after`. */
 export class Children {
   private readonly children = new Set<ChildProcess>()
-  /** the tail of each child's stderr, for failure messages */
+  /** the tail of each child's stderr (logs, failure messages) */
   readonly stderr = new Map<string, string>()
 
   /** Starts `node <args>` from the repository root. */
@@ -21,13 +21,15 @@ export class Children {
     child.once('exit', () => this.children.delete(child))
     let stderr = ''
     child.stderr?.on('data', d => {
-      stderr = (stderr + d).slice(-4000)
+      stderr = (stderr + d).slice(-200_000)
       this.stderr.set(args.join(' '), stderr)
     })
     const lines = createInterface({ input: child.stdout as NodeJS.ReadableStream })
     const first = await new Promise<string>((resolve, reject) => {
       lines.once('line', resolve)
-      child.once('exit', code => reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr}`)))
+      child.once('exit', code =>
+        reject(new Error(`${args.join(' ')} exited with ${code}: ${stderr.slice(-4000)}`)),
+      )
     })
     return JSON.parse(first) as T
   }

@@ -30,10 +30,11 @@ interface Spec {
   rogue?: 'favour' | 'flip'
 }
 
-// One witness, seven relays on 127.0.0.1, one epoch: four honest capped relays, a fast uncapped helper,
-// a relay that serves the witnesses' own tunnels unshaped, and one that flips bits.
+// One witness, seven relays on 127.0.0.1, one epoch: four honest capped relays, a fast helper, a relay
+// that serves the witnesses' own tunnels unshaped, and one that flips bits. The helper advertises a cap:
+// on a new network an unmeasured relay that claims nothing is no helper.
 const SPECS: Spec[] = [
-  { name: 'helper' },
+  { name: 'helper', cap: 100 * MB },
   { name: 'capped-2', cap: 2 * MB },
   { name: 'capped-5', cap: 5 * MB },
   { name: 'capped-10', cap: 10 * MB },
@@ -128,7 +129,7 @@ describe('witness against real relays', function () {
       ...[...addresses.values()].flatMap(a => ['--bootstrap', a]),
     ])
     statusAddress = witness.status
-    // one probe per relay, the bit-flipper's confirmed through a second helper
+    // one probe per relay, the bit-flipper's confirmed through three unrelated helpers
     const witnessLog = () =>
       [...children.stderr.entries()].filter(([args]) => args.includes('weir.ts witness'))
     let done = 0

@@ -3,9 +3,15 @@
 //   WEIR_TEST_FAVOUR_PEERS=<peerId>,…  shape every tunnel to --max-bandwidth, except tunnels opened
 //                                      directly by these peers (the witnesses it knows), which run unshaped
 //   WEIR_TEST_FLIP_BITS=1              flip one bit in every relayed chunk of 1 KiB or more from the client
+//   WEIR_TEST_HOP=fail                 as a circuit's first relay, answer 'hop-failed' to every hop request
+//   WEIR_TEST_HOP=forge-refused        as a circuit's first relay, reach the next relay, then replace its
+//                                      reply with a forged 'refused'
+//   WEIR_TEST_RECORD=<file>            (honest too) append a JSON line per inbound tunnel: the remote PeerId
+//                                      and the sizes of the client's first three messages
 // Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--bootstrap MA]
 import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
+import { appendFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
@@ -15,10 +21,13 @@ import { Meter } from '../../node/relay/meter.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
 import { TokenBucket } from '../../node/relay/token-bucket.ts'
 import { TunnelServer } from '../../node/relay/tunnel-server.ts'
+import { encodeReply } from '../../node/tunnel/wire.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 
 const favoured = new Set((process.env.WEIR_TEST_FAVOUR_PEERS ?? '').split(',').filter(Boolean))
 const flipBits = process.env.WEIR_TEST_FLIP_BITS === '1'
+const hopMode = process.env.WEIR_TEST_HOP
+const recordTo = process.env.WEIR_TEST_RECORD
 
 const { values: v } = parseArgs({
   options: {
@@ -38,16 +47,59 @@ const host = await createHost({
 const directory = new RelayDirectory(host, data.network.id)
 directory.start()
 
+type MessageData = Uint8Array | { byteLength: number; subarray(): Uint8Array }
+
+/** Calls `inspect` with the data of each message the stream receives, and delivers what it returns. */
+function onMessages(stream: Stream, inspect: (data: MessageData) => MessageData): void {
+  const dispatch = stream.dispatchEvent.bind(stream)
+  stream.dispatchEvent = (evt: Event) => {
+    const data = (evt as Event & { data?: MessageData }).data
+    if (evt.type === 'message' && data !== undefined) {
+      const replaced = inspect(data)
+      if (replaced !== data) Object.defineProperty(evt, 'data', { value: replaced })
+    }
+    return dispatch(evt)
+  }
+}
+
+/** A length-prefixed frame, as lpStream writes it. */
+function frame(bytes: Uint8Array): Uint8Array {
+  const prefix = bytes.length < 128 ? [bytes.length] : [(bytes.length & 0x7f) | 0x80, bytes.length >> 7]
+  return Uint8Array.from([...prefix, ...bytes])
+}
+
+/** How this relay dials the next hop of a circuit: honestly, not at all, or forging the next relay's reply. */
+function hopDialer(): Host['dialProtocol'] | undefined {
+  if (hopMode === 'fail')
+    return async () => {
+      throw new Error('rogue relay: no hops')
+    }
+  if (hopMode !== 'forge-refused') return undefined
+  return (async (...args: Parameters<Host['dialProtocol']>) => {
+    const stream = await host.dialProtocol(...args)
+    let forged = false
+    onMessages(stream, data => {
+      if (forged) return data
+      forged = true
+      return frame(encodeReply('refused'))
+    })
+    return stream
+  }) as Host['dialProtocol']
+}
+
 /** A tunnel server whose handler we call ourselves, so tunnels can be routed between two of them. */
 async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHandler> {
   let handler: StreamHandler | undefined
+  const dialHop = hopDialer()
   const capture = new Proxy(host, {
     get: (target, key) =>
       key === 'handle'
         ? async (_protocol: string, h: StreamHandler) => {
             handler = h
           }
-        : Reflect.get(target, key),
+        : key === 'dialProtocol' && dialHop
+          ? dialHop
+          : Reflect.get(target, key),
   }) as Host
   await new TunnelServer(capture, {
     networkId: data.network.id,
@@ -61,17 +113,30 @@ async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHand
 
 /** Flips a bit in the middle of every large chunk the client sends. */
 function corrupt(stream: Stream): void {
-  const dispatch = stream.dispatchEvent.bind(stream)
-  stream.dispatchEvent = (evt: Event) => {
-    const data = (evt as Event & { data?: Uint8Array | { byteLength: number; subarray(): Uint8Array } }).data
-    if (evt.type === 'message' && data !== undefined && data.byteLength >= 1024) {
-      const bytes = data instanceof Uint8Array ? data : data.subarray()
-      const mid = bytes.length >> 1
-      bytes[mid] = (bytes[mid] as number) ^ 0x10
-      if (!(data instanceof Uint8Array)) Object.defineProperty(evt, 'data', { value: bytes })
-    }
-    return dispatch(evt)
+  onMessages(stream, data => {
+    if (data.byteLength < 1024) return data
+    const bytes = data instanceof Uint8Array ? data : data.subarray()
+    const mid = bytes.length >> 1
+    bytes[mid] = (bytes[mid] as number) ^ 0x10
+    return bytes
+  })
+}
+
+/** Appends what an inbound tunnel showed of its client: who it is and the sizes of its first messages. */
+function record(stream: Stream, connection: Connection, file: string): void {
+  const sizes: number[] = []
+  let written = false
+  const write = () => {
+    if (written) return
+    written = true
+    appendFileSync(file, `${JSON.stringify({ remotePeer: connection.remotePeer.toString(), sizes })}\n`)
   }
+  onMessages(stream, data => {
+    if (sizes.length < 3) sizes.push(data.byteLength)
+    if (sizes.length === 3) write()
+    return data
+  })
+  stream.addEventListener('close', write, { once: true })
 }
 
 const shaped = await tunnelServer(new TokenBucket(rate))
@@ -79,6 +144,7 @@ const unshaped = await tunnelServer(undefined)
 await host.handle(
   protocolId(data.network.id, 'tunnel'),
   (stream: Stream, connection: Connection) => {
+    if (recordTo) record(stream, connection, recordTo)
     if (flipBits) corrupt(stream)
     const fast = favoured.has(connection.remotePeer.toString())
     return (fast ? unshaped : shaped)(stream, connection)

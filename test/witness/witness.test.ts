@@ -6,7 +6,9 @@ import { EvidenceLog } from '../../node/network/evidence.ts'
 import { RelayRegistry } from '../../node/network/relay-registry.ts'
 import { SeedBook } from '../../node/network/seeds.ts'
 import { decodeAttestation } from '../../protocol/attestation.ts'
-import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import { generateEd25519 } from '../../protocol/ed25519.ts'
+import { peerIdFromString, peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
+import { buildRegistry } from '../../protocol/registry.ts'
 import { CircuitError } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
 import { Witness } from '../../witness/witness.ts'
@@ -24,7 +26,13 @@ describe('witness role over stand-in circuits', function () {
   })
 
   it('probes its assigned relays once the seed is known, and publishes signed results', async () => {
+    // five relays: two shaped, one that flips bits, two that cannot be reached; a failure is attested
+    // only once three unrelated helpers saw it, so each failing relay needs three others to help
+    const relayPeers = Array.from({ length: 5 }, () =>
+      peerIdToString(peerIdOfPublicKey(generateEd25519().publicKey)),
+    )
     const t = witnessNetwork({
+      relays: relayPeers.map(peerId => ({ peerId, payout: `0x${'22'.repeat(20)}` })),
       genesis: Date.now() - 200,
       epochSeconds: 10,
       graceSeconds: 5,
@@ -57,7 +65,7 @@ describe('witness role over stand-in circuits', function () {
     const seeds = new SeedBook(t.network)
     const relays = new RelayRegistry(t.network)
     topic.start()
-    const helpers: string[] = []
+    const helpersOf = new Map<string, string[]>()
     const witness = new Witness({
       network: t.network,
       peerIdBytes: peerIdOfPublicKey(me.publicKey),
@@ -67,23 +75,30 @@ describe('witness role over stand-in circuits', function () {
       seeds,
       relays,
       concurrency: 3,
-      openCircuit: (helper, target, _sink, signal) =>
-        new Promise<Duplex>((resolve, reject) => {
-          helpers.push(helper)
-          const proxy = proxies[relayIds.indexOf(target)]
-          const socket = connect({ port: proxy?.port ?? 1, host: '127.0.0.1' })
-          signal.addEventListener('abort', () => socket.destroy())
-          socket.once('connect', () => resolve(socket))
-          socket.once('error', () => reject(new CircuitError('unreachable', 'no proxy')))
-        }),
+      circuits: async () => ({
+        open: (helper, target, _sink, signal) =>
+          new Promise<Duplex>((resolve, reject) => {
+            helpersOf.set(target, [...new Set([...(helpersOf.get(target) ?? []), helper])])
+            const proxy = proxies[relayIds.indexOf(target)]
+            if (!proxy) return reject(new CircuitError('unreachable', 'no proxy'))
+            const socket = connect({ port: proxy.port, host: '127.0.0.1' })
+            signal.addEventListener('abort', () => socket.destroy())
+            socket.once('connect', () => resolve(socket))
+            socket.once('error', () => reject(new CircuitError('unreachable', 'proxy closed')))
+          }),
+        close: async () => {},
+      }),
     })
     witness.start()
     closers.push(() => witness.stop())
-    await waitFor(() => witness.counts.done === 3, { what: 'three probes', timeoutMs: 40_000 })
-    assert.deepEqual(witness.outcomes, { ok: 2, corrupt: 1 }, JSON.stringify(witness.recent))
-    assert.equal(witness.counts.published, 3)
-    assert.equal(witness.counts.failed, 1)
-    for (const h of helpers) assert.ok(relayIds.includes(h))
+    await waitFor(() => witness.counts.done === 5, { what: 'five probes', timeoutMs: 40_000 })
+    assert.deepEqual(witness.outcomes, { ok: 2, corrupt: 1, unreachable: 2 }, JSON.stringify(witness.recent))
+    assert.equal(witness.counts.published, 5)
+    assert.equal(witness.counts.failed, 3)
+    for (const [target, helpers] of helpersOf) {
+      for (const h of helpers) assert.ok(relayIds.includes(h) && h !== target)
+    }
+    for (const failing of relayIds.slice(2)) assert.equal(helpersOf.get(failing)?.length, 3, failing)
     const byRelay = new Map(
       published.map(bytes => decodeAttestation(bytes)).map(a => [peerIdToString(a.relay), a]),
     )
@@ -96,5 +111,107 @@ describe('witness role over stand-in circuits', function () {
       assert.equal(a.epoch, 0)
     })
     assert.equal(byRelay.get(relayIds[2] as string)?.outcome, 'corrupt')
+  })
+})
+
+// Which relays a witness lets carry its probes. Every circuit fails at once (CircuitError), so each
+// probe runs its attempts through unrelated helpers and records, in order, whom it chose.
+describe('witness helper choice', function () {
+  this.timeout(30_000)
+  const MB = 1_000_000
+  const peer = () => peerIdToString(peerIdOfPublicKey(generateEd25519().publicKey))
+
+  /** Runs one epoch's probes with these relays' caps (0 = uncapped), returns each target's helpers. */
+  async function helpersChosen(o: {
+    caps: Record<string, number>
+    /** relays whose first record is from the current epoch (ineligible with a delay of 1) */
+    fresh?: string[]
+    /** capacities certified in the epoch before */
+    certified?: Record<string, number>
+  }): Promise<Map<string, string[]>> {
+    const names = Object.keys(o.caps)
+    const ids = new Map(names.map(n => [n, peer()]))
+    const nameOf = new Map([...ids].map(([n, p]) => [p, n]))
+    const genesis = names.filter(n => !o.fresh?.includes(n))
+    const t = witnessNetwork({
+      relays: genesis.map(n => ({ peerId: ids.get(n) as string, payout: `0x${'22'.repeat(20)}` })),
+      // epoch 1 began 200 ms ago, so epoch 0 can have certified figures
+      genesis: Date.now() - 10_200,
+      epochSeconds: 10,
+      graceSeconds: 5,
+      witnessesPerRelay: 3,
+      eligibilityDelay: 1,
+    })
+    const records = new Map(
+      Object.entries(o.caps).map(([n, maxBandwidthBps]) => {
+        const relay = peerIdFromString(ids.get(n) as string)
+        const record = { net: t.network.id, relay, epoch: 1, seq: 1, addrs: [], maxBandwidthBps }
+        return [
+          ids.get(n) as string,
+          { ...record, payout: new Uint8Array(20), signature: new Uint8Array(64) },
+        ]
+      }),
+    )
+    const registry = buildRegistry(t.network, [...records.values()])
+    const me = t.witnessKeys[0] as (typeof t.witnessKeys)[0]
+    const chosen = new Map<string, string[]>()
+    const sink = await ProbeSink.listen()
+    const witness = new Witness({
+      network: t.network,
+      peerIdBytes: peerIdOfPublicKey(me.publicKey),
+      signingSeed: me.seed,
+      sink,
+      topic: { publish: async () => {} } as unknown as AttestationTopic,
+      seeds: { seedOf: t.seedOf },
+      relays: { registryFor: () => registry, record: p => records.get(p) },
+      circuits: async () => ({
+        open: async (helper, target) => {
+          const name = nameOf.get(target) as string
+          chosen.set(name, [...(chosen.get(name) ?? []), nameOf.get(helper) as string])
+          throw new CircuitError('unreachable', 'stand-in')
+        },
+        close: async () => {},
+      }),
+    })
+    for (const [n, bps] of Object.entries(o.certified ?? {})) {
+      const relay = peerIdFromString(ids.get(n) as string)
+      for (const w of t.witnessesOf(relay).assigned)
+        witness.noteAttestation(t.attest(relay, w, { epoch: 0, forwardBps: bps, reverseBps: bps }))
+    }
+    witness.start()
+    try {
+      const planned = genesis.length
+      await waitFor(() => witness.counts.done + witness.counts.skipped === planned, {
+        what: 'every probe',
+        timeoutMs: 20_000,
+      })
+    } finally {
+      await witness.stop()
+      await sink.close()
+    }
+    return chosen
+  }
+
+  it('on a new network, never takes an unmeasured, uncapped relay for fast, nor an ineligible one', async () => {
+    const chosen = await helpersChosen({
+      caps: { target: 2 * MB, sybil: 0, fast: 5 * MB, slow: 1 * MB, fresh: 100 * MB },
+      fresh: ['fresh'],
+    })
+    // the only relay known to carry twice the target's cap goes first
+    assert.equal(chosen.get('target')?.[0], 'fast', JSON.stringify([...chosen]))
+    for (const helpers of chosen.values()) assert.ok(!helpers.includes('fresh'), JSON.stringify([...chosen]))
+    assert.equal(chosen.has('fresh'), false)
+  })
+
+  it('once there are certified figures, takes helpers only among the relays that have them', async () => {
+    const chosen = await helpersChosen({
+      caps: { target: 2 * MB, certified: 10 * MB, claims: 100 * MB, other: 100 * MB },
+      certified: { certified: 10 * MB, target: 2 * MB },
+    })
+    assert.deepEqual(chosen.get('target'), ['certified'])
+    // a relay claiming 100 MB/s is probed through the fastest certified relay first, then the next
+    assert.deepEqual(chosen.get('claims'), ['certified', 'target'])
+    for (const helpers of chosen.values())
+      assert.ok(!helpers.includes('claims') && !helpers.includes('other'))
   })
 })
