@@ -14,11 +14,14 @@ export const expected =
 const isMap = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
+/** Any map of keys (not an array, not null). */
+export const aMap = (what = 'an object') => v.custom<Record<string, unknown>>(isMap, expected(what))
+
 /** A map with exactly these keys (absent optional ones aside): an array, a missing or an unknown key is refused. */
 export function strictMap<const E extends v.ObjectEntries>(entries: E, what = 'an object') {
   const keys = Object.keys(entries).join(', ')
   return v.pipe(
-    v.custom<Record<string, unknown>>(isMap, expected(what)),
+    aMap(what),
     v.strictObject(entries, issue =>
       issue.expected === 'never' ? `unknown key (expected one of ${keys})` : 'required key missing',
     ),
