@@ -91,9 +91,9 @@ export class LedgerApi {
 
   /** Listens and returns the bound HOST:PORT. */
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) =>
-      this.handle(req, res),
-    )
+    const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) => {
+      void this.handle(req, res)
+    })
     server.headersTimeout = 5_000
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Requests too malformed to route still get a JSON error, then the connection is dropped.
@@ -125,7 +125,7 @@ export class LedgerApi {
     await new Promise<void>(resolve => server.close(() => resolve()))
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let status = 200
     let body: string
     let type = 'application/json'
@@ -137,19 +137,18 @@ export class LedgerApi {
       }
       const url = req.url ?? '/'
       if (url.length > MAX_URL) throw new HttpError(414, 'URL too long')
-      const route = this.route(url)
+      // Every route answers JSON but /metrics, whose text the registry renders asynchronously.
+      const route = await this.route(url)
       if (typeof route === 'string') {
         body = route
-        type = 'text/plain; version=0.0.4'
+        type = this.ctx.metrics.registry.contentType
       } else body = JSON.stringify(route)
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500
       body = JSON.stringify({ error: err instanceof HttpError ? err.message : 'internal error' })
       if (status === 500) console.error('api:', err)
     }
-    this.ctx.metrics.inc('weir_ledger_api_requests_total', 'API requests by status', {
-      status: String(status),
-    })
+    this.ctx.metrics.apiRequests.inc({ status: String(status) })
     res.writeHead(status, {
       'content-type': type,
       'content-length': Buffer.byteLength(body),

@@ -1,11 +1,24 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
+import type * as v from 'valibot'
 import { decodeAttestation } from '../../protocol/attestation.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { contentRoot } from '../../protocol/content.ts'
 import { epochAt } from '../../protocol/epoch.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
+import {
+  certificateAnswer,
+  epochAnswer,
+  epochsAnswer,
+  errorAnswer,
+  healthAnswer,
+  parseAnswer,
+  relayAnswer,
+  relaysAnswer,
+  rewardsAnswer,
+  tallyAnswer,
+} from '../../protocol/ledger-api.ts'
 import type { Address } from '../../protocol/network.ts'
 import { peerIdOfPublicKey } from '../../protocol/peer.ts'
 import { decodeRelayRecord, encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
@@ -125,7 +138,7 @@ describe('ledger: four replicas over gossip', function () {
       for (const l of ledgers) {
         const r = await getJson(`${l.api}/rewards/${account}`)
         assert.equal(r.status, 200)
-        assert.equal(r.body.amount, amount.toString())
+        assert.equal(parseAnswer(rewardsAnswer, r.body, l.api).amount, amount)
         assert.ok(
           StandardMerkleTree.verify(
             r.body.rewardsRoot,
@@ -141,9 +154,29 @@ describe('ledger: four replicas over gossip', function () {
     assert.equal(tally.body.certified, true)
     assert.equal(tally.body.relays.length, 5)
 
+    await answersFitSchemas(ledgers[3] as LedgerProcess, first + 1, t.relays[0]?.peerId as string)
     await refusesGarbage(ledgers[2] as LedgerProcess)
   })
 })
+
+/** Every route answers what its schema in protocol/ledger-api.ts (which the clients parse with) describes. */
+async function answersFitSchemas(l: LedgerProcess, epoch: number, relay: string) {
+  const routes: [string, v.GenericSchema][] = [
+    ['/healthz', healthAnswer],
+    ['/epochs', epochsAnswer],
+    [`/epochs/${epoch}`, epochAnswer],
+    [`/epochs/${epoch}/tally`, tallyAnswer],
+    [`/epochs/${epoch}/certificate`, certificateAnswer],
+    ['/epochs/latest/certificate', certificateAnswer],
+    ['/relays', relaysAnswer],
+    [`/relays/${relay}`, relayAnswer],
+  ]
+  for (const [path, schema] of routes) {
+    const { status, body } = await getJson(`${l.api}${path}`)
+    assert.equal(status, 200, path)
+    parseAnswer(schema, body, path)
+  }
+}
 
 /** Hostile and malformed requests get 4xx JSON errors, and the server keeps answering. */
 async function refusesGarbage(l: LedgerProcess) {
@@ -169,8 +202,7 @@ async function refusesGarbage(l: LedgerProcess) {
   for (const [path, status] of cases) {
     const res = await fetch(`${l.api}${path}`)
     assert.equal(res.status, status, path)
-    const body = await res.json()
-    assert.equal(typeof body.error, 'string', path)
+    parseAnswer(errorAnswer, await res.json(), path)
   }
   const raw: [string, number][] = [
     [`POST /epochs HTTP/1.1\r\nhost: x\r\ncontent-length: 1048576\r\n\r\n${'x'.repeat(65536)}`, 405],
