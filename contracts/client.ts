@@ -1,5 +1,6 @@
 // viem clients for WeirRewards (which is also the WEIR token): deploy, anchor certified epochs, claim, read state.
 import {
+  type Account,
   type Address,
   BaseError,
   ContractFunctionRevertedError,
@@ -13,9 +14,11 @@ import {
   isHex,
   type PublicClient,
   TimeoutError,
+  type Transport,
   type WalletClient,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
+import { weirRewardsAbi } from './abi.ts'
 import { loadArtifact } from './artifacts.ts'
 import { networkHash } from './typed-data.ts'
 
@@ -45,18 +48,6 @@ export interface RetryOptions {
   baseDelayMs?: number
 }
 
-export interface RewardsState {
-  token: Address
-  network: Hex
-  nextEpoch: bigint
-  anchoredTotal: bigint
-  latestRewardsRoot: Hex
-  emissionPerEpoch: bigint
-  committee: Address[]
-  quorum: bigint
-  rotationNonce: bigint
-}
-
 /** The chain already holds a different root for this epoch: two certificates conflict, which honest
  * committees never produce. Never retried. */
 export class AnchorConflictError extends Error {
@@ -74,14 +65,12 @@ export class AnchorConflictError extends Error {
   }
 }
 
-const rewardsAbi = () => loadArtifact('WeirRewards').abi
-
 function publicClient(rpcUrl: string): PublicClient {
   // Retries are ours (withRetry), so that a whole read-check-send step is repeated, not one request.
   return createPublicClient({ transport: http(rpcUrl, { retryCount: 0 }), pollingInterval: 100 })
 }
 
-function walletClient(rpcUrl: string, key: Hex): WalletClient {
+function walletClient(rpcUrl: string, key: Hex): WalletClient<Transport, undefined, Account> {
   return createWalletClient({
     account: privateKeyToAccount(key),
     transport: http(rpcUrl, { retryCount: 0 }),
@@ -113,7 +102,7 @@ export function decodeRevert(err: unknown): { errorName: string; args: readonly 
   const raw = (err.walk(e => isHex((e as { data?: unknown }).data)) as { data?: Hex } | null)?.data
   if (!raw || raw.length < 10) return undefined
   try {
-    const decoded = decodeErrorResult({ abi: rewardsAbi(), data: raw })
+    const decoded = decodeErrorResult({ abi: weirRewardsAbi, data: raw })
     return { errorName: decoded.errorName, args: decoded.args ?? [] }
   } catch {
     return undefined
@@ -149,27 +138,11 @@ async function withRetry<T>(step: () => Promise<T>, options: RetryOptions = {}):
   }
 }
 
-async function send(
-  rpcUrl: string,
-  key: Hex,
-  address: Address,
-  functionName: string,
-  args: readonly unknown[],
-): Promise<{ txHash: Hex; blockNumber: bigint }> {
-  const wallet = walletClient(rpcUrl, key)
-  const reader = publicClient(rpcUrl)
-  // Simulating first turns a revert into a decoded custom error before anything is signed.
-  const { request } = await reader.simulateContract({
-    address,
-    abi: rewardsAbi(),
-    functionName,
-    args,
-    account: wallet.account,
-  })
-  const txHash = await wallet.writeContract({ ...request, chain: null, account: wallet.account ?? null })
+/** Waits for a sent transaction; returns the block that holds it. */
+async function confirmed(reader: PublicClient, txHash: Hex, what: string): Promise<bigint> {
   const receipt = await reader.waitForTransactionReceipt({ hash: txHash })
-  if (receipt.status !== 'success') throw new Error(`${functionName} transaction ${txHash} reverted`)
-  return { txHash, blockNumber: receipt.blockNumber }
+  if (receipt.status !== 'success') throw new Error(`${what} transaction ${txHash} reverted`)
+  return receipt.blockNumber
 }
 
 /** Deploys WeirRewards, which is also the WEIR token (`token` is the same address as `rewards`). */
@@ -183,16 +156,22 @@ export async function deployContracts(options: {
 }): Promise<{ token: Address; rewards: Address }> {
   const wallet = walletClient(options.rpcUrl, options.deployerKey)
   const reader = publicClient(options.rpcUrl)
-  const { abi, bytecode } = loadArtifact('WeirRewards')
+  const { bytecode } = loadArtifact('WeirRewards')
   const args = [
     networkHash(options.networkId),
     options.committee,
     BigInt(options.quorum),
     options.emissionPerEpoch,
-  ]
+  ] as const
   let hash: Hex
   try {
-    hash = await wallet.deployContract({ abi, bytecode, args, account: wallet.account ?? null, chain: null })
+    hash = await wallet.deployContract({
+      abi: weirRewardsAbi,
+      bytecode,
+      args,
+      account: wallet.account ?? null,
+      chain: null,
+    })
   } catch (err) {
     const revert = decodeRevert(err)
     // viem's message would repeat the whole bytecode; the custom error says what is wrong.
@@ -204,7 +183,7 @@ export async function deployContracts(options: {
     throw new Error(`deploying WeirRewards failed (transaction ${hash})`)
   }
   const rewards = getAddress(receipt.contractAddress)
-  const token = (await reader.readContract({ address: rewards, abi, functionName: 'token' })) as Address
+  const token = await reader.readContract({ address: rewards, abi: weirRewardsAbi, functionName: 'token' })
   return { token, rewards }
 }
 
@@ -216,18 +195,18 @@ export async function rootOf(options: {
 }): Promise<AnchoredRoot | undefined> {
   const reader = publicClient(options.rpcUrl)
   const epoch = BigInt(options.epoch)
-  const next = (await reader.readContract({
+  const next = await reader.readContract({
     address: options.rewards,
-    abi: rewardsAbi(),
+    abi: weirRewardsAbi,
     functionName: 'nextEpoch',
-  })) as bigint
+  })
   if (epoch >= next) return undefined
-  const [contentRoot, rewardsRoot, cumulativeTotal] = (await reader.readContract({
+  const [contentRoot, rewardsRoot, cumulativeTotal] = await reader.readContract({
     address: options.rewards,
-    abi: rewardsAbi(),
+    abi: weirRewardsAbi,
     functionName: 'rootOf',
     args: [epoch],
-  })) as [Hex, Hex, bigint]
+  })
   return { epoch, contentRoot, rewardsRoot, cumulativeTotal }
 }
 
@@ -238,20 +217,18 @@ export async function anchoredEpochs(options: {
 }): Promise<(AnchoredRoot & { txHash: Hex })[]> {
   const logs = await publicClient(options.rpcUrl).getContractEvents({
     address: options.rewards,
-    abi: rewardsAbi(),
+    abi: weirRewardsAbi,
     eventName: 'EpochSubmitted',
     fromBlock: 0n,
+    strict: true,
   })
-  return logs.map(log => {
-    const args = (log as unknown as { args: AnchoredRoot }).args
-    return {
-      epoch: args.epoch,
-      contentRoot: args.contentRoot,
-      rewardsRoot: args.rewardsRoot,
-      cumulativeTotal: args.cumulativeTotal,
-      txHash: log.transactionHash as Hex,
-    }
-  })
+  return logs.map(({ args, transactionHash }) => ({
+    epoch: args.epoch,
+    contentRoot: args.contentRoot,
+    rewardsRoot: args.rewardsRoot,
+    cumulativeTotal: args.cumulativeTotal,
+    txHash: transactionHash,
+  }))
 }
 
 function sameRoot(a: AnchoredRoot, b: AnchoredRoot): boolean {
@@ -298,9 +275,20 @@ export async function anchorEpoch(options: {
       submitted.rewardsRoot,
       submitted.cumulativeTotal,
       certificate.signatures,
-    ]
+    ] as const
     try {
-      const { txHash } = await send(rpcUrl, key, rewards, 'submitEpoch', args)
+      const wallet = walletClient(rpcUrl, key)
+      const reader = publicClient(rpcUrl)
+      // Simulating first turns a revert into a decoded custom error before anything is signed.
+      const { request } = await reader.simulateContract({
+        address: rewards,
+        abi: weirRewardsAbi,
+        functionName: 'submitEpoch',
+        args,
+        account: wallet.account,
+      })
+      const txHash = await wallet.writeContract({ ...request, chain: null })
+      await confirmed(reader, txHash, 'submitEpoch')
       return { alreadyAnchored: false, txHash }
     } catch (err) {
       if (isTransient(err)) throw err
@@ -330,24 +318,25 @@ export async function claimRewards(options: {
 }): Promise<{ amount: bigint; txHash: Hex }> {
   const { rpcUrl, rewards, account } = options
   const reader = publicClient(rpcUrl)
-  const token = (await reader.readContract({
+  const token = await reader.readContract({ address: rewards, abi: weirRewardsAbi, functionName: 'token' })
+  const wallet = walletClient(rpcUrl, options.key)
+  const { request } = await reader.simulateContract({
     address: rewards,
-    abi: rewardsAbi(),
-    functionName: 'token',
-  })) as Address
-  const { txHash, blockNumber } = await send(rpcUrl, options.key, rewards, 'claim', [
-    account,
-    options.cumulativeAmount,
-    options.proof,
-  ])
-  const balanceAt = async (block: bigint) =>
-    (await reader.readContract({
+    abi: weirRewardsAbi,
+    functionName: 'claim',
+    args: [account, options.cumulativeAmount, options.proof],
+    account: wallet.account,
+  })
+  const txHash = await wallet.writeContract({ ...request, chain: null })
+  const blockNumber = await confirmed(reader, txHash, 'claim')
+  const balanceAt = (block: bigint) =>
+    reader.readContract({
       address: token,
-      abi: rewardsAbi(),
+      abi: weirRewardsAbi,
       functionName: 'balanceOf',
       args: [account],
       blockNumber: block,
-    })) as bigint
+    })
   return { amount: (await balanceAt(blockNumber)) - (await balanceAt(blockNumber - 1n)), txHash }
 }
 
@@ -360,8 +349,18 @@ export async function rotateCommittee(options: {
   quorum: number | bigint
   signatures: readonly Hex[]
 }): Promise<{ txHash: Hex }> {
-  const args = [options.members, BigInt(options.quorum), options.signatures]
-  const { txHash } = await send(options.rpcUrl, options.key, options.rewards, 'rotateCommittee', args)
+  const args = [options.members, BigInt(options.quorum), options.signatures] as const
+  const wallet = walletClient(options.rpcUrl, options.key)
+  const reader = publicClient(options.rpcUrl)
+  const { request } = await reader.simulateContract({
+    address: options.rewards,
+    abi: weirRewardsAbi,
+    functionName: 'rotateCommittee',
+    args,
+    account: wallet.account,
+  })
+  const txHash = await wallet.writeContract({ ...request, chain: null })
+  await confirmed(reader, txHash, 'rotateCommittee')
   return { txHash }
 }
 
@@ -370,12 +369,12 @@ export async function claimedBy(options: {
   rewards: Address
   account: Address
 }): Promise<bigint> {
-  return (await publicClient(options.rpcUrl).readContract({
+  return publicClient(options.rpcUrl).readContract({
     address: options.rewards,
-    abi: rewardsAbi(),
+    abi: weirRewardsAbi,
     functionName: 'claimed',
     args: [options.account],
-  })) as bigint
+  })
 }
 
 export async function tokenBalance(options: {
@@ -383,29 +382,48 @@ export async function tokenBalance(options: {
   token: Address
   account: Address
 }): Promise<bigint> {
-  return (await publicClient(options.rpcUrl).readContract({
+  return publicClient(options.rpcUrl).readContract({
     address: options.token,
-    abi: rewardsAbi(),
+    abi: weirRewardsAbi,
     functionName: 'balanceOf',
     args: [options.account],
-  })) as bigint
+  })
 }
 
-export async function readRewards(options: { rpcUrl: string; rewards: Address }): Promise<RewardsState> {
+/** The contract's state, one read per value. */
+export async function readRewards(options: { rpcUrl: string; rewards: Address }) {
   const reader = publicClient(options.rpcUrl)
-  const read = (functionName: string) =>
-    reader.readContract({ address: options.rewards, abi: rewardsAbi(), functionName })
-  const names = [
-    'token',
-    'network',
-    'nextEpoch',
-    'anchoredTotal',
-    'latestRewardsRoot',
-    'emissionPerEpoch',
-    'committee',
-    'quorum',
-    'rotationNonce',
-  ] as const
-  const values = await Promise.all(names.map(read))
-  return Object.fromEntries(names.map((name, i) => [name, values[i]])) as unknown as RewardsState
+  const at = { address: options.rewards, abi: weirRewardsAbi } as const
+  const [
+    token,
+    network,
+    nextEpoch,
+    anchoredTotal,
+    latestRewardsRoot,
+    emissionPerEpoch,
+    committee,
+    quorum,
+    rotationNonce,
+  ] = await Promise.all([
+    reader.readContract({ ...at, functionName: 'token' }),
+    reader.readContract({ ...at, functionName: 'network' }),
+    reader.readContract({ ...at, functionName: 'nextEpoch' }),
+    reader.readContract({ ...at, functionName: 'anchoredTotal' }),
+    reader.readContract({ ...at, functionName: 'latestRewardsRoot' }),
+    reader.readContract({ ...at, functionName: 'emissionPerEpoch' }),
+    reader.readContract({ ...at, functionName: 'committee' }),
+    reader.readContract({ ...at, functionName: 'quorum' }),
+    reader.readContract({ ...at, functionName: 'rotationNonce' }),
+  ])
+  return {
+    token,
+    network,
+    nextEpoch,
+    anchoredTotal,
+    latestRewardsRoot,
+    emissionPerEpoch,
+    committee,
+    quorum,
+    rotationNonce,
+  }
 }

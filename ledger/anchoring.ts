@@ -1,6 +1,8 @@
+import * as v from 'valibot'
 import type { Address, Hex } from 'viem'
 import { type AnchorResult, anchorEpoch, readRewards } from '../contracts/client.ts'
 import { to0x } from '../protocol/bytes.ts'
+import { certificateAnswer, errorAnswer, parseAnswer, rewardsAnswer } from '../protocol/ledger-api.ts'
 import { type Certificate, decodeCertificate } from '../protocol/vote.ts'
 
 export interface ChainTarget {
@@ -51,10 +53,7 @@ export async function fetchCertificate(ledgerUrl: string, epoch?: number): Promi
   if (response.status === 404) return undefined
   if (!response.ok)
     throw new Error(`${ledgerUrl}: HTTP ${response.status} for the certificate of epoch ${path}`)
-  const body = (await response.json()) as { encoded?: string }
-  if (typeof body.encoded !== 'string')
-    throw new Error(`${ledgerUrl}: the certificate has no 'encoded' field`)
-  return decodeCertificate(Buffer.from(body.encoded.replace(/^0x/, ''), 'hex'))
+  return decodeCertificate(parseAnswer(certificateAnswer, await response.json(), ledgerUrl).encoded)
 }
 
 /** A ledger's view of what an account is owed, with the proof to claim it. */
@@ -62,9 +61,13 @@ export async function fetchRewards(ledgerUrl: string, account: Address) {
   const response = await fetch(new URL(`/rewards/${account.toLowerCase()}`, ledgerUrl), {
     signal: AbortSignal.timeout(10_000),
   })
-  const body = (await response.json()) as { error?: string; amount?: string; proof?: Hex[]; epoch?: number }
-  if (!response.ok) throw new Error(`${ledgerUrl}: ${body.error ?? `HTTP ${response.status}`}`)
-  return { epoch: body.epoch as number, amount: BigInt(body.amount as string), proof: body.proof as Hex[] }
+  const body: unknown = await response.json()
+  if (!response.ok) {
+    const refused = v.safeParse(errorAnswer, body)
+    throw new Error(`${ledgerUrl}: ${refused.success ? refused.output.error : `HTTP ${response.status}`}`)
+  }
+  const { epoch, amount, proof } = parseAnswer(rewardsAnswer, body, ledgerUrl)
+  return { epoch, amount, proof }
 }
 
 /** Anchors newly certified epochs every `intervalMs` until stopped; failures are logged and retried. */

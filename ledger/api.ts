@@ -2,12 +2,25 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { to0x } from '../protocol/bytes.ts'
 import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
+import type {
+  Answer,
+  certificateAnswer,
+  epochAnswer,
+  epochsAnswer,
+  healthAnswer,
+  RelayLine,
+  relayAnswer,
+  relaysAnswer,
+  rewardsAnswer,
+  StoredTallyJson,
+  tallyAnswer,
+} from '../protocol/ledger-api.ts'
 import { buildRewardsTree, hexProof, type RewardsTree } from '../protocol/merkle.ts'
 import type { Address, NetworkDefinition } from '../protocol/network.ts'
 import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { type Certificate, decodeCertificate, decodeVote, sameRoot } from '../protocol/vote.ts'
-import { leavesOf, type RelayLine } from './epoch-tally.ts'
+import { leavesOf } from './epoch-tally.ts'
 import type { Metrics } from './metrics.ts'
 import type { LedgerStore, StoredCertificate } from './store.ts'
 
@@ -59,7 +72,7 @@ function parsePeerId(text: string): string {
   }
 }
 
-function certificateJson(stored: StoredCertificate) {
+function certificateJson(stored: StoredCertificate): Answer<typeof certificateAnswer> {
   const c = decodeCertificate(stored.bytes)
   return {
     net: c.net,
@@ -82,9 +95,9 @@ export class LedgerApi {
 
   /** Listens and returns the bound HOST:PORT. */
   async listen(host: string, port: number): Promise<string> {
-    const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) =>
-      this.handle(req, res),
-    )
+    const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) => {
+      void this.handle(req, res)
+    })
     server.headersTimeout = 5_000
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
       // Requests too malformed to route still get a JSON error, then the connection is dropped.
@@ -116,7 +129,7 @@ export class LedgerApi {
     await new Promise<void>(resolve => server.close(() => resolve()))
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     let status = 200
     let body: string
     let type = 'application/json'
@@ -128,19 +141,18 @@ export class LedgerApi {
       }
       const url = req.url ?? '/'
       if (url.length > MAX_URL) throw new HttpError(414, 'URL too long')
-      const route = this.route(url)
+      // Every route answers JSON but /metrics, whose text the registry renders asynchronously.
+      const route = await this.route(url)
       if (typeof route === 'string') {
         body = route
-        type = 'text/plain; version=0.0.4'
+        type = this.ctx.metrics.registry.contentType
       } else body = JSON.stringify(route)
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500
       body = JSON.stringify({ error: err instanceof HttpError ? err.message : 'internal error' })
       if (status === 500) console.error('api:', err)
     }
-    this.ctx.metrics.inc('weir_ledger_api_requests_total', 'API requests by status', {
-      status: String(status),
-    })
+    this.ctx.metrics.apiRequests.inc({ status: String(status) })
     res.writeHead(status, {
       'content-type': type,
       'content-length': Buffer.byteLength(body),
@@ -177,7 +189,7 @@ export class LedgerApi {
     throw new HttpError(404, 'no such route')
   }
 
-  private health() {
+  private health(): Answer<typeof healthAnswer> {
     const latest = this.ctx.store.latestCertificate()
     return {
       ok: true,
@@ -205,7 +217,7 @@ export class LedgerApi {
   }
 
   /** `?from=E&limit=N`; by default the newest 100 epochs up to the current one. */
-  private epochs(query: URLSearchParams) {
+  private epochs(query: URLSearchParams): Answer<typeof epochsAnswer> {
     const current = epochAt(this.ctx.network, this.ctx.now())
     const limitText = query.get('limit')
     const limit = limitText === null ? 100 : parseWhole(limitText, 'limit')
@@ -222,7 +234,7 @@ export class LedgerApi {
     if (epoch > current) throw new HttpError(404, `epoch ${epoch} has not started (current is ${current})`)
   }
 
-  private epoch(epoch: number) {
+  private epoch(epoch: number): Answer<typeof epochAnswer> {
     this.known(epoch)
     const { network, store } = this.ctx
     const cert = store.certificate(epoch)
@@ -250,7 +262,7 @@ export class LedgerApi {
     }
   }
 
-  private tally(epoch: number) {
+  private tally(epoch: number): Answer<typeof tallyAnswer> {
     this.known(epoch)
     const stored = this.ctx.store.tally(epoch)
     if (!stored) throw new HttpError(404, `epoch ${epoch} has not been tallied yet`)
@@ -264,24 +276,24 @@ export class LedgerApi {
         rewardsRoot: stored.rewardsRoot,
         cumulativeTotal: stored.cumulativeTotal,
       })
-    return { certified, ...JSON.parse(stored.json) }
+    return { certified, ...(JSON.parse(stored.json) as StoredTallyJson) }
   }
 
-  private certificate(epoch: number) {
+  private certificate(epoch: number): Answer<typeof certificateAnswer> {
     this.known(epoch)
     const cert = this.ctx.store.certificate(epoch)
     if (!cert) throw new HttpError(404, `epoch ${epoch} is not certified yet`)
     return certificateJson(cert)
   }
 
-  private latestCertificate() {
+  private latestCertificate(): Answer<typeof certificateAnswer> {
     const cert = this.ctx.store.latestCertificate()
     if (!cert) throw new HttpError(404, 'no epoch is certified yet')
     return certificateJson(cert)
   }
 
   /** Cumulative amount and proof against the latest epoch whose certificate our tally matches. */
-  private rewards(account: Address) {
+  private rewards(account: Address): Answer<typeof rewardsAnswer> {
     const epoch = this.ctx.nextToFinish() - 1
     if (epoch < 0) throw new HttpError(404, 'no epoch is certified yet')
     if (this.treeCache?.epoch !== epoch) {
@@ -300,7 +312,7 @@ export class LedgerApi {
     }
   }
 
-  private relays() {
+  private relays(): Answer<typeof relaysAnswer> {
     const relays = [...this.ctx.registry().values()].map(r => {
       const peerId = peerIdToString(r.relay)
       const history = this.ctx.store.relayHistory(peerId)
@@ -310,14 +322,14 @@ export class LedgerApi {
         peerId,
         payout: r.payout,
         addrs: r.record?.addrs ?? [],
-        registeredIn: Number.isFinite(r.registeredIn) ? r.registeredIn : 'genesis',
+        registeredIn: Number.isFinite(r.registeredIn) ? r.registeredIn : ('genesis' as const),
         lastScore: last ? { epoch: last.epoch, score: last.score, reward: last.reward } : null,
       }
     })
     return { relays }
   }
 
-  private relay(peerId: string) {
+  private relay(peerId: string): Answer<typeof relayAnswer> {
     const key = Buffer.from(peerIdFromString(peerId)).toString('hex')
     const r = this.ctx.registry().get(key)
     const history = this.ctx.store.relayHistory(peerId).map(l => JSON.parse(l) as RelayLine)

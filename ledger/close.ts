@@ -119,7 +119,7 @@ export class EpochCloser {
     const vote = this.o.signer.sign(this.o.votes.domain, root)
     // receiveVote stores the vote (on disk before anyone sees it) and may complete a certificate.
     const outcome = this.o.votes.receiveVote(vote)
-    this.o.metrics.inc('weir_ledger_votes_signed_total', 'votes this member signed')
+    this.o.metrics.votesSigned.inc()
     this.publish(encodeVote(vote))
     if (outcome.verdict === 'accept' && outcome.certificate) this.publishCertificate(outcome.certificate)
     return false
@@ -140,10 +140,7 @@ export class EpochCloser {
       }
       const { stored } = this.retally(epoch)
       if (!matches(stored, cert)) {
-        this.o.metrics.inc(
-          'weir_ledger_tally_mismatch_total',
-          'certified epochs whose content we do not hold yet',
-        )
+        this.o.metrics.tallyMismatches.inc()
         return false
       }
     }
@@ -158,12 +155,7 @@ export class EpochCloser {
     const beyond = this.o.store.itemIds(epoch).filter(id => !keep.has(toHex(id)))
     if (beyond.length === 0) return
     this.o.store.exclude(epoch, beyond)
-    this.o.metrics.inc(
-      'weir_ledger_items_excluded_total',
-      'items held beyond the certified content of their epoch, left out',
-      {},
-      beyond.length,
-    )
+    this.o.metrics.itemsExcluded.inc(beyond.length)
   }
 
   private retally(epoch: number) {

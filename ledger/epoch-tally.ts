@@ -2,39 +2,18 @@ import { decodeAttestation } from '../protocol/attestation.ts'
 import { to0x } from '../protocol/bytes.ts'
 import { contentRoot } from '../protocol/content.ts'
 import type { RewardLeaf } from '../protocol/merkle.ts'
-import type { Address, NetworkDefinition } from '../protocol/network.ts'
+import type { RelayLine, StoredTallyJson } from '../protocol/ledger-api.ts'
+import type { NetworkDefinition } from '../protocol/network.ts'
 import { peerIdToString } from '../protocol/peer.ts'
 import { decodeRelayRecord } from '../protocol/record.ts'
 import { buildRegistry } from '../protocol/registry.ts'
 import { computeTally, type Tally } from '../protocol/tally.ts'
 import type { LedgerStore, StoredTally } from './store.ts'
 
-/** The tally as the API serves it: amounts as decimal strings, ids in their usual text forms. */
-export interface TallyJson {
-  epoch: number
-  contentRoot: string
-  rewardsRoot: string
-  cumulativeTotal: string
-  emitted: string
-  equivocations: number
-  items: { attestations: number; relayRecords: number }
-  relays: RelayLine[]
-  leaves: { account: Address; amount: string }[]
-}
-
-export interface RelayLine {
-  epoch: number
-  peerId: string
-  payout: Address
-  capacities: number[]
-  score: number
-  reward: string
-}
-
 /** The leaves of a stored tally, as the `previous` cumulative amounts of the next epoch's tally. */
 export function leavesOf(stored: StoredTally | undefined): RewardLeaf[] {
   if (!stored) return []
-  const json = JSON.parse(stored.json) as TallyJson
+  const json = JSON.parse(stored.json) as StoredTallyJson
   return json.leaves.map(l => ({ account: l.account, amount: BigInt(l.amount) }))
 }
 
@@ -69,7 +48,7 @@ export function tallyEpoch(
     score: r.score,
     reward: r.reward.toString(),
   }))
-  const json: TallyJson = {
+  const json: StoredTallyJson = {
     epoch,
     contentRoot: to0x(root),
     rewardsRoot: to0x(tally.rewardsRoot),

@@ -103,11 +103,7 @@ export class Ingest {
   }
 
   private count(kind: ItemKind, source: IngestSource, r: IngestResult): IngestResult {
-    this.metrics.inc('weir_ledger_ingest_total', 'items offered to the ledger, by outcome', {
-      kind,
-      source,
-      outcome: r.outcome,
-    })
+    this.metrics.ingest.inc({ kind, source, outcome: r.outcome })
     return r
   }
 
@@ -203,13 +199,8 @@ export class Ingest {
       }
       return
     }
-    this.metrics.inc('weir_ledger_commits_total', 'ingest transactions committed')
-    this.metrics.inc(
-      'weir_ledger_equivocations_total',
-      'equivocating attestation pairs stored as evidence',
-      {},
-      written.equivocations,
-    )
+    this.metrics.commits.inc()
+    this.metrics.equivocations.inc(written.equivocations)
     const records = items.filter(i => i.kind === 'relay-record')
     if (records.length > 0) {
       this.records?.push(...records.map(r => decodeRelayRecord(r.bytes)))

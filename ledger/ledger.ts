@@ -155,19 +155,14 @@ export class Ledger {
         let certified: Uint8Array[] | undefined
         for (const r of results) {
           if (r.status === 'rejected') {
-            this.metrics.inc('weir_ledger_sync_failures_total', 'reconciliations that failed')
+            this.metrics.syncFailures.inc()
             continue
           }
           reached++
           const { result, ours } = r.value
           const bytes = result.bytesSent + result.bytesReceived
-          this.metrics.inc('weir_ledger_sync_bytes_total', 'bytes exchanged by anti-entropy', {}, bytes)
-          this.metrics.inc(
-            'weir_ledger_sync_items_total',
-            'bodies fetched by anti-entropy',
-            {},
-            result.received,
-          )
+          this.metrics.syncBytes.inc(bytes)
+          this.metrics.syncItems.inc(result.received)
           if (certifiedRoot && !certified) {
             const lacking = new Set(result.theyLack.map(id => toHex(id)))
             const theirs = [...ours.filter(id => !lacking.has(toHex(id))), ...result.theyHave]
@@ -227,9 +222,7 @@ export class Ledger {
   private onVoteMessage(bytes: Uint8Array): TopicValidatorResult {
     const current = epochAt(this.options.data.network, Date.now())
     const outcome = this.votes.receive(bytes, current)
-    this.metrics.inc('weir_ledger_vote_messages_total', 'messages on the votes topic', {
-      verdict: outcome.verdict,
-    })
+    this.metrics.voteMessages.inc({ verdict: outcome.verdict })
     if (outcome.verdict === 'accept') {
       if (outcome.certificate) this.onCertificate(outcome.kind === 'vote')
       return TopicValidatorResult.Accept
@@ -281,9 +274,7 @@ export class Ledger {
   publish(name: 'attestations' | 'relays' | 'votes', bytes: Uint8Array): void {
     this.host.services.pubsub
       .publish(topic(this.options.data.network.id, name), bytes)
-      .catch(err =>
-        this.metrics.inc('weir_ledger_publish_errors_total', 'failed publishes', { error: err.name }),
-      )
+      .catch(err => this.metrics.publishErrors.inc({ error: err.name }))
   }
 
   /** What `weir ledger` prints first: how to reach this member. */

@@ -90,12 +90,9 @@ export class VoteBook {
     const earlier = this.store.votes(vote.epoch, signer)
     const isNew = this.store.insertVote({ epoch: vote.epoch, signer, rootKey: key, bytes: encodeVote(vote) })
     if (!isNew) return { verdict: 'ignore', reason: 'vote already held', epoch: vote.epoch, kind: 'vote' }
-    this.metrics.inc('weir_ledger_votes_total', 'distinct votes stored')
+    this.metrics.votes.inc()
     if (earlier.length > 0) {
-      this.metrics.inc(
-        'weir_ledger_vote_equivocations_total',
-        'members seen voting for two roots in one epoch',
-      )
+      this.metrics.voteEquivocations.inc()
     }
     const certificate = this.tryCertify(vote)
     return { verdict: 'accept', kind: 'vote', epoch: vote.epoch, ...(certificate ? { certificate } : {}) }
@@ -130,7 +127,7 @@ export class VoteBook {
     if (!check.ok) return { verdict: 'reject', reason: check.reason, kind: 'certificate' }
     if (held) {
       // Two valid certificates for different roots means more than a third of the committee is faulty.
-      this.metrics.inc('weir_ledger_conflicting_certificates_total', 'valid certificates for a second root')
+      this.metrics.conflictingCertificates.inc()
       return { verdict: 'ignore', reason: 'conflicts with the certificate held', epoch: cert.epoch }
     }
     if (!this.storeCertificate(cert)) return { verdict: 'ignore', reason: 'certificate already held' }
@@ -145,7 +142,7 @@ export class VoteBook {
       bytes: encodeCertificate(cert),
       signers: check.signers,
     })
-    if (stored) this.metrics.inc('weir_ledger_certificates_total', 'certificates stored')
+    if (stored) this.metrics.certificates.inc()
     return stored
   }
 }

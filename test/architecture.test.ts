@@ -68,7 +68,7 @@ const ALLOWED: [room: string, may: string[]][] = [
 ]
 
 /** Packages the specification may use: encodings and hashes, no networking, storage or clocks. */
-const PROTOCOL_PACKAGES = /^(node:crypto|cborg|@noble\/|multiformats\/)/
+const PROTOCOL_PACKAGES = /^(node:crypto|cborg|@noble\/|multiformats\/|valibot$)/
 
 describe('architecture', () => {
   const graph = importGraph()

@@ -1,8 +1,9 @@
+import { Registry } from 'prom-client'
 import type { AttestationTopic } from '../node/network/attestation-topic.ts'
 import type { RelayDirectory } from '../node/network/directory.ts'
 import type { EvidenceLog } from '../node/network/evidence.ts'
 import type { Host } from '../node/host/host.ts'
-import { metric, type StatusSource } from '../node/host/status-server.ts'
+import { readCounter, readGauge, type StatusSource } from '../node/host/status-server.ts'
 import type { ProbeSink } from './sink.ts'
 import type { Witness } from './witness.ts'
 
@@ -29,38 +30,46 @@ export function witnessStatus(
       evidence: evidence.entries.length,
       recent: witness.recent,
     }),
-    metrics: () =>
-      [
-        metric('weir_witness_epoch', 'gauge', 'The epoch the witness is planning for.', [
-          [{}, witness.epoch],
-        ]),
-        metric(
-          'weir_witness_probes_total',
-          'counter',
-          'Probes finished, by outcome.',
-          Object.entries(witness.outcomes).map(([outcome, n]) => [{ outcome }, n]),
-        ),
-        metric('weir_witness_relays_known', 'gauge', 'Relays whose signed records the witness holds.', [
-          [{}, directory.size],
-        ]),
-        metric('weir_witness_probes_planned_total', 'counter', 'Probes planned.', [
-          [{}, witness.counts.planned],
-        ]),
-        metric('weir_witness_probes_skipped_total', 'counter', 'Probes not run (no helper, no time).', [
-          [{}, witness.counts.skipped],
-        ]),
-        metric('weir_witness_attestations_published_total', 'counter', 'Attestations published.', [
-          [{}, witness.counts.published],
-        ]),
-        metric(
-          'weir_attestations_validated_total',
-          'counter',
-          'Attestations judged on the topic, by verdict.',
-          (['accept', 'ignore', 'reject'] as const).map(v => [{ verdict: v }, topic.counts[v]]),
-        ),
-        metric('weir_attestation_equivocations_total', 'counter', 'Equivocations stored as evidence.', [
-          [{}, topic.counts.equivocations],
-        ]),
-      ].join(''),
+    metrics: witnessMetrics(witness, topic, directory),
   }
+}
+
+function witnessMetrics(witness: Witness, topic: AttestationTopic, directory: RelayDirectory): Registry {
+  const registry = new Registry()
+  const count = (name: string, help: string, read: () => number) =>
+    readCounter(registry, name, help, [], () => [[{}, read()]])
+  readGauge(registry, 'weir_witness_epoch', 'The epoch the witness is planning for.', () => witness.epoch)
+  readCounter(registry, 'weir_witness_probes_total', 'Probes finished, by outcome.', ['outcome'], () =>
+    Object.entries(witness.outcomes).map(([outcome, n]) => [{ outcome }, n]),
+  )
+  readGauge(
+    registry,
+    'weir_witness_relays_known',
+    'Relays whose signed records the witness holds.',
+    () => directory.size,
+  )
+  count('weir_witness_probes_planned_total', 'Probes planned.', () => witness.counts.planned)
+  count(
+    'weir_witness_probes_skipped_total',
+    'Probes not run (no helper, no time).',
+    () => witness.counts.skipped,
+  )
+  count(
+    'weir_witness_attestations_published_total',
+    'Attestations published.',
+    () => witness.counts.published,
+  )
+  readCounter(
+    registry,
+    'weir_attestations_validated_total',
+    'Attestations judged on the topic, by verdict.',
+    ['verdict'],
+    () => (['accept', 'ignore', 'reject'] as const).map(verdict => [{ verdict }, topic.counts[verdict]]),
+  )
+  count(
+    'weir_attestation_equivocations_total',
+    'Equivocations stored as evidence.',
+    () => topic.counts.equivocations,
+  )
+  return registry
 }

@@ -1,10 +1,11 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Counter, Gauge, type Registry } from 'prom-client'
 
 export interface StatusSource {
   status(): unknown
-  /** Prometheus text exposition format. */
-  metrics(): string
+  /** The node's own Prometheus registry (never the global one, so nodes sharing a process stay apart). */
+  readonly metrics: Registry
 }
 
 export interface StatusServer {
@@ -25,14 +26,18 @@ export async function startStatusServer(
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /status or /metrics\n')
       return
     }
+    const fail = (err: unknown) =>
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`)
     try {
       if (path === '/status') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(`${JSON.stringify(source.status())}\n`)
       } else {
-        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(source.metrics())
+        source.metrics
+          .metrics()
+          .then(text => res.writeHead(200, { 'content-type': source.metrics.contentType }).end(text), fail)
       }
     } catch (err) {
-      res.writeHead(500, { 'content-type': 'text/plain' }).end(`${(err as Error).message}\n`)
+      fail(err)
     }
   })
   await new Promise<void>((resolve, reject) => {
@@ -50,18 +55,37 @@ export async function startStatusServer(
   }
 }
 
-/** One metric family in Prometheus text format. */
-export function metric(
-  name: string,
-  type: 'counter' | 'gauge',
-  help: string,
-  samples: Array<[labels: Record<string, string>, value: number]>,
-): string {
-  const lines = samples.map(([labels, value]) => {
-    const text = Object.entries(labels)
-      .map(([k, v]) => `${k}="${v.replace(/[\\"\n]/g, c => (c === '\n' ? '\\n' : `\\${c}`))}"`)
-      .join(',')
-    return `${name}${text ? `{${text}}` : ''} ${value}`
+/** A gauge whose value `read` gives when scraped. */
+export function readGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read())
+    },
   })
-  return `# HELP ${name} ${help}\n# TYPE ${name} ${type}\n${lines.join('\n')}\n`
+}
+
+/**
+ * A counter whose values `read` gives when scraped, one per label set: the counts themselves are kept where
+ * they happen (the meter, the witness), which only ever adds to them.
+ */
+export function readCounter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+  read: () => Array<[labels: Partial<Record<L, string>>, value: number]>,
+): void {
+  new Counter<L>({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const [labels, value] of read()) this.inc(labels, value)
+    },
+  })
 }

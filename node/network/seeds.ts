@@ -1,5 +1,6 @@
 import { type GossipSub, TopicValidatorResult } from '@libp2p/gossipsub'
-import { parseHex } from '../../protocol/bytes.ts'
+import * as v from 'valibot'
+import { certificateAnswer } from '../../protocol/ledger-api.ts'
 import type { Address, NetworkDefinition } from '../../protocol/network.ts'
 import { epochSeed } from '../../protocol/seed.ts'
 import {
@@ -67,8 +68,7 @@ export class SeedBook {
     if (this.certificates.has(epoch)) return true
     const res = await fetch(new URL(`/epochs/${epoch}/certificate`, ledgerUrl), { signal })
     if (!res.ok) return false
-    const body = (await res.json()) as { encoded?: unknown }
-    const bytes = typeof body.encoded === 'string' ? parseHex(body.encoded) : undefined
-    return bytes !== undefined && this.addCertificate(bytes)
+    const answer = v.safeParse(certificateAnswer, await res.json())
+    return answer.success && this.addCertificate(answer.output.encoded)
   }
 }

@@ -1,8 +1,9 @@
+import { Registry } from 'prom-client'
 import type { RelayDirectory } from '../network/directory.ts'
 import type { Host } from '../host/host.ts'
 import { Meter } from './meter.ts'
 import type { MonthlyQuota } from './quota.ts'
-import { metric, type StatusSource } from '../host/status-server.ts'
+import { readCounter, readGauge, type StatusSource } from '../host/status-server.ts'
 import { TokenBucket } from './token-bucket.ts'
 import { type ExitPolicy, type Lookup, mayConnect, parseIp, resolveExit } from './exit-policy.ts'
 import { ownAddresses } from './own-addresses.ts'
@@ -25,6 +26,7 @@ export interface RelayOptions {
 /** The relay role on a host: tunnels with shaping, quota and metering, and what it reports about them. */
 export class Relay implements StatusSource {
   readonly meter = new Meter()
+  readonly metrics = new Registry()
   private readonly tunnels: TunnelServer
   private flushTimer: NodeJS.Timeout | undefined
 
@@ -50,6 +52,7 @@ export class Relay implements StatusSource {
       admit: quota && (() => quota.admit()),
       onBytes: quota && (bytes => quota.add(bytes)),
     })
+    this.registerMetrics()
   }
 
   async start(): Promise<void> {
@@ -95,27 +98,45 @@ export class Relay implements StatusSource {
     }
   }
 
-  metrics(): string {
-    const { meter } = this
-    return [
-      metric('weir_relay_open_tunnels', 'gauge', 'Tunnels open now.', [[{}, meter.openTunnels]]),
-      metric('weir_relay_tunnels_total', 'counter', 'Tunnels opened since start.', [[{}, meter.tunnels]]),
-      metric('weir_relay_buffered_bytes', 'gauge', 'Bytes the open tunnels hold in buffers.', [
-        [{}, this.tunnels.bufferedBytes],
-      ]),
-      metric('weir_relay_bytes_total', 'counter', 'Bytes relayed: in = from clients, out = to clients.', [
+  private registerMetrics(): void {
+    const { meter, metrics } = this
+    readGauge(metrics, 'weir_relay_open_tunnels', 'Tunnels open now.', () => meter.openTunnels)
+    readCounter(metrics, 'weir_relay_tunnels_total', 'Tunnels opened since start.', [], () => [
+      [{}, meter.tunnels],
+    ])
+    readGauge(
+      metrics,
+      'weir_relay_buffered_bytes',
+      'Bytes the open tunnels hold in buffers.',
+      () => this.tunnels.bufferedBytes,
+    )
+    readCounter(
+      metrics,
+      'weir_relay_bytes_total',
+      'Bytes relayed: in = from clients, out = to clients.',
+      ['direction'],
+      () => [
         [{ direction: 'in' }, meter.total.bytesIn],
         [{ direction: 'out' }, meter.total.bytesOut],
-      ]),
-      metric('weir_relay_connections', 'gauge', 'libp2p connections open now.', [
-        [{}, this.host.getConnections().length],
-      ]),
-      metric('weir_relay_known_relays', 'gauge', "Relays in this relay's directory, itself included.", [
-        [{}, this.options.directory?.list().length ?? 0],
-      ]),
-      metric('weir_relay_max_bandwidth_bytes_per_second', 'gauge', 'Operator cap, 0 when uncapped.', [
-        [{}, this.options.maxBandwidthBps ?? 0],
-      ]),
-    ].join('')
+      ],
+    )
+    readGauge(
+      metrics,
+      'weir_relay_connections',
+      'libp2p connections open now.',
+      () => this.host.getConnections().length,
+    )
+    readGauge(
+      metrics,
+      'weir_relay_known_relays',
+      "Relays in this relay's directory, itself included.",
+      () => this.options.directory?.list().length ?? 0,
+    )
+    readGauge(
+      metrics,
+      'weir_relay_max_bandwidth_bytes_per_second',
+      'Operator cap, 0 when uncapped.',
+      () => this.options.maxBandwidthBps ?? 0,
+    )
   }
 }

@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http'
 import { connect as netConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import * as v from 'valibot'
 import { formatUnits, type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { anchoredEpochs, claimRewards, deployContracts, rootOf } from '../../contracts/client.ts'
@@ -14,6 +15,7 @@ import { createSecp256k1Key } from '../../node/host/identity.ts'
 import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { epochAt, epochStart, graceEnd } from '../../protocol/epoch.ts'
+import { certificateAnswer, parseAnswer, tallyAnswer } from '../../protocol/ledger-api.ts'
 import {
   type Address,
   type NetworkDefinition,
@@ -86,10 +88,10 @@ export function spreadCapacities(count: number): number[] {
   return Array.from({ length: count }, (_, i) => Math.round((1 + (19 * i) / (count - 1)) * 10) * 100_000)
 }
 
-async function getJson(url: string): Promise<unknown> {
+async function getJson<S extends v.GenericSchema>(url: string, schema: S): Promise<v.InferOutput<S>> {
   const response = await fetch(url, { signal: AbortSignal.timeout(5000) })
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`)
-  return response.json()
+  return parseAnswer(schema, await response.json(), url)
 }
 
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
@@ -365,11 +367,11 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       const cert = certificates[0] as Certificate
       // The ledgers anchor what they certify (--anchor-key); the run waits for the chain to hold it.
       const anchorTx = await waitForAnchor(anvil.rpcUrl, rewards, cert, deadline, stop)
-      const tally = (await getJson(`${apis[0]}/epochs/${epoch}/tally`)) as Tally
+      const tally = await getJson(`${apis[0]}/epochs/${epoch}/tally`, tallyAnswer)
       const epochRelays: TestnetRelay[] = []
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
-        const reward = BigInt(row?.reward ?? '0')
+        const reward = row?.reward ?? 0n
         const claimed = await claim(r)
         epochRelays.push({
           peerId: r.peerId,
@@ -444,17 +446,10 @@ export function whyUnmeasured(ends: readonly LoggedEnd[], epoch: number, relay: 
   return reasons.length > 0 ? reasons.join(', ') : 'no witness logged a probe of it'
 }
 
-interface Certificate {
-  epoch: number
-  contentRoot: Hex
-  rewardsRoot: Hex
-  cumulativeTotal: string
-  signatures: Hex[]
-}
+type Certificate = v.InferOutput<typeof certificateAnswer>
 
-interface Tally {
-  relays: { peerId: string; score: number; reward: string }[]
-}
+/** The part of a witness's `/status` that the run waits on. */
+const relaysKnownAnswer = v.object({ relaysKnown: v.number() })
 
 /**
  * Waits until every witness holds the records of all `relays` (it picks helpers by the capacities in
@@ -469,8 +464,11 @@ async function waitForRelayRecords(
   const lacking = async () => {
     let n = 0
     for (const url of statusUrls) {
-      const status = (await getJson(url).catch(() => ({}))) as { relaysKnown?: number }
-      if ((status.relaysKnown ?? 0) < relays) n++
+      const known = await getJson(url, relaysKnownAnswer).then(
+        s => s.relaysKnown,
+        () => 0,
+      )
+      if (known < relays) n++
     }
     return n
   }
@@ -490,7 +488,7 @@ async function waitForCertificates(apis: string[], epoch: number, deadline: numb
     for (const api of apis) {
       if (found.has(api)) continue
       try {
-        found.set(api, (await getJson(`${api}/epochs/${epoch}/certificate`)) as Certificate)
+        found.set(api, await getJson(`${api}/epochs/${epoch}/certificate`, certificateAnswer))
       } catch {}
     }
     if (found.size < apis.length && Date.now() > deadline) {
@@ -517,7 +515,7 @@ async function waitForAnchor(
       const same =
         onChain.contentRoot.toLowerCase() === cert.contentRoot.toLowerCase() &&
         onChain.rewardsRoot.toLowerCase() === cert.rewardsRoot.toLowerCase() &&
-        onChain.cumulativeTotal === BigInt(cert.cumulativeTotal)
+        onChain.cumulativeTotal === cert.cumulativeTotal
       if (!same)
         throw new Error(`epoch ${cert.epoch}: the chain anchored other roots than the ledgers certified`)
       const event = (await anchoredEpochs({ rpcUrl, rewards })).find(a => a.epoch === BigInt(cert.epoch))

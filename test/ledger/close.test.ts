@@ -21,6 +21,7 @@ import {
   tally,
   unitNetwork,
   voteFrom,
+  counted,
 } from './memory-ledger.ts'
 
 // The epoch closer of member 0, driven by ticks as the ledger's timer drives it, with a clock the test
@@ -112,7 +113,7 @@ describe('ledger epoch closer', () => {
     assert.ok(stored, 'tallied')
     const vote = c.closer.myVote(0)
     assert.ok(vote && sameRoot(vote, rootOf(m.network, stored)), 'the vote is for its own tally')
-    assert.equal(m.metrics.get('weir_ledger_votes_signed_total'), 1)
+    assert.equal(await counted(m.metrics.votesSigned), 1)
   })
 
   it('needs quorum − 1 other members reachable, and retries until it has them', async () => {
@@ -141,7 +142,7 @@ describe('ledger epoch closer', () => {
     await c.closer.tick()
     assert.equal(c.published.length, 2)
     assert.deepEqual(c.published[1], c.published[0], 'the same vote')
-    assert.equal(m.metrics.get('weir_ledger_votes_signed_total'), 1)
+    assert.equal(await counted(m.metrics.votesSigned), 1)
     assert.equal(c.reconciler.calls.length, 1)
   })
 
@@ -220,7 +221,7 @@ describe('ledger epoch closer', () => {
     m.clock.ms = afterGrace(m, 0)
     await Promise.all([c.closer.tick(), c.closer.tick()])
     assert.equal(c.reconciler.calls.length, 1)
-    assert.equal(m.metrics.get('weir_ledger_votes_signed_total'), 1)
+    assert.equal(await counted(m.metrics.votesSigned), 1)
   })
 
   describe('adopting a certificate whose content differs from its own', () => {
@@ -245,7 +246,7 @@ describe('ledger epoch closer', () => {
       m.clock.ms = afterGrace(m, 0)
       await c.closer.tick()
       assert.equal(c.closer.next, 0, 'content still missing')
-      assert.equal(m.metrics.get('weir_ledger_tally_mismatch_total'), 1)
+      assert.equal(await counted(m.metrics.tallyMismatches), 1)
       await c.closer.tick()
       assert.deepEqual(
         c.reconciler.calls.map(call => toHex(call.certifiedRoot ?? new Uint8Array())),
@@ -267,7 +268,7 @@ describe('ledger epoch closer', () => {
       await c.closer.tick()
       assert.deepEqual(c.certified, [0])
       assert.equal(m.store.counts(0).attestations, other.store.counts(0).attestations)
-      assert.ok(m.metrics.get('weir_ledger_items_excluded_total') > 0)
+      assert.ok((await counted(m.metrics.itemsExcluded)) > 0)
     })
   })
 

@@ -3,7 +3,7 @@ import { epochStart } from '../../protocol/epoch.ts'
 import { itemId } from '../../protocol/record.ts'
 import { epochSeed } from '../../protocol/seed.ts'
 import { attestationsFor } from './helpers.ts'
-import { certify, type MemoryLedger, memoryLedger, rootOf, tally } from './memory-ledger.ts'
+import { certify, type MemoryLedger, memoryLedger, rootOf, tally, counted } from './memory-ledger.ts'
 
 // The ingest's promise is gossip's acknowledgement: a ledger forwards an item only once it answered
 // accept, so accept must mean "committed".
@@ -29,7 +29,7 @@ describe('ledger ingest: acknowledged only after the write', () => {
   it('commits a burst in one transaction and answers each item', async () => {
     const answers = await Promise.all(items.map(b => m.ingest.submit('attestation', b)))
     assert.deepEqual(new Set(answers.map(a => a.outcome)), new Set(['accept']))
-    assert.equal(m.metrics.get('weir_ledger_commits_total'), 1)
+    assert.equal(await counted(m.metrics.commits), 1)
     assert.equal(m.store.counts(0).attestations, items.length)
   })
 

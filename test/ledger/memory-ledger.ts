@@ -1,3 +1,4 @@
+import type { Counter } from 'prom-client'
 import assert from 'node:assert/strict'
 import type { Reconciler } from '../../ledger/close.ts'
 import { leavesOf, tallyEpoch } from '../../ledger/epoch-tally.ts'
@@ -157,4 +158,9 @@ export async function syncFrom(to: MemoryLedger, from: MemoryLedger, epoch: numb
     const result = await to.ingest.submit(body.kind, body.bytes, 'sync')
     assert.equal(result.outcome, 'accept', result.reason)
   }
+}
+
+/** What a ledger counter has counted, over all its labels. */
+export async function counted(counter: Counter): Promise<number> {
+  return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0)
 }

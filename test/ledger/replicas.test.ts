@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
+import type * as v from 'valibot'
 import { decodeAttestation } from '../../protocol/attestation.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { contentRoot } from '../../protocol/content.ts'
 import { epochAt } from '../../protocol/epoch.ts'
+import {
+  certificateAnswer,
+  epochAnswer,
+  epochsAnswer,
+  healthAnswer,
+  parseAnswer,
+  relayAnswer,
+  relaysAnswer,
+  rewardsAnswer,
+  tallyAnswer,
+} from '../../protocol/ledger-api.ts'
 import type { Address } from '../../protocol/network.ts'
 import { decodeRelayRecord, encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
@@ -117,7 +129,7 @@ describe('ledger: four replicas over gossip', function () {
       for (const l of ledgers) {
         const r = await getJson(`${l.api}/rewards/${account}`)
         assert.equal(r.status, 200)
-        assert.equal(r.body.amount, amount.toString())
+        assert.equal(parseAnswer(rewardsAnswer, r.body, l.api).amount, amount)
         assert.ok(
           StandardMerkleTree.verify(
             r.body.rewardsRoot,
@@ -133,7 +145,9 @@ describe('ledger: four replicas over gossip', function () {
     assert.equal(tally.body.certified, true)
     assert.equal(tally.body.relays.length, 5)
 
-    // The API's routes and refusals are unit-tested (api.test.ts); here, that the process serves them.
+    // The API's routes and refusals are unit-tested (api.test.ts); here, that the process serves them,
+    // in the shapes the clients parse.
+    await answersFitSchemas(ledgers[3] as LedgerProcess, first + 1, t.relays[0]?.text as string)
     const health = await getJson(`${ledgers[2]?.api}/healthz`)
     assert.equal(health.status, 200)
     assert.ok(health.body.latestCertified >= first + 3)
@@ -144,3 +158,22 @@ describe('ledger: four replicas over gossip', function () {
     )
   })
 })
+
+/** Every route answers what its schema in protocol/ledger-api.ts (which the clients parse with) describes. */
+async function answersFitSchemas(l: LedgerProcess, epoch: number, relay: string) {
+  const routes: [string, v.GenericSchema][] = [
+    ['/healthz', healthAnswer],
+    ['/epochs', epochsAnswer],
+    [`/epochs/${epoch}`, epochAnswer],
+    [`/epochs/${epoch}/tally`, tallyAnswer],
+    [`/epochs/${epoch}/certificate`, certificateAnswer],
+    ['/epochs/latest/certificate', certificateAnswer],
+    ['/relays', relaysAnswer],
+    [`/relays/${relay}`, relayAnswer],
+  ]
+  for (const [path, schema] of routes) {
+    const { status, body } = await getJson(`${l.api}${path}`)
+    assert.equal(status, 200, path)
+    parseAnswer(schema, body, path)
+  }
+}
