@@ -273,7 +273,7 @@ describe('ledger HTTP API', () => {
     await get('/nowhere')
     const { status, type, body } = await get('/metrics')
     assert.equal(status, 200)
-    assert.equal(type, 'text/plain; version=0.0.4')
+    assert.equal(type, 'text/plain; version=0.0.4; charset=utf-8')
     assert.match(body, /^weir_ledger_api_requests_total\{status="200"\} \d+$/m)
     assert.match(body, /^weir_ledger_api_requests_total\{status="404"\} \d+$/m)
   })
