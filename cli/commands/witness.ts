@@ -68,7 +68,7 @@ export const command: Command = {
       listen: v.listen,
       bootstrap: [...network.bootstrap, ...(v.bootstrap ?? [])],
     })
-    const directory = new RelayDirectory(host, network.id)
+    const directory = new RelayDirectory(host, network)
     directory.start()
     // helpers are chosen by their capacity and dialled at their addresses, both from relay records
     const stopDiscovering = directory.keepDiscovering(30_000)

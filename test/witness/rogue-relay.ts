@@ -35,7 +35,7 @@ const host = await createHost({
   listen: ['/ip4/127.0.0.1/tcp/0'],
   bootstrap: v.bootstrap ?? [],
 })
-const directory = new RelayDirectory(host, data.network.id)
+const directory = new RelayDirectory(host, data.network)
 directory.start()
 
 /** A tunnel server whose handler we call ourselves, so tunnels can be routed between two of them. */
