@@ -21,10 +21,17 @@ export interface IngestResult {
 }
 
 /**
- * How an item's timeliness is judged: gossip at the moment it arrives; sync (items a peer already
- * accepted in time) at the start of the item's own epoch, so a late fetch is not mistaken for a late item.
+ * Where an item comes from. Gossip is judged at the moment it arrives. An item fetched while reconciling
+ * an epoch (a member accepted it in time) must belong to that epoch, and is judged at the epoch's start so
+ * that a late fetch is not mistaken for a late item: a member cannot slip in an item of another epoch,
+ * such as a relay record back-dated past the eligibility delay.
  */
-export type IngestSource = 'gossip' | 'sync'
+export type IngestSource = 'gossip' | { reconciling: number }
+
+/** Commits wait this long for company, so a trickle of items does not cost an fsync each. */
+export const COMMIT_WINDOW_MS = 10
+/** A batch this large commits at once. */
+export const MAX_BATCH = 1000
 
 interface Queued {
   item?: NewItem
@@ -48,7 +55,7 @@ const differs = (a: Uint8Array, b: Uint8Array): boolean =>
  */
 export class Ingest {
   private queue: Queued[] = []
-  private scheduled = false
+  private timer: NodeJS.Timeout | undefined
   private readonly inFlight = new Map<string, Promise<IngestResult>>()
   private records: RelayRecord[] | undefined
   private registryCache: Registry | undefined
@@ -61,6 +68,8 @@ export class Ingest {
     private readonly seedOf: (epoch: number) => Uint8Array | undefined,
     private readonly metrics: Metrics,
     private readonly now: () => number,
+    /** the gossip budget of a relay identity, asked once a gossiped record proved valid and new */
+    private readonly admitRecord: (relay: Uint8Array) => boolean = () => true,
   ) {}
 
   /** The registry over every relay record held (eligibility does not depend on later records). */
@@ -78,7 +87,8 @@ export class Ingest {
     this.registryCache = undefined
   }
 
-  submit(kind: ItemKind, bytes: Uint8Array, source: IngestSource = 'gossip'): Promise<IngestResult> {
+  submit(kind: ItemKind, bytes: Uint8Array, from: IngestSource = 'gossip'): Promise<IngestResult> {
+    const source = from === 'gossip' ? 'gossip' : 'sync'
     const id = itemId(kind, bytes)
     const key = Buffer.from(id).toString('latin1')
     const running = this.inFlight.get(key)
@@ -86,12 +96,16 @@ export class Ingest {
     if (this.store.hasItem(id)) return Promise.resolve(this.count(kind, source, { outcome: 'duplicate' }))
     const receivedAt = this.now()
     let judgedAt = receivedAt
-    if (source === 'sync') {
+    if (from !== 'gossip') {
       const epoch = epochOf(kind, bytes)
       if (epoch === undefined) return Promise.resolve(this.count(kind, source, undecodable))
+      if (epoch !== from.reconciling) {
+        const reason = `an item of epoch ${epoch} offered while reconciling epoch ${from.reconciling}`
+        return Promise.resolve(this.count(kind, source, { outcome: 'reject', reason, epoch }))
+      }
       judgedAt = epochStart(this.network, epoch)
     }
-    const { write, result } = this.judge(kind, id, bytes, judgedAt, receivedAt)
+    const { write, result } = this.judge(kind, id, bytes, judgedAt, receivedAt, from === 'gossip')
     if (!write) return Promise.resolve(this.count(kind, source, result))
     // In flight until committed: a copy arriving meanwhile waits for it, then counts as a duplicate.
     const promise = this.enqueue(write, result, committed => {
@@ -102,7 +116,7 @@ export class Ingest {
     return promise
   }
 
-  private count(kind: ItemKind, source: IngestSource, r: IngestResult): IngestResult {
+  private count(kind: ItemKind, source: 'gossip' | 'sync', r: IngestResult): IngestResult {
     this.metrics.ingest.inc({ kind, source, outcome: r.outcome })
     return r
   }
@@ -117,9 +131,10 @@ export class Ingest {
     bytes: Uint8Array,
     judgedAt: number,
     receivedAt: number,
+    gossip: boolean,
     resolved?: Uint8Array,
   ): { write?: Write; result: IngestResult } {
-    const verdict = this.validate(kind, bytes, judgedAt)
+    const verdict = this.validate(kind, bytes, judgedAt, gossip)
     const result: IngestResult = { outcome: verdict.outcome, reason: verdict.reason, epoch: verdict.epoch }
     if (verdict.outcome === 'accept') {
       return { write: { item: { ...(verdict.item as NewItem), id, receivedAt }, resolved }, result }
@@ -136,11 +151,15 @@ export class Ingest {
     kind: ItemKind,
     bytes: Uint8Array,
     nowMs: number,
+    gossip: boolean,
   ): IngestResult & { item?: Omit<NewItem, 'id' | 'receivedAt'> } {
     if (kind === 'relay-record') {
       const v = validateRelayRecord(bytes, { network: this.network, nowMs })
       if (v.verdict !== 'accept') return { outcome: v.verdict, reason: v.reason }
       const r = v.value
+      if (gossip && !this.admitRecord(r.relay)) {
+        return { outcome: 'ignore', reason: 'the relay is over its record budget', epoch: r.epoch }
+      }
       return { outcome: 'accept', epoch: r.epoch, item: { kind, epoch: r.epoch, relay: r.relay, bytes } }
     }
     const v = validateAttestation(bytes, {
@@ -159,7 +178,7 @@ export class Ingest {
     }
     // Ignore here means "seed not known yet"; a reject for an unknown relay may be a record still on
     // its way (eligibilityDelay 0). Both are held, not guessed at. Everything else is final.
-    if (v.verdict === 'ignore' || (v.verdict === 'reject' && this.relayUnknown(bytes))) {
+    if ((v.verdict === 'ignore' && v.waiting) || (v.verdict === 'reject' && this.relayUnknown(bytes))) {
       return { outcome: 'pending', reason: v.reason, epoch: epochOf(kind, bytes) as number }
     }
     return { outcome: v.verdict, reason: v.reason }
@@ -173,16 +192,16 @@ export class Ingest {
   private enqueue(write: Write, result: IngestResult, settle?: Queued['settle']): Promise<IngestResult> {
     const { promise, resolve, reject } = Promise.withResolvers<IngestResult>()
     this.queue.push({ ...write, result, settle, done: resolve, fail: reject })
-    if (!this.scheduled) {
-      this.scheduled = true
-      setImmediate(() => this.flush())
-    }
+    // (a full batch still waits for the caller to finish registering its item in flight)
+    if (this.queue.length === MAX_BATCH) queueMicrotask(() => this.flush())
+    else this.timer ??= setTimeout(() => this.flush(), COMMIT_WINDOW_MS)
     return promise
   }
 
   /** Commits everything queued in one transaction, then answers every waiting caller. */
   flush(): void {
-    this.scheduled = false
+    clearTimeout(this.timer)
+    this.timer = undefined
     const batch = this.queue
     if (batch.length === 0) return
     this.queue = []
@@ -225,7 +244,7 @@ export class Ingest {
         continue
       }
       if (!this.seedOf(p.epoch)) continue
-      const { write, result } = this.judge(p.kind, p.id, p.bytes, p.receivedAt, p.receivedAt, p.id)
+      const { write, result } = this.judge(p.kind, p.id, p.bytes, p.receivedAt, p.receivedAt, false, p.id)
       waits.push(write ? this.enqueue(write, result) : Promise.resolve(result))
     }
     const results = await Promise.all(waits)

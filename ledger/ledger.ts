@@ -10,6 +10,7 @@ import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
 import { LedgerApi } from './api.ts'
 import { EpochCloser, type Reconciler } from './close.ts'
 import { createHost, type Host, protocolId, topic } from '../node/host/host.ts'
+import { RecordLimits } from '../node/network/record-limits.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
 import { Metrics } from './metrics.ts'
 import { LedgerStore } from './store.ts'
@@ -49,6 +50,9 @@ export class Ledger {
   /** HOST:PORT the API listens on */
   apiAddress: string | undefined
   private timer: NodeJS.Timeout | undefined
+  private readonly limits: RecordLimits
+  /** the committee's PeerIds: whom sync answers */
+  private readonly members: ReadonlySet<string>
   private readonly seeds = new Map<number, Uint8Array>()
   private readonly certAnswered = new Map<number, number>()
   private lastDial = 0
@@ -59,9 +63,18 @@ export class Ledger {
   ) {
     const { network } = options.data
     this.store = new LedgerStore(join(options.data.dir, DB_FILE))
-    this.ingest = new Ingest(network, this.store, e => this.seedOf(e), this.metrics, Date.now)
+    this.limits = new RecordLimits(host)
+    this.ingest = new Ingest(
+      network,
+      this.store,
+      e => this.seedOf(e),
+      this.metrics,
+      Date.now,
+      relay => this.limits.admitRecord(relay),
+    )
     this.votes = new VoteBook(network, this.store, this.metrics)
     const committee = new Set(network.committee.map(m => m.peerId))
+    this.members = committee
     const self = host.peerId.toString()
     this.closer = new EpochCloser({
       network,
@@ -146,7 +159,9 @@ export class Ledger {
               epoch,
               source,
               items =>
-                Promise.all(items.map(i => this.ingest.submit(i.kind, i.bytes, 'sync'))).then(() => {}),
+                Promise.all(items.map(i => this.ingest.submit(i.kind, i.bytes, { reconciling: epoch }))).then(
+                  () => {},
+                ),
             )
             return { result, ours }
           }),
@@ -177,15 +192,23 @@ export class Ledger {
   private async begin(): Promise<void> {
     const net = this.options.data.network.id
     const pubsub = this.host.services.pubsub
-    const validate =
-      (kind: 'attestation' | 'relay-record') =>
-      async (_peer: unknown, msg: { data: Uint8Array }): Promise<TopicValidatorResult> =>
-        VERDICT[(await this.ingest.submit(kind, msg.data)).outcome]
-    pubsub.topicValidators.set(topic(net, 'attestations'), validate('attestation'))
-    pubsub.topicValidators.set(topic(net, 'relays'), validate('relay-record'))
+    pubsub.topicValidators.set(
+      topic(net, 'attestations'),
+      async (_peer, msg) => VERDICT[(await this.ingest.submit('attestation', msg.data)).outcome],
+    )
+    // Anyone can sign relay records with fresh keys: they are budgeted before they are even verified.
+    pubsub.topicValidators.set(topic(net, 'relays'), async (peer, msg) => {
+      const admission = this.limits.admitGossip(peer, msg)
+      if (admission === 'penalise') return TopicValidatorResult.Reject
+      if (admission === 'ignore') return TopicValidatorResult.Ignore
+      return VERDICT[(await this.ingest.submit('relay-record', msg.data)).outcome]
+    })
     pubsub.topicValidators.set(topic(net, 'votes'), (_peer, msg) => this.onVoteMessage(msg.data))
     for (const name of ['attestations', 'relays', 'votes']) pubsub.subscribe(topic(net, name))
-    await handleSync(this.host, protocolId(net, 'sync'), this.syncSource)
+    // Only members reconcile: nobody else gets a stream's worth of an epoch's ids and bodies.
+    await handleSync(this.host, protocolId(net, 'sync'), this.syncSource, {
+      serves: peer => this.members.has(peer.toString()),
+    })
     if (this.options.api) {
       this.api = new LedgerApi({
         network: this.options.data.network,

@@ -28,6 +28,8 @@ export interface SyncSource {
 }
 
 export interface SyncServerLimits {
+  /** whom to answer (default everyone); others' streams are reset before anything is read for them */
+  serves?: (peer: PeerId) => boolean
   /** exchanges per stream (default 1024) */
   maxRounds?: number
   /** longest wait for the next request (default 10 s) */
@@ -61,9 +63,15 @@ export async function handleSync(
 ): Promise<void> {
   const maxRounds = limits.maxRounds ?? 1024
   const idleTimeoutMs = limits.idleTimeoutMs ?? 10_000
-  await node.handle(protocol, stream => serve(stream, source, maxRounds, idleTimeoutMs), {
-    maxInboundStreams: limits.maxStreams ?? 4,
-  })
+  const serves = limits.serves ?? (() => true)
+  await node.handle(
+    protocol,
+    (stream, connection) => {
+      if (serves(connection.remotePeer)) return serve(stream, source, maxRounds, idleTimeoutMs)
+      stream.abort(new SyncError('protocol', `${connection.remotePeer} may not sync`))
+    },
+    { maxInboundStreams: limits.maxStreams ?? 4 },
+  )
 }
 
 async function serve(stream: Stream, source: SyncSource, maxRounds: number, idleTimeoutMs: number) {

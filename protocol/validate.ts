@@ -1,6 +1,6 @@
 import { type Attestation, decodeAttestation, verifyAttestationBytes } from './attestation.ts'
 import { equalBytes, prefix48 } from './bytes.ts'
-import { isTimely } from './epoch.ts'
+import { epochStart, graceEnd, isTimely } from './epoch.ts'
 import { DecodeError } from './errors.ts'
 import { assignedWitnessIndices } from './assignment.ts'
 import type { NetworkDefinition } from './network.ts'
@@ -12,7 +12,35 @@ import { isEligible, type Registry, relayKey } from './registry.ts'
  * Gossip's three answers: accept (valid, forward and keep), ignore (cannot judge yet or not useful:
  * drop without blame), reject (invalid: drop and penalise the peer that sent it).
  */
-export type Verdict<T> = { verdict: 'accept'; value: T } | { verdict: 'ignore' | 'reject'; reason: string }
+export type Verdict<T> =
+  | { verdict: 'accept'; value: T }
+  | { verdict: 'reject'; reason: string }
+  /** `waiting`: the verdict may change once the epoch's seed and registry are known */
+  | { verdict: 'ignore'; reason: string; waiting?: boolean }
+
+type EpochClock = Pick<NetworkDefinition, 'genesis' | 'epochSeconds' | 'graceSeconds'>
+
+/**
+ * How far outside its timely window (protocol/epoch.ts) a message may arrive and still be ignored rather
+ * than rejected. Honest nodes judge one message at different moments (it is forwarded hop by hop) by
+ * different clocks: a message one of them accepted and forwarded just before the window closed may reach
+ * the next just after, and must not cost the forwarder its peer score.
+ */
+export const TIMELINESS_SLACK_MS = 30_000
+
+/**
+ * The one timeliness rule for everything gossiped about an epoch (attestations, relay records), used by
+ * every role that validates them: accept while the epoch is timely, ignore within TIMELINESS_SLACK_MS of
+ * that window, reject beyond it (stale or from the future: nobody honest forwards it).
+ */
+export function timeliness(net: EpochClock, epoch: number, nowMs: number): 'accept' | 'ignore' | 'reject' {
+  if (isTimely(net, epoch, nowMs)) return 'accept'
+  const near =
+    epoch >= 0 &&
+    epochStart(net, epoch) - TIMELINESS_SLACK_MS <= nowMs &&
+    nowMs < graceEnd(net, epoch) + TIMELINESS_SLACK_MS
+  return near ? 'ignore' : 'reject'
+}
 
 export interface AttestationContext {
   network: NetworkDefinition
@@ -61,8 +89,8 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
   }
   const net = ctx.network
   if (a.net !== net.id) return { verdict: 'reject', reason: 'another network' }
-  if (!isTimely(net, a.epoch, ctx.nowMs))
-    return { verdict: 'reject', reason: `epoch ${a.epoch} is stale or future` }
+  const timely = timeliness(net, a.epoch, ctx.nowMs)
+  if (timely === 'reject') return { verdict: 'reject', reason: `epoch ${a.epoch} is stale or future` }
   const index = witnessIndex(net, a.witness)
   if (index === undefined) return { verdict: 'reject', reason: 'not from a witness of this network' }
   if (equalBytes(a.relay, a.helper) || equalBytes(a.relay, a.witness)) {
@@ -70,9 +98,12 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
   }
   if (!(ctx.verify ? ctx.verify(a) : verifyAttestationBytes(a, bytes)))
     return { verdict: 'reject', reason: 'bad signature' }
+  if (timely === 'ignore') return { verdict: 'ignore', reason: `epoch ${a.epoch} is just outside its window` }
   const seed = ctx.seedOf(a.epoch)
   const registry = ctx.registryFor(a.epoch)
-  if (!seed || !registry) return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet` }
+  if (!seed || !registry) {
+    return { verdict: 'ignore', reason: `seed of epoch ${a.epoch} not known yet`, waiting: true }
+  }
   if (!isEligible(registry.get(relayKey(a.relay)), a.epoch, net.eligibilityDelay)) {
     return { verdict: 'reject', reason: 'relay not eligible in this epoch' }
   }
@@ -84,7 +115,7 @@ export function validateAttestation(bytes: Uint8Array, ctx: AttestationContext):
 /** A relay record is valid gossip if well-formed, self-signed, of this network and published this epoch. */
 export function validateRelayRecord(
   bytes: Uint8Array,
-  ctx: Pick<AttestationContext, 'network' | 'nowMs'>,
+  ctx: { network: Pick<NetworkDefinition, 'id'> & EpochClock; nowMs: number },
 ): Verdict<RelayRecord> {
   let r: RelayRecord
   try {
@@ -94,8 +125,9 @@ export function validateRelayRecord(
     throw err
   }
   if (r.net !== ctx.network.id) return { verdict: 'reject', reason: 'another network' }
-  if (!isTimely(ctx.network, r.epoch, ctx.nowMs))
-    return { verdict: 'reject', reason: `epoch ${r.epoch} is stale or future` }
+  const timely = timeliness(ctx.network, r.epoch, ctx.nowMs)
+  if (timely === 'reject') return { verdict: 'reject', reason: `epoch ${r.epoch} is stale or future` }
   if (!verifyRelayRecord(r)) return { verdict: 'reject', reason: 'bad signature' }
+  if (timely === 'ignore') return { verdict: 'ignore', reason: `epoch ${r.epoch} is just outside its window` }
   return { verdict: 'accept', value: r }
 }

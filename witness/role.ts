@@ -55,7 +55,7 @@ export async function startWitnessRole(
     listen: o.listen,
     bootstrap: [...network.bootstrap, ...(o.bootstrap ?? [])],
   })
-  const directory = new RelayDirectory(host, network.id)
+  const directory = new RelayDirectory(host, network)
   directory.start()
   // helpers are chosen by their capacity and dialled at their addresses, both from relay records
   const stopDiscovering = directory.keepDiscovering(30_000)

@@ -50,7 +50,7 @@ export const command: Command = {
       network?.id ??
       (await learnNetworkId(multiaddr(first as string), { signal: AbortSignal.timeout(15_000) }))
     const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap })
-    const directory = new RelayDirectory(host, networkId)
+    const directory = new RelayDirectory(host, network ?? networkId)
     directory.start()
     const stopDiscovering = directory.keepDiscovering(30_000)
     const server = await startSocksServer({

@@ -96,7 +96,7 @@ export const command: Command = {
       listen: v.listen,
       bootstrap: [...data.network.bootstrap, ...(v.bootstrap ?? [])],
     })
-    const directory = new RelayDirectory(host, data.network.id)
+    const directory = new RelayDirectory(host, data.network)
     directory.start()
     // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
     const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))

@@ -5,6 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdToString } from '../../protocol/peer.ts'
 import {
   decodeRelayRecord,
@@ -12,7 +13,9 @@ import {
   type RelayRecord,
   verifyRelayRecord,
 } from '../../protocol/record.ts'
+import { validateRelayRecord } from '../../protocol/validate.ts'
 import { type Host, protocolId, topic } from '../host/host.ts'
+import { RecordLimits } from './record-limits.ts'
 
 /** What a client or witness knows about one relay. */
 export interface KnownRelay {
@@ -35,34 +38,47 @@ export async function rendezvousKey(networkId: string): Promise<CID> {
  * The relays a node knows: signed relay records from the relays topic, from `/record` fetches (of
  * every peer that identifies as serving it) and from DHT rendezvous lookups; the highest sequence
  * number per relay wins. Their addresses go into the peer store so tunnels (and next hops) can dial them.
+ *
+ * Gossip is judged by the protocol's validateRelayRecord, timeliness included, exactly as ledgers judge
+ * it: a record forwarded here that a ledger rejected would cost this node its score there. Given only the
+ * network id (a proxy that learnt nothing else), the directory cannot judge timeliness: it keeps the
+ * records it hears for itself and forwards none.
  */
 export class RelayDirectory {
   private readonly relays = new Map<string, KnownRelay>()
+  private readonly networkId: string
+  private readonly network: NetworkDefinition | undefined
   private readonly topicName: string
   private readonly recordProtocol: string
+  private readonly limits: RecordLimits
 
   constructor(
     private readonly host: Host,
-    private readonly networkId: string,
+    network: NetworkDefinition | string,
+    private readonly now: () => number = Date.now,
   ) {
-    this.topicName = topic(networkId, 'relays')
-    this.recordProtocol = protocolId(networkId, 'record')
+    this.networkId = typeof network === 'string' ? network : network.id
+    this.network = typeof network === 'string' ? undefined : network
+    this.topicName = topic(this.networkId, 'relays')
+    this.recordProtocol = protocolId(this.networkId, 'record')
+    this.limits = new RecordLimits(host, now)
   }
 
   start(): void {
     const pubsub = this.host.services.pubsub
-    pubsub.topicValidators.set(this.topicName, (_from, message) => {
-      const record = this.check(message.data)
-      if (record === undefined) return TopicValidatorResult.Reject
-      const known = this.relays.get(peerIdToString(record.relay))
-      return known && known.record.seq >= record.seq
-        ? TopicValidatorResult.Ignore
-        : TopicValidatorResult.Accept
-    })
-    pubsub.addEventListener('message', evt => {
-      if (evt.detail.topic !== this.topicName) return
-      const record = this.check(evt.detail.data)
-      if (record) this.add(record)
+    pubsub.topicValidators.set(this.topicName, (from, message) => {
+      const admission = this.limits.admitGossip(from, message)
+      if (admission === 'penalise') return TopicValidatorResult.Reject
+      if (admission === 'ignore') return TopicValidatorResult.Ignore
+      const verdict = this.judge(message.data)
+      if (verdict === 'reject') return TopicValidatorResult.Reject
+      if (verdict === 'ignore') return TopicValidatorResult.Ignore
+      const known = this.relays.get(peerIdToString(verdict.relay))
+      if ((known && known.record.seq >= verdict.seq) || !this.limits.admitRecord(verdict.relay)) {
+        return TopicValidatorResult.Ignore
+      }
+      this.add(verdict)
+      return this.network ? TopicValidatorResult.Accept : TopicValidatorResult.Ignore
     })
     pubsub.subscribe(this.topicName)
     this.host.addEventListener('peer:identify', evt => {
@@ -150,6 +166,17 @@ export class RelayDirectory {
     await Promise.all(fetches)
   }
 
+  /** A gossiped record: the protocol's verdict, or without the epoch clock our own check and no forwarding. */
+  private judge(bytes: Uint8Array): RelayRecord | 'ignore' | 'reject' {
+    if (!this.network) return this.check(bytes) ?? 'reject'
+    const v = validateRelayRecord(bytes, { network: this.network, nowMs: this.now() })
+    return v.verdict === 'accept' ? v.value : v.verdict
+  }
+
+  /**
+   * A record straight from its relay (`/record`): well-formed, of this network, self-signed. Not judged
+   * for timeliness: it is never forwarded, and it is the relay's own current word on where to reach it.
+   */
   private check(bytes: Uint8Array): RelayRecord | undefined {
     try {
       const record = decodeRelayRecord(bytes)

@@ -10,6 +10,8 @@ import { buildRegistry, eligibleRelays, isEligible, relayKey } from '../../proto
 import { epochSeed } from '../../protocol/seed.ts'
 import {
   type AttestationContext,
+  TIMELINESS_SLACK_MS,
+  timeliness,
   validateAttestation,
   validateRelayRecord,
   witnessIndex,
@@ -279,7 +281,12 @@ describe('attestation validation', () => {
     ],
     ['not a witness', 'not from a witness', () => attest(party('stranger'), relayA.peerId, { epoch })],
     ['witness not assigned', 'not assigned', () => attest(unassignedWitness, relayA.peerId, { epoch })],
-    ['stale epoch', 'stale or future', () => valid, { ...ctx, nowMs: graceEnd(network, epoch) }],
+    [
+      'stale epoch',
+      'stale or future',
+      () => valid,
+      { ...ctx, nowMs: graceEnd(network, epoch) + TIMELINESS_SLACK_MS },
+    ],
     ['future epoch', 'stale or future', () => attest(assignedWitness, relayA.peerId, { epoch: epoch + 1 })],
     ['epoch long past', 'stale or future', () => attest(assignedWitness, relayA.peerId, { epoch: 1 })],
     [
@@ -310,12 +317,43 @@ describe('attestation validation', () => {
     })
   }
 
+  it('ignores (does not reject) just outside the epoch’s window, but rejects a forgery there', () => {
+    const late = { ...ctx, nowMs: graceEnd(network, epoch) }
+    const v = verdict(valid, late)
+    assert.equal(v.verdict, 'ignore')
+    assert.ok(v.verdict === 'ignore' && !v.waiting, 'nothing to wait for')
+    const early = attest(assignedWitness, relayA.peerId, { epoch: epoch + 1 })
+    assert.equal(verdict(early, { ...ctx, nowMs: epochStart(network, epoch + 1) - 1 }).verdict, 'ignore')
+    const forged = encodeAttestation(valid)
+    forged[forged.length - 1]! ^= 1
+    assert.equal(verdict(forged, late).verdict, 'reject')
+  })
+
   it('ignores (does not reject) while the seed or the registry is unknown', () => {
-    assert.equal(verdict(valid, { ...ctx, seedOf: () => undefined }).verdict, 'ignore')
+    const waiting = verdict(valid, { ...ctx, seedOf: () => undefined })
+    assert.ok(waiting.verdict === 'ignore' && waiting.waiting, JSON.stringify(waiting))
     assert.equal(verdict(valid, { ...ctx, registryFor: () => undefined }).verdict, 'ignore')
     // but a bad signature is rejected even then
     const bad = encodeAttestation({ ...valid, rttMs: 43 })
     assert.equal(verdict(bad, { ...ctx, seedOf: () => undefined }).verdict, 'reject')
+  })
+
+  it('one timeliness rule: accept in the window, ignore within the slack around it, reject beyond', () => {
+    const start = epochStart(network, epoch)
+    const end = graceEnd(network, epoch)
+    const cases: [number, string][] = [
+      [start - TIMELINESS_SLACK_MS - 1, 'reject'],
+      [start - TIMELINESS_SLACK_MS, 'ignore'],
+      [start - 1, 'ignore'],
+      [start, 'accept'],
+      [end - 1, 'accept'],
+      [end, 'ignore'],
+      [end + TIMELINESS_SLACK_MS - 1, 'ignore'],
+      [end + TIMELINESS_SLACK_MS, 'reject'],
+    ]
+    for (const [at, expected] of cases)
+      assert.equal(timeliness(network, epoch, at), expected, `at ${at - start}`)
+    assert.equal(timeliness(network, -1, start), 'reject')
   })
 
   it('relay records: accepts valid, rejects forged, stale, foreign and undecodable', () => {
@@ -325,6 +363,9 @@ describe('attestation validation', () => {
     const forged = encodeRelayRecord({ ...good, seq: 2 })
     assert.equal(validateRelayRecord(forged, rctx).verdict, 'reject')
     assert.equal(validateRelayRecord(encodeRelayRecord(record(relayA, { epoch: 3 })), rctx).verdict, 'reject')
+    const late = { network, nowMs: graceEnd(network, epoch) }
+    assert.equal(validateRelayRecord(encodeRelayRecord(good), late).verdict, 'ignore')
+    assert.equal(validateRelayRecord(forged, late).verdict, 'reject')
     const foreign = encodeRelayRecord(record(relayA, { epoch, net: 'othernet' }))
     assert.equal(validateRelayRecord(foreign, rctx).verdict, 'reject')
     assert.equal(validateRelayRecord(Uint8Array.of(1, 2, 3), rctx).verdict, 'reject')

@@ -44,7 +44,7 @@ const host = await createHost({
   listen: ['/ip4/127.0.0.1/tcp/0'],
   bootstrap: v.bootstrap ?? [],
 })
-const directory = new RelayDirectory(host, data.network.id)
+const directory = new RelayDirectory(host, data.network)
 directory.start()
 
 type MessageData = Uint8Array | { byteLength: number; subarray(): Uint8Array }

@@ -27,7 +27,7 @@ describe('relay records and the relay directory', () => {
     const identity = createIdentity(dir)
     const host = await createHost({ networkId: network.id, privateKey: identity.libp2pKey, bootstrap })
     hosts.push(host)
-    const directory = new RelayDirectory(host, network.id)
+    const directory = new RelayDirectory(host, network)
     directory.start()
     const publisher = new RecordPublisher(host, {
       network,
@@ -47,7 +47,7 @@ describe('relay records and the relay directory', () => {
       bootstrap,
     })
     hosts.push(host)
-    const directory = new RelayDirectory(host, network.id)
+    const directory = new RelayDirectory(host, network)
     directory.start()
     return { host, directory }
   }
