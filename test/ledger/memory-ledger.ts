@@ -155,7 +155,7 @@ export async function syncFrom(to: MemoryLedger, from: MemoryLedger, epoch: numb
   const held = new Set(to.store.itemIds(epoch).map(toHex))
   const lacking = from.store.itemIds(epoch).filter(id => !held.has(toHex(id)))
   for (const body of from.store.bodies(epoch, lacking)) {
-    const result = await to.ingest.submit(body.kind, body.bytes, 'sync')
+    const result = await to.ingest.submit(body.kind, body.bytes, { reconciling: epoch })
     assert.equal(result.outcome, 'accept', result.reason)
   }
 }

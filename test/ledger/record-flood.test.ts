@@ -9,16 +9,10 @@ import { loadDataDir } from '../../node/host/datadir.ts'
 import { topic } from '../../node/host/host.ts'
 import { loadSecp256k1Key } from '../../node/host/identity.ts'
 import { DB_FILE, Ledger } from '../../ledger/ledger.ts'
+import { keyVoteSigner } from '../../ledger/vote-signer.ts'
 import { epochAt } from '../../protocol/epoch.ts'
-import {
-  attestationsFor,
-  makeNetwork,
-  seedFor,
-  sleep,
-  type TestNetwork,
-  waitFor,
-  waitForEpochStart,
-} from './helpers.ts'
+import { attestationsFor, makeNetwork, seedFor, type LedgerNetwork, waitForEpochStart } from './helpers.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 import { type GossipNode, gossipNode } from '../witness/nodes.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
@@ -58,7 +52,7 @@ async function startFlooder(args: string[]): Promise<{ proc: ChildProcess; lines
 // peer must not be able to fill a ledger's disk or stall it, and honest attestations must still certify.
 describe('ledger: a flood of validly signed relay records', function () {
   this.timeout(120_000)
-  let t: TestNetwork | undefined
+  let t: LedgerNetwork | undefined
   let ledger: Ledger | undefined
   let flooder: ChildProcess | undefined
   let witness: GossipNode | undefined
@@ -82,7 +76,7 @@ describe('ledger: a flood of validly signed relay records', function () {
     const dir = t.ledgerDirs[0] as string
     ledger = await Ledger.start({
       data: loadDataDir(dir),
-      signerKey: loadSecp256k1Key(join(dir, 'signer.key')),
+      signer: keyVoteSigner(loadSecp256k1Key(join(dir, 'signer.key'))),
       listen: ['/ip4/127.0.0.1/tcp/0'],
       api: { host: '127.0.0.1', port: 0 },
     })
@@ -102,15 +96,18 @@ describe('ledger: a flood of validly signed relay records', function () {
     const attestations = topic(t.network.id, 'attestations')
     witness.services.pubsub.subscribe(attestations)
     await witness.dial(multiaddr(address))
-    await waitFor('the ledger on the attestations topic', 20_000, async () =>
-      witness?.services.pubsub.getSubscribers(attestations).length === 1 ? true : undefined,
+    await waitFor(
+      async () => (witness?.services.pubsub.getSubscribers(attestations).length === 1 ? true : undefined),
+      { what: 'the ledger on the attestations topic', timeoutMs: 20_000, intervalMs: 200 },
     )
     // the first epoch that starts after setup, however long setup took
     const epoch = epochAt(t.network, Date.now()) + 1
     const api = `http://${ledger.apiAddress}`
-    const seed = await waitFor('the seed', 30_000, () =>
-      seedFor(t?.network as TestNetwork['network'], epoch, api),
-    )
+    const seed = await waitFor(() => seedFor(t?.network as LedgerNetwork['network'], epoch, api), {
+      what: 'the seed',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    })
     await waitForEpochStart(t.network, epoch)
 
     const disk = diskBytes(dir)
@@ -126,9 +123,11 @@ describe('ledger: a flood of validly signed relay records', function () {
     const { published, ms } = JSON.parse(done.value as string)
     assert.equal(published, FLOOD)
     // The epoch's content is final once it is certified (records arriving later are no longer timely).
-    const cert = await waitFor('the certificate of the flooded epoch', 60_000, async () =>
-      ledger?.store.certificate(epoch),
-    ).catch(() => undefined)
+    const cert = await waitFor(async () => ledger?.store.certificate(epoch), {
+      what: 'the certificate of the flooded epoch',
+      timeoutMs: 60_000,
+      intervalMs: 200,
+    }).catch(() => undefined)
     const used = process.cpuUsage(cpu)
     loop.disable()
     const stored = ledger.store.counts(epoch).relayRecords

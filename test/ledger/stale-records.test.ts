@@ -8,6 +8,7 @@ import { topic } from '../../node/host/host.ts'
 import { loadSecp256k1Key } from '../../node/host/identity.ts'
 import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { Ledger } from '../../ledger/ledger.ts'
+import { keyVoteSigner } from '../../ledger/vote-signer.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
 import { epochAt } from '../../protocol/epoch.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
@@ -15,7 +16,7 @@ import { peerIdOfPublicKey } from '../../protocol/peer.ts'
 import { encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
 import { type GossipNode, gossipNode } from '../witness/nodes.ts'
 import { Children } from '../witness/processes.ts'
-import { sleep, waitFor } from './helpers.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 // the gossipsub class has getMeshPeers and getScore; its public interface declares neither
 const meshOf = (pubsub: unknown, name: string): string[] =>
@@ -75,7 +76,7 @@ describe('ledger: stale relay records and honest relays', function () {
     for (const dir of made.ledgerDirs) {
       const ledger = await Ledger.start({
         data: loadDataDir(dir),
-        signerKey: loadSecp256k1Key(join(dir, 'signer.key')),
+        signer: keyVoteSigner(loadSecp256k1Key(join(dir, 'signer.key'))),
         listen: ['/ip4/127.0.0.1/tcp/0'],
         bootstrap: ledgers.flatMap(l => l.host.getMultiaddrs().map(String)),
       })
@@ -100,10 +101,13 @@ describe('ledger: stale relay records and honest relays', function () {
       await node.dial(multiaddr(relay.addresses[0] as string))
     }
     const [attacker, publisher] = nodes as [GossipNode, GossipNode]
-    await waitFor('the relay in every mesh', 20_000, async () => {
-      const meshed = ledgers.every(l => meshOf(l.host.services.pubsub, relays).includes(relay.peerId))
-      return meshed && nodes.every(n => meshOf(n.services.pubsub, relays).length === 1) ? true : undefined
-    })
+    await waitFor(
+      async () => {
+        const meshed = ledgers.every(l => meshOf(l.host.services.pubsub, relays).includes(relay.peerId))
+        return meshed && nodes.every(n => meshOf(n.services.pubsub, relays).length === 1) ? true : undefined
+      },
+      { what: 'the relay in every mesh', timeoutMs: 20_000, intervalMs: 200 },
+    )
     for (const l of ledgers) {
       assert.ok(
         !l.host.getConnections().some(c => nodes.some(n => c.remotePeer.equals(n.peerId))),

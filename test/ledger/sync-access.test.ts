@@ -20,10 +20,10 @@ import {
   startLedger,
   tearDown,
   testPeer,
-  waitFor,
   waitForCertificate,
   waitForEpochStart,
 } from './helpers.ts'
+import { waitFor } from '../helpers/wait.ts'
 import { createNode, MemorySource } from './sync-helpers.ts'
 
 function relayRecord(network: NetworkDefinition, epoch: number) {
@@ -123,10 +123,13 @@ describe('ledger: who sync answers, and what it may bring in', function () {
       records.map(r => r.bytes),
     )
     const member = ledgers[1] as LedgerProcess
-    await waitFor('the records at member 2', 10_000, async () => {
-      const r = await getJson(`${member.api}/epochs/${epoch}`)
-      return r.body.relayRecords === records.length ? true : undefined
-    })
+    await waitFor(
+      async () => {
+        const r = await getJson(`${member.api}/epochs/${epoch}`)
+        return r.body.relayRecords === records.length ? true : undefined
+      },
+      { what: 'the records at member 2', timeoutMs: 10_000, intervalMs: 200 },
+    )
     stranger = await createNode()
     let received = 0
     let listed = 0
