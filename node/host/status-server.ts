@@ -5,6 +5,15 @@ export interface StatusSource {
   status(): unknown
   /** Prometheus text exposition format. */
   metrics(): string
+  /** The HTML dashboard served at `GET /`, when the role has one (node/host/dashboard.ts). */
+  page?: string
+}
+
+// The page is self-contained: it may only read this listener, and no other site may frame it.
+const PAGE_HEADERS = {
+  'content-security-policy':
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  'x-frame-options': 'DENY',
 }
 
 export interface StatusServer {
@@ -13,7 +22,7 @@ export interface StatusServer {
   close(): Promise<void>
 }
 
-/** Serves `GET /status` (JSON) and `GET /metrics` (Prometheus). Bind it to loopback unless told otherwise. */
+/** Serves `GET /status` (JSON), `GET /metrics` (Prometheus) and the dashboard at `GET /`. Bind it to loopback unless told otherwise. */
 export async function startStatusServer(
   host: string,
   port: number,
@@ -21,6 +30,10 @@ export async function startStatusServer(
 ): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
+    if (req.method === 'GET' && path === '/' && source.page !== undefined) {
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...PAGE_HEADERS }).end(source.page)
+      return
+    }
     if (req.method !== 'GET' || (path !== '/status' && path !== '/metrics')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /status or /metrics\n')
       return
