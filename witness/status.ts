@@ -2,6 +2,7 @@ import type { AttestationTopic } from '../node/network/attestation-topic.ts'
 import type { RelayDirectory } from '../node/network/directory.ts'
 import type { EvidenceLog } from '../node/network/evidence.ts'
 import type { Host } from '../node/host/host.ts'
+import { dashboardPage } from '../node/host/dashboard.ts'
 import { metric, type StatusSource } from '../node/host/status-server.ts'
 import type { ProbeSink } from './sink.ts'
 import type { Witness } from './witness.ts'
@@ -16,6 +17,7 @@ export function witnessStatus(
   directory: RelayDirectory,
 ): StatusSource {
   return {
+    page: dashboardPage('witness'),
     status: () => ({
       peerId: host.peerId.toString(),
       addresses: host.getMultiaddrs().map(String),

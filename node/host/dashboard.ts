@@ -3,7 +3,24 @@
  * listener's own `/status`) that each role serves at `GET /` of its status listener. The shell, the
  * chart and the table code are shared; a role picks the renderer that lays out its status JSON.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
+
 export type DashboardRole = 'relay' | 'witness' | 'ledger'
+
+// The page is self-contained: it may only read its own listener, and no other site may frame it.
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'content-security-policy':
+    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
+  'x-frame-options': 'DENY',
+}
+
+/** Answers `GET /` with the page and says so; leaves every other request to the caller. */
+export function serveDashboard(req: IncomingMessage, res: ServerResponse, page: string): boolean {
+  if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/') return false
+  res.writeHead(200, PAGE_HEADERS).end(page)
+  return true
+}
 
 export function dashboardPage(role: DashboardRole): string {
   return `<!doctype html>
@@ -104,6 +121,7 @@ function bar(used, limit) {
   return el('div', { class: 'bar', title: pct.toFixed(1) + '%' }, [el('div', { style: 'width:' + pct + '%' })]);
 }
 function errors(entries) {
+  if (entries === undefined) return note('this role does not keep its errors for the dashboard yet');
   return list(
     (entries || []).slice().reverse().map(e =>
       time(e.time) + ' ' + e.level + ': ' + e.msg + (e.remedy ? ' (' + e.remedy + ')' : '')),
@@ -111,11 +129,10 @@ function errors(entries) {
   );
 }
 
-/** Line chart of per-second rates: samples [{t, in, out}], drawn into an inline SVG. */
-function rateChart(label, samples) {
-  const w = 600, h = 180, left = 64, bottom = 20;
-  const svg = svgEl('svg', { class: 'chart', viewBox: '0 0 ' + w + ' ' + h, preserveAspectRatio: 'none',
-    role: 'img', 'aria-label': label });
+/** Line chart of rates over time: samples [{t, in, out}], the two series named by names.in and names.out. */
+function rateChart(label, samples, names) {
+  const w = Math.max(280, document.getElementById('cards').clientWidth - 60), h = 180, left = 64, bottom = 20;
+  const svg = svgEl('svg', { class: 'chart', viewBox: '0 0 ' + w + ' ' + h, role: 'img', 'aria-label': label });
   svg.dataset.points = String(samples.length);
   const max = Math.max(1, ...samples.map(s => Math.max(s.in, s.out)));
   const t0 = samples.length ? samples[0].t : 0;
@@ -139,8 +156,8 @@ function rateChart(label, samples) {
       'vector-effect': 'non-scaling-stroke', points: samples.map(s => x(s.t) + ',' + y(s[key])).join(' ') }));
   }
   const legend = el('div', { class: 'legend' }, [
-    el('span', {}, [el('i', { style: 'background:var(--in)' }), 'in (from clients)']),
-    el('span', {}, [el('i', { style: 'background:var(--out)' }), 'out (to clients)']),
+    el('span', {}, [el('i', { style: 'background:var(--in)' }), names.in]),
+    el('span', {}, [el('i', { style: 'background:var(--out)' }), names.out]),
   ]);
   return samples.length < 2 ? [svg, note('collecting samples…')] : [svg, legend];
 }
@@ -158,9 +175,13 @@ function earnings(e) {
   return out;
 }
 
+/** What each role's page reads from its own listener, merged into one object. */
+const SOURCES = { relay: ['status'], witness: ['status'], ledger: ['healthz', 'epochs'] };
+
 const RENDER = {
   relay: s => [
-    card('Throughput (last 10 minutes)', rateChart('Relay throughput', s.throughput || []), true),
+    card('Throughput (last 10 minutes)', rateChart('Relay throughput', s.throughput || [],
+      { in: 'in (from clients)', out: 'out (to clients)' }), true),
     card('Reachability', [kv([
       ['reachable from outside', s.reachability == null ? 'unknown (not tracked yet)' : String(s.reachability)],
       ['peer id', s.peerId], ['network', s.network], ['connections', s.connections],
@@ -175,18 +196,32 @@ const RENDER = {
     card('Earnings', earnings(s.earnings)),
     card('Last errors', [errors(s.errors)], true),
   ],
-  witness: s => [
-    card('Witness', [kv([['peer id', s.peerId], ['network', s.network], ['epoch', s.epoch],
-      ['epochs measured', s.epochsMeasured], ['attestations published', s.attestations]])]),
-    card('Recent probes', [table(['time', 'relay', 'outcome', 'capacity'], (s.recentProbes || []).slice().reverse()
-      .map(p => [time(p.time), p.relay, p.outcome, p.capacityBps == null ? null : bytes(p.capacityBps) + '/s']))], true),
-    card('Last errors', [errors(s.errors)], true),
-  ],
+  witness: s => {
+    const recent = s.recent || [];
+    const probes = s.probes || {};
+    const epochs = Array.from(new Set(recent.map(p => p.epoch))).sort((a, b) => a - b);
+    return [
+      card('Probed capacity (recent probes)', rateChart('Witness probes', recent.slice().reverse().map(p =>
+        ({ t: p.startedAt, in: p.forwardBps, out: p.reverseBps })), { in: 'forward', out: 'reverse' }), true),
+      card('Witness', [kv([['peer id', s.peerId], ['epoch', s.epoch], ['seed known', s.seedKnown ? 'yes' : 'no'],
+        ['relays known', s.relaysKnown], ['epochs measured (recent probes)', epochs.join(', ') || 'none yet']]),
+        el('h2', {}, ['Listen addresses']), list(s.addresses || [], 'none')]),
+      card('Probes and attestations', [kv([['planned', probes.planned], ['done', probes.done],
+        ['failed', probes.failed], ['skipped', probes.skipped], ['attestations published', probes.published],
+        ['publishing failed', probes.publishFailed], ['evidence kept', s.evidence]]),
+        el('h2', {}, ['Outcomes']), kv(Object.entries(probes.outcomes || {}))]),
+      card('Recent probes', [table(['time', 'epoch', 'relay', 'outcome', 'forward', 'reverse', 'rtt'],
+        recent.map(p => [time(p.startedAt), p.epoch, p.relay, p.outcome, bytes(p.forwardBps) + '/s',
+          bytes(p.reverseBps) + '/s', p.rttMs + ' ms']))], true),
+      card('Last errors', [errors(s.errors)], true),
+    ];
+  },
   ledger: s => [
     card('Ledger', [kv([['network', s.network], ['current epoch', s.currentEpoch],
       ['latest certified', s.latestCertified == null ? 'none yet' : s.latestCertified]])]),
-    card('Epochs', [table(['epoch', 'status', 'attestations', 'certificate'], (s.epochs || []).slice().reverse()
-      .map(e => [e.epoch, e.status, e.attestations, e.rewardsRoot || 'none']))], true),
+    card('Epochs and certificates', [table(['epoch', 'status', 'attestations', 'relay records', 'certified rewards root'],
+      (s.epochs || []).slice().reverse().map(e =>
+        [e.epoch, e.status, e.attestations, e.relayRecords, e.rewardsRoot || 'not certified']))], true),
     card('Last errors', [errors(s.errors)], true),
   ],
 };
@@ -194,9 +229,12 @@ const RENDER = {
 async function refresh() {
   const stamp = document.getElementById('updated');
   try {
-    const res = await fetch('status', { cache: 'no-store' });
-    if (!res.ok) throw new Error('status answered ' + res.status);
-    const cards = RENDER[ROLE](await res.json());
+    const parts = await Promise.all(SOURCES[ROLE].map(async path => {
+      const res = await fetch(path, { cache: 'no-store' });
+      if (!res.ok) throw new Error(path + ' answered ' + res.status);
+      return res.json();
+    }));
+    const cards = RENDER[ROLE](Object.assign({}, ...parts));
     document.getElementById('cards').replaceChildren(...cards);
     stamp.textContent = 'updated ' + time(Date.now());
     stamp.className = '';

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { serveDashboard } from './dashboard.ts'
 
 export interface StatusSource {
   status(): unknown
@@ -7,13 +8,6 @@ export interface StatusSource {
   metrics(): string
   /** The HTML dashboard served at `GET /`, when the role has one (node/host/dashboard.ts). */
   page?: string
-}
-
-// The page is self-contained: it may only read this listener, and no other site may frame it.
-const PAGE_HEADERS = {
-  'content-security-policy':
-    "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:",
-  'x-frame-options': 'DENY',
 }
 
 export interface StatusServer {
@@ -30,10 +24,7 @@ export async function startStatusServer(
 ): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
-    if (req.method === 'GET' && path === '/' && source.page !== undefined) {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...PAGE_HEADERS }).end(source.page)
-      return
-    }
+    if (source.page !== undefined && serveDashboard(req, res, source.page)) return
     if (req.method !== 'GET' || (path !== '/status' && path !== '/metrics')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /status or /metrics\n')
       return
