@@ -3,6 +3,7 @@ import { mkdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { LedgerApi } from '../../ledger/api.ts'
+import { LedgerEarnings } from '../../node/relay/earnings.ts'
 import { graceEnd } from '../../protocol/epoch.ts'
 import { launchChromium, pageErrors } from '../helpers/chromium.ts'
 import { certify, ingestAttestations, type MemoryLedger, memoryLedger } from './memory-ledger.ts'
@@ -16,6 +17,7 @@ describe('ledger dashboard (headless Chromium)', function () {
   let m: MemoryLedger
   let api: LedgerApi
   let browser: Browser | undefined
+  let base: string
 
   before(async () => {
     mkdirSync(out, { recursive: true })
@@ -32,6 +34,7 @@ describe('ledger dashboard (headless Chromium)', function () {
       nextToFinish: () => 1,
       now: m.clock.now,
     })
+    base = `http://${await api.listen('127.0.0.1', 0)}`
   })
 
   after(async () => {
@@ -41,7 +44,6 @@ describe('ledger dashboard (headless Chromium)', function () {
   })
 
   it('lists the epochs with their status and certified roots, without console errors', async () => {
-    const base = `http://${await api.listen('127.0.0.1', 0)}`
     const res = await fetch(`${base}/`)
     assert.equal(res.status, 200)
     assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/)
@@ -66,5 +68,25 @@ describe('ledger dashboard (headless Chromium)', function () {
     assert.ok(statSync(shot).size > 5_000)
     console.log(`    screenshot: ${shot}`)
     assert.deepEqual(errors, [])
+  })
+  it("feeds a relay's dashboard its earnings per epoch and its claimable total", async () => {
+    const { relays } = await (await fetch(`${base}/relays`)).json()
+    const { peerId, payout } = relays[0]
+    const earnings = new LedgerEarnings(`${base}/`, peerId, payout)
+    await earnings.poll()
+    const view = earnings.current()
+    assert.equal(view.error, null)
+    assert.equal(view.ledger, base)
+    assert.deepEqual(
+      view.relay?.history.map(h => h.epoch),
+      [0],
+    )
+    assert.equal(view.rewards?.epoch, 0)
+    assert.ok(BigInt(view.rewards?.amount ?? '0') > 0n)
+
+    const unknown = new LedgerEarnings(base, '12D3KooWRAan89mcVWSHxezuu4znaBP7Gzxiu7co2FzPBzhorheU', payout)
+    await unknown.poll()
+    assert.equal(unknown.current().error, null)
+    assert.equal(unknown.current().relay, null)
   })
 })
