@@ -245,4 +245,6 @@ async function refresh() {
 }
 refresh();
 setInterval(refresh, 2000);
+// the chart is drawn to the page's width: a turned phone redraws it
+addEventListener('resize', refresh);
 `

@@ -118,6 +118,9 @@ describe('relay dashboard (real processes, headless Chromium)', function () {
 
     // On a phone the cards stack and nothing runs off the side.
     await page.setViewportSize({ width: 390, height: 844 })
+    await page.waitForFunction(
+      () => Number(document.querySelector('svg.chart')?.getAttribute('viewBox')?.split(' ')[2]) < 390,
+    )
     assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= 390))
     const phone = resolve(out, 'relay-phone.png')
     await page.screenshot({ path: phone, fullPage: true })
