@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { dashboardPage, serveDashboard } from '../node/host/dashboard.ts'
 import { to0x } from '../protocol/bytes.ts'
 import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
 import type {
@@ -23,6 +24,8 @@ import { type Certificate, decodeCertificate, decodeVote, sameRoot } from '../pr
 import { leavesOf } from './epoch-tally.ts'
 import type { Metrics } from './metrics.ts'
 import type { LedgerStore, StoredCertificate } from './store.ts'
+
+const PAGE = dashboardPage('ledger')
 
 export interface ApiContext {
   network: NetworkDefinition
@@ -96,7 +99,7 @@ export class LedgerApi {
   /** Listens and returns the bound HOST:PORT. */
   async listen(host: string, port: number): Promise<string> {
     const server = createServer({ maxHeaderSize: 8192, requestTimeout: 10_000 }, (req, res) => {
-      void this.handle(req, res)
+      if (!serveDashboard(req, res, PAGE)) void this.handle(req, res)
     })
     server.headersTimeout = 5_000
     server.on('clientError', (err: NodeJS.ErrnoException, socket) => {

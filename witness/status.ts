@@ -3,6 +3,7 @@ import type { AttestationTopic } from '../node/network/attestation-topic.ts'
 import type { RelayDirectory } from '../node/network/directory.ts'
 import type { EvidenceLog } from '../node/network/evidence.ts'
 import type { Host } from '../node/host/host.ts'
+import { dashboardPage } from '../node/host/dashboard.ts'
 import { readCounter, readGauge, type StatusSource } from '../node/host/status-server.ts'
 import type { ProbeSink } from './sink.ts'
 import type { Witness } from './witness.ts'
@@ -17,6 +18,7 @@ export function witnessStatus(
   directory: RelayDirectory,
 ): StatusSource {
   return {
+    page: dashboardPage('witness'),
     status: () => ({
       peerId: host.peerId.toString(),
       addresses: host.getMultiaddrs().map(String),

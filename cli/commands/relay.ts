@@ -8,22 +8,36 @@ import { MonthlyQuota } from '../../node/relay/quota.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
 import { Relay } from '../../node/relay/relay.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
+import { RelayDashboard } from '../../node/relay/relay-dashboard.ts'
+import { LedgerEarnings } from '../../node/relay/earnings.ts'
+import { Logger } from '../../node/host/log.ts'
 import { startStatusServer } from '../../node/host/status-server.ts'
 import { DEFAULT_LIMITS } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
-import { type FlagSpec, hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import {
+  type FlagSpec,
+  hostPortFlag,
+  intFlag,
+  parseFlags,
+  requireFlag,
+  UsageError,
+  urlFlag,
+} from '../args.ts'
 import { withConfigFile } from '../config.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
        [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
        [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
+       [--ledger URL]
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-ports takes ports and
 ranges (80,443,1024-65535); without it every port but 25 (SMTP) is allowed. --exit-dns resolves exit
-targets with those DNS servers instead of the system resolver. The first line on stdout
+targets with those DNS servers instead of the system resolver. --status serves /status, /metrics and a
+dashboard page at / (loopback unless told otherwise); with --ledger (a ledger's HTTP API, e.g.
+http://127.0.0.1:7380) the dashboard shows this relay's earnings, read every 30 s. The first line on stdout
 is JSON with the peer id, the listen addresses and the status address. Every flag but --dir can also
 be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen": ["/ip4/0.0.0.0/tcp/4001"]});
 flags on the command line win.`
@@ -41,6 +55,7 @@ const FLAGS = {
   'max-tunnel-memory': { type: 'string' },
   'allow-private-exits': { type: 'boolean', default: false },
   status: { type: 'string' },
+  ledger: { type: 'string' },
 } as const satisfies FlagSpec
 
 export const command: Command = {
@@ -77,6 +92,7 @@ export const command: Command = {
     }
     const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
     const allowPrivate = v['allow-private-exits'] === true
+    const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380')
 
     const data = loadDataDir(dir)
     const payout = data.config.payout && parseHex(data.config.payout, 20)
@@ -118,7 +134,16 @@ export const command: Command = {
       directory,
     })
     await publisher.start()
-    const statusServer = status && (await startStatusServer(status.host, status.port, relay))
+    const log = new Logger({ role: 'relay' })
+    const dashboard = new RelayDashboard(relay, {
+      log,
+      earnings:
+        ledger === undefined
+          ? undefined
+          : new LedgerEarnings(ledger, host.peerId.toString(), data.config.payout!, log),
+    })
+    dashboard.start()
+    const statusServer = status && (await startStatusServer(status.host, status.port, dashboard))
     console.log(
       JSON.stringify({
         peerId: host.peerId.toString(),
@@ -131,6 +156,7 @@ export const command: Command = {
     console.error(`weir relay: ${signal}: closing tunnels and stopping`)
     publisher.stop()
     attestations.topic.stop()
+    dashboard.stop()
     await relay.stop()
     await statusServer?.close()
     await host.stop()

@@ -1,11 +1,14 @@
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { Counter, Gauge, type Registry } from 'prom-client'
+import { serveDashboard } from './dashboard.ts'
 
 export interface StatusSource {
   status(): unknown
   /** The node's own Prometheus registry (never the global one, so nodes sharing a process stay apart). */
   readonly metrics: Registry
+  /** The HTML dashboard served at `GET /`, when the role has one (node/host/dashboard.ts). */
+  page?: string
 }
 
 export interface StatusServer {
@@ -14,7 +17,7 @@ export interface StatusServer {
   close(): Promise<void>
 }
 
-/** Serves `GET /status` (JSON) and `GET /metrics` (Prometheus). Bind it to loopback unless told otherwise. */
+/** Serves `GET /status` (JSON), `GET /metrics` (Prometheus) and the dashboard at `GET /`. Bind it to loopback unless told otherwise. */
 export async function startStatusServer(
   host: string,
   port: number,
@@ -22,6 +25,7 @@ export async function startStatusServer(
 ): Promise<StatusServer> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0]
+    if (source.page !== undefined && serveDashboard(req, res, source.page)) return
     if (req.method !== 'GET' || (path !== '/status' && path !== '/metrics')) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /status or /metrics\n')
       return

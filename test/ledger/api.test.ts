@@ -290,7 +290,6 @@ describe('ledger HTTP API', () => {
       ['/epochs/3/certificate', 'epoch 3 has not started (current is 2)'],
       ['/epochs/1/nope', 'no such route'],
       ['/epochs/0/tally/more', 'no such route'],
-      ['/', 'no such route'],
       ['/%00%ff/../../etc/passwd', 'no such route'],
       [
         '/relays/12D3KooWRAan89mcVWSHxezuu4znaBP7Gzxiu7co2FzPBzhorheU',

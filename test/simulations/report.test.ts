@@ -1,30 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdirSync, readFileSync, rmSync, statSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import Chromium from '@sparticuz/chromium'
-import { type Browser, chromium } from 'playwright-core'
+import type { Browser } from 'playwright-core'
 import { resolveScenario } from '../../simulations/scenario.ts'
 import { runSweep } from '../../simulations/sweep.ts'
-
-/**
- * The Chromium that @sparticuz/chromium ships in its npm package, unpacked once per package version: the
- * package unpacks into the temp dir and reuses any `chromium` already there, whichever version left it.
- */
-async function chromiumPath(): Promise<string> {
-  const pkg = join(import.meta.dirname, '../../node_modules/@sparticuz/chromium/package.json')
-  const dir = join(tmpdir(), `weir-chromium-${JSON.parse(readFileSync(pkg, 'utf8')).version}`)
-  mkdirSync(dir, { recursive: true })
-  const tmp = process.env.TMPDIR
-  process.env.TMPDIR = dir
-  try {
-    return await Chromium.executablePath()
-  } finally {
-    if (tmp === undefined) delete process.env.TMPDIR
-    else process.env.TMPDIR = tmp
-  }
-}
+import { launchChromium, pageErrors } from '../helpers/chromium.ts'
 
 describe('report.html', () => {
   // Kept (under out/, which git ignores) so the screenshot can be looked at after the test.
@@ -48,25 +29,9 @@ describe('report.html', () => {
     })
     await runSweep(scenario, { out, workers: 0 })
 
-    browser = await chromium.launch({
-      executablePath: await chromiumPath(),
-      args: [
-        '--headless',
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--no-first-run',
-        '--disable-sync',
-      ],
-    })
+    browser = await launchChromium()
     const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
-    const errors: string[] = []
-    page.on('console', msg => {
-      if (msg.type() === 'error') errors.push(msg.text())
-    })
-    page.on('pageerror', err => errors.push(err.message))
-    page.on('requestfailed', req => errors.push(`request failed: ${req.url()}`))
+    const errors = pageErrors(page)
     await page.goto(pathToFileURL(join(out, 'report.html')).href, { waitUntil: 'load' })
     assert.deepEqual(errors, [])
 
