@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 // A local Anvil chain for tests, benchmarks and the demo testnet. Anvil runs in its own process group so stop()
 // (and this process exiting or being interrupted) ends both the npm wrapper and the binary it spawns.
 // @foundry-rs/anvil is a development dependency: relays, witnesses and ledgers never start a chain.
@@ -84,7 +85,7 @@ export function anvilKeys(count: number): { accounts: Address[]; privateKeys: He
 /** The npm package's launcher script, which runs the Anvil binary for this platform. */
 function anvilLauncher(): string {
   try {
-    return fileURLToPath(import.meta.resolve('@foundry-rs/anvil/bin.mjs'))
+    return createRequire(import.meta.url).resolve('@foundry-rs/anvil/bin.mjs')
   } catch {
     throw new Error(
       'Anvil is not installed: @foundry-rs/anvil is a development dependency, so a local chain ' +

@@ -1,4 +1,6 @@
+import { createRequire } from 'node:module'
 import { existsSync, readFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import type { Abi, Hex } from 'viem'
 
 export interface Artifact {
@@ -17,7 +19,8 @@ const cache = new Map<ContractName, Artifact>()
 export function loadArtifact(name: ContractName): Artifact {
   const cached = cache.get(name)
   if (cached) return cached
-  const url = new URL(import.meta.resolve(`#root/contracts/artifacts/${name}.json`))
+  const root = dirname(createRequire(import.meta.url).resolve('#root/package.json'))
+  const url = join(root, 'contracts', 'artifacts', `${name}.json`)
   if (!existsSync(url)) {
     throw new Error(
       `contract artifact ${name} is missing (contracts/artifacts/${name}.json): run \`npm run build\``,

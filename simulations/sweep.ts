@@ -1,7 +1,8 @@
+import { createRequire } from 'node:module'
 import { execFileSync } from 'node:child_process'
 import { createReadStream, createWriteStream, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { finished } from 'node:stream/promises'
 import { stringify } from 'yaml'
 import { sha256 } from '../protocol/hash.ts'
@@ -30,11 +31,11 @@ export interface SweepResult {
 
 export function codeVersion(): string {
   // #root/ is the package root (package.json's "imports"), from the sources or from dist/ alike
-  const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('#root/package.json')), 'utf8'))
+  const pkg = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('#root/package.json'), 'utf8'))
   let commit = 'unknown'
   try {
     commit = execFileSync('git', ['describe', '--always', '--dirty', '--abbrev=12'], {
-      cwd: new URL('.', import.meta.resolve('#root/package.json')),
+      cwd: dirname(createRequire(import.meta.url).resolve('#root/package.json')),
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'ignore'],
     }).trim()

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module'
 import { readFileSync } from 'node:fs'
 import type { Command } from '../command.ts'
 import { parseFlags } from '../args.ts'
@@ -8,7 +9,7 @@ export const command: Command = {
   async run(argv) {
     parseFlags(argv, {})
     // #root/ is the package root (package.json's "imports"), from the sources or from dist/ alike
-    const pkg = JSON.parse(readFileSync(new URL(import.meta.resolve('#root/package.json')), 'utf8'))
+    const pkg = JSON.parse(readFileSync(createRequire(import.meta.url).resolve('#root/package.json'), 'utf8'))
     console.log(`weir ${pkg.version} (node ${process.version})`)
     return 0
   },

@@ -42,7 +42,7 @@ describe('contracts: anvil launcher', () => {
         .filter(pid => {
           try {
             const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')
-            return args.some(a => a.endsWith('anvil')) && args.includes('424242')
+            return args.some(a => /anvil(\/bin\.mjs)?$/.test(a)) && args.includes('424242')
           } catch {
             return false
           }
