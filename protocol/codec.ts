@@ -37,7 +37,7 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
   if (bytes.length > maxBytes)
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
-  // canonical input in the common subset (./fast/cbor.ts) needs neither cborg nor the re-encoding check below
+  // canonical input in the common subset (./fast/cbor.ts) needs neither cborg nor the check below
   const direct = decodeSubset(bytes)
   if (direct !== undefined) return checkShape(direct, arity, what)
   let value: unknown

@@ -172,7 +172,7 @@ export function rewardsRoot(leaves: readonly RewardLeaf[], accounts?: AccountWor
   return nodes.slice(32 * slot(0), 32 * slot(0) + 32)
 }
 
-/** All 2n − 1 nodes of rewardsTreeNodes(leaves), node i at bytes [32i, 32i + 32), and the leaves by rank. */
+/** The 2n − 1 nodes of rewardsTreeNodes(leaves), node i at bytes [32i, 32i + 32); the leaves by rank. */
 export function rewardsTreeBytes(leaves: readonly RewardLeaf[]): { nodes: Uint8Array; order: number[] } {
   const n = leaves.length
   const words = new Uint32Array(8 * (2 * n - 1))
