@@ -6,6 +6,8 @@
 const timed = [
   'test/node/relay-proxy.test.ts',
   'test/node/relay/fair-slots.test.ts',
+  'test/witness/probe-attacks.test.ts',
+  'test/ledger/record-flood.test.ts',
   'test/witness/probe.test.ts',
   'test/witness/relays.test.ts',
   'test/witness/witness.test.ts',
