@@ -16,7 +16,7 @@ import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError } from '../a
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
-       [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
+       [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
        [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
