@@ -28,7 +28,7 @@ import { withConfigFile } from '../config.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
-       [--monthly-quota BYTES] [--exit-ports PORT,...] [--exit-dns HOST:PORT]... [--allow-private-exits]
+       [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
        [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
        [--ledger URL]
 
