@@ -101,7 +101,9 @@ export function compile(force = false): { compiled: boolean; contracts: string[]
     const artifact = { abi: contract.abi, bytecode: `0x${contract.evm.bytecode.object}` }
     writeFileSync(join(artifactsDir, `${name}.json`), `${JSON.stringify(artifact, null, 2)}\n`)
   }
-  writeFileSync(abiFile, abiModule(abis))
+  // Unchanged ABIs keep their file time: dist/ is built from it and checked for staleness.
+  const module = abiModule(abis)
+  if (!existsSync(abiFile) || readFileSync(abiFile, 'utf8') !== module) writeFileSync(abiFile, module)
   writeFileSync(stampFile, stamp)
   return { compiled: true, contracts: names }
 }

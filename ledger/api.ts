@@ -75,7 +75,7 @@ function parsePeerId(text: string): string {
   }
 }
 
-function certificateJson(stored: StoredCertificate): Answer<typeof certificateAnswer> {
+export function certificateJson(stored: StoredCertificate): Answer<typeof certificateAnswer> {
   const c = decodeCertificate(stored.bytes)
   return {
     net: c.net,

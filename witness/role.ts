@@ -37,6 +37,11 @@ export interface WitnessRoleInfo {
   status: string | null
 }
 
+/** The sink was given an address the witness listens on: a configuration error, not a failure. */
+export class SinkAddressError extends Error {
+  override name = 'SinkAddressError'
+}
+
 /**
  * Runs the witness role from its data dir: the libp2p host, the relay directory, the probe sink, the
  * Witness and its status server. `weir witness` starts it from its flags, weir testnet with its gate.
@@ -65,7 +70,7 @@ export async function startWitnessRole(
     stopDiscovering()
     await sink.close()
     await host.stop()
-    throw new Error(
+    throw new SinkAddressError(
       `--sink ${sink.host} is where this witness listens (${shared}): relays would know probes by ` +
         'where they exit; give the sink an address the witness does not listen on (on one machine, e.g. 127.0.0.2)',
     )

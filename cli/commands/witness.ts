@@ -1,5 +1,5 @@
 import { isIP } from 'node:net'
-import { startWitnessRole } from '../../witness/role.ts'
+import { SinkAddressError, startWitnessRole } from '../../witness/role.ts'
 import type { Command } from '../command.ts'
 import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
@@ -47,6 +47,8 @@ export const command: Command = {
       ...(ledger ? { ledger } : {}),
       concurrency,
       log: line => console.error(`weir witness: ${line}`),
+    }).catch(err => {
+      throw err instanceof SinkAddressError ? new UsageError(err.message) : err
     })
     console.log(JSON.stringify(witness.info))
     const signal = await stopRequested

@@ -5,13 +5,16 @@ import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import * as v from 'valibot'
 import { type Hex, hexToBytes } from 'viem'
 import { type Anvil, startAnvil } from '../../contracts/anvil.ts'
 import { deployContracts, rootOf, tokenBalance } from '../../contracts/client.ts'
+import { certificateJson } from '../../ledger/api.ts'
 import { initDataDir } from '../../node/host/datadir.ts'
 import { createSecp256k1Key } from '../../node/host/identity.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { buildRewardsTree, hexProof, type RewardLeaf } from '../../protocol/merkle.ts'
+import type { rewardsAnswer } from '../../protocol/ledger-api.ts'
 import type { Address } from '../../protocol/network.ts'
 import { type Certificate, encodeCertificate, signVote } from '../../protocol/vote.ts'
 import { testNetwork } from '../helpers/network.ts'
@@ -20,7 +23,7 @@ import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 const run = promisify(execFile)
 const weir = nodeArgs(WEIR_ENTRY)
 
-/** Serves certificates and reward proofs in the shape of the ledger API (GET /epochs/:e/certificate, /rewards/:a). */
+/** Serves certificates and reward proofs as the ledger API answers them (GET /epochs/:e/certificate, /rewards/:a). */
 function fakeLedgerApi(certificates: Certificate[], leaves: () => RewardLeaf[]): Server {
   return createServer((req, res) => {
     const send = (status: number, body: unknown) => {
@@ -30,9 +33,8 @@ function fakeLedgerApi(certificates: Certificate[], leaves: () => RewardLeaf[]):
     const cert = /^\/epochs\/(\d+)\/certificate$/.exec(req.url ?? '')
     if (cert) {
       const found = certificates.find(c => c.epoch === Number(cert[1]))
-      return found
-        ? send(200, { encoded: to0x(encodeCertificate(found)) })
-        : send(404, { error: 'not certified' })
+      if (!found) return send(404, { error: 'not certified' })
+      return send(200, certificateJson({ epoch: found.epoch, bytes: encodeCertificate(found), signers: [] }))
     }
     const rewards = /^\/rewards\/(0x[0-9a-f]{40})$/.exec(req.url ?? '')
     if (rewards) {
@@ -40,7 +42,14 @@ function fakeLedgerApi(certificates: Certificate[], leaves: () => RewardLeaf[]):
       const leaf = tree.leaves.find(l => l.account === rewards[1])
       if (!leaf) return send(404, { error: 'no rewards' })
       const proof = hexProof(tree.proof(leaf.account) ?? [])
-      return send(200, { epoch: certificates.length - 1, amount: leaf.amount.toString(), proof })
+      const answer: v.InferInput<typeof rewardsAnswer> = {
+        account: leaf.account,
+        epoch: certificates.length - 1,
+        amount: leaf.amount.toString(),
+        rewardsRoot: to0x(tree.root),
+        proof,
+      }
+      return send(200, answer)
     }
     send(404, { error: 'no such route' })
   })
