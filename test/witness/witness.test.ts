@@ -9,7 +9,7 @@ import { decodeAttestation } from '../../protocol/attestation.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { CircuitError } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
-import { Witness } from '../../witness/witness.ts'
+import { PROBE_END, type ProbeEnd, Witness } from '../../witness/witness.ts'
 import { testNetwork } from './attestations.ts'
 import { startProxy } from './fixtures.ts'
 import { type GossipNode, gossipNode, until } from './nodes.ts'
@@ -57,6 +57,7 @@ describe('witness role over stand-in circuits', function () {
     const relays = new RelayRegistry(t.network)
     topic.start()
     const helpers: string[] = []
+    const logged: string[] = []
     const witness = new Witness({
       network: t.network,
       peerIdBytes: peerIdOfPublicKey(me.publicKey),
@@ -66,6 +67,7 @@ describe('witness role over stand-in circuits', function () {
       seeds,
       relays,
       concurrency: 3,
+      log: line => logged.push(line),
       openCircuit: (helper, target, _sink, signal) =>
         new Promise<Duplex>((resolve, reject) => {
           helpers.push(helper)
@@ -95,5 +97,13 @@ describe('witness role over stand-in circuits', function () {
       assert.equal(a.epoch, 0)
     })
     assert.equal(byRelay.get(relayIds[2] as string)?.outcome, 'corrupt')
+    // each probe's end is one structured log line
+    const ends = logged
+      .filter(line => line.startsWith(`${PROBE_END} `))
+      .map(line => JSON.parse(line.slice(PROBE_END.length + 1)) as ProbeEnd)
+    assert.deepEqual(
+      ends.map(e => [e.relay, e.end, e.outcome]).sort(),
+      relayIds.map((r, i) => [r, 'published', i < 2 ? 'ok' : 'corrupt']).sort(),
+    )
   })
 })
