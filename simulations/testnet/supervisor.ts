@@ -40,14 +40,11 @@ export class Supervisor {
     const timeoutMs = options.timeoutMs ?? 60_000
     const log = join(this.logDir, `${name}.log`)
     const out = createWriteStream(log)
-    const child = spawn(
-      process.execPath,
-      [...(options.module ? runModule(options.module) : [WEIR_BIN]), ...args],
-      {
-        env: { ...process.env, ...options.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    )
+    const entry = options.module ? runModule(options.module) : [WEIR_BIN]
+    const child = spawn(process.execPath, [...entry, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     if (options.niceness && child.pid !== undefined) {
       try {
         setPriority(child.pid, options.niceness)
