@@ -63,6 +63,9 @@ export interface ProbeEnd {
   relay?: string
   end: 'published' | 'unpublished' | 'skipped'
   outcome?: Outcome
+  /** when an attested probe started (unix ms) and how long it took */
+  startedAt?: number
+  durationMs?: number
   reason?: string
 }
 
@@ -442,19 +445,20 @@ export class Witness {
       },
       this.o.signingSeed,
     )
+    const ran = { outcome: m.outcome, startedAt: m.startedAt, durationMs: m.durationMs }
     try {
       await this.o.topic.publish(attestation)
       this.counts.published++
       this.noteAttestation(attestation)
-      this.end({ epoch, relay, end: 'published', outcome: m.outcome })
+      this.end({ epoch, relay, ...ran, end: 'published' })
     } catch (err) {
       this.counts.publishFailed++
       const late = this.now() > graceEnd(this.o.network, epoch)
       this.end({
         epoch,
         relay,
+        ...ran,
         end: 'unpublished',
-        outcome: m.outcome,
         reason: late ? 'finished after the grace' : (err as Error).message,
       })
     }

@@ -62,7 +62,11 @@ function table(report: TestnetReport): string {
     'unmeasured',
   ]
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map(r => (r[i] as string).length)))
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i] as number)).join('  ')
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] as number))
+      .join('  ')
+      .trimEnd()
   return [line(header), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 

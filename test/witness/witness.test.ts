@@ -11,7 +11,7 @@ import { peerIdFromString, peerIdOfPublicKey, peerIdToString } from '../../proto
 import { buildRegistry } from '../../protocol/registry.ts'
 import { CircuitError } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
-import { Witness } from '../../witness/witness.ts'
+import { PROBE_END, type ProbeEnd, Witness } from '../../witness/witness.ts'
 import { witnessNetwork } from './attestations.ts'
 import { startProxy } from './fixtures.ts'
 import { waitFor } from '../helpers/wait.ts'
@@ -66,6 +66,7 @@ describe('witness role over stand-in circuits', function () {
     const relays = new RelayRegistry(t.network)
     topic.start()
     const helpersOf = new Map<string, string[]>()
+    const logged: string[] = []
     const witness = new Witness({
       network: t.network,
       peerIdBytes: peerIdOfPublicKey(me.publicKey),
@@ -75,6 +76,7 @@ describe('witness role over stand-in circuits', function () {
       seeds,
       relays,
       concurrency: 3,
+      log: line => logged.push(line),
       circuits: async () => ({
         open: (helper, target, _sink, signal) =>
           new Promise<Duplex>((resolve, reject) => {
@@ -111,6 +113,14 @@ describe('witness role over stand-in circuits', function () {
       assert.equal(a.epoch, 0)
     })
     assert.equal(byRelay.get(relayIds[2] as string)?.outcome, 'corrupt')
+    // each probe's end is one structured log line
+    const ends = logged
+      .filter(line => line.startsWith(`${PROBE_END} `))
+      .map(line => JSON.parse(line.slice(PROBE_END.length + 1)) as ProbeEnd)
+    assert.deepEqual(
+      ends.map(e => [e.relay, e.end, e.outcome]).sort(),
+      relayIds.map((r, i) => [r, 'published', i < 2 ? 'ok' : 'corrupt']).sort(),
+    )
   })
 })
 
