@@ -88,8 +88,8 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
     const base = {
       ...networkDefinitionToJson(made.network),
       // The helpers' figures must be certified (accepted in epoch 0) before epoch 1, whose probe the test
-      // judges: the processes were up 15 s after genesis on a machine with a load of 34 (60 s from here).
-      genesis: Date.now() + 40_000,
+      // judges: on a machine with a load average of 35 that took 70 s from here.
+      genesis: Date.now() + 50_000,
       // 4 s windows (one 2 s window past its 1 s warm-up read a shaped relay 13% high) and a generous
       // timeout: on a loaded machine a probe's own connection and two 2 s windows took over 8 s
       probe: { windowSeconds: 4, warmupSeconds: 1, timeoutSeconds: 20 },
@@ -136,7 +136,11 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       addresses.set(spec.name, info.addresses[0] as string)
     }
     // the relays start side by side and learn of each other through the witness (its DHT and gossip)
+    // when each step of the setup was done, in seconds from genesis
+    const steps: string[] = []
+    const done = (step: string) => steps.push(`${step} ${((Date.now() - network.genesis) / 1000).toFixed(1)}`)
     await Promise.all(SPECS.map((spec, i) => start(spec, i, [])))
+    done('relays up')
     const started = await children.weir<{ status: string; addresses: string[] }>([
       'witness',
       '--dir',
@@ -147,6 +151,7 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       '1',
       ...[...addresses.values()].flatMap(a => ['--bootstrap', a]),
     ])
+    done('witness up')
     const status = async () =>
       (await (await fetch(`http://${started.status}/status`)).json()) as {
         probes: { done: number; skipped: number }
@@ -166,6 +171,7 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       'the witness on the attestations topic',
       30_000,
     )
+    done('witness subscribed')
     while (Date.now() < network.genesis + 500) await new Promise(r => setTimeout(r, 100))
     for (const spec of SPECS.filter(s => s.name !== 'target')) {
       const attestation = signAttestation(
@@ -191,13 +197,15 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
     while ((await status()).topic.accept < SPECS.length - 1) {
       if (Date.now() > accepted)
         throw new Error(
-          `the witness did not accept the certifying attestations: ${JSON.stringify(await status())}`,
+          `the witness did not accept the certifying attestations (s from genesis: ${steps.join(', ')}): ` +
+            JSON.stringify((await status()).topic),
         )
       await new Promise(r => setTimeout(r, 200))
     }
+    done('accepted')
     assert.ok(
       Date.now() < epochStart(network, 1),
-      'setup too slow: epoch 1 began before its certified figures',
+      `setup too slow: epoch 1 began before its certified figures (s from genesis: ${steps.join(', ')})`,
     )
 
     // one probe of the target per epoch
