@@ -38,12 +38,12 @@ interface Spec {
 // relays, all with certified figures from epoch 0: two rogues fast enough to be chosen first (one answers
 // every hop request 'hop-failed', one forges the target's reply as 'refused') and one honest relay that
 // is not (under twice the target's cap), so the witness can reach it only after trying both rogues.
-// The rogues and the target record the identity and message sizes of every tunnel they carry.
+// Every relay records the identity and message sizes of every tunnel it carries.
 const SPECS: Spec[] = [
   { name: 'target', cap: 2 * MB, record: true },
   { name: 'hop-fails', cap: 10 * MB, hop: 'fail', record: true },
   { name: 'forges-refused', cap: 10 * MB, hop: 'forge-refused', record: true },
-  { name: 'honest-helper', cap: 3_800_000 },
+  { name: 'honest-helper', cap: 3_800_000, record: true },
 ]
 const EPOCHS = [0, 1]
 
@@ -264,20 +264,32 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       return readFileSync(file, 'utf8')
         .trim()
         .split('\n')
-        .map(l => JSON.parse(l) as { remotePeer: string; sizes: number[] })
+        .map(l => ({
+          helper: name,
+          ...(JSON.parse(l) as { remotePeer: string; sizes: number[] }),
+        }))
     }
-    const atHelpers = [...seen('hop-fails'), ...seen('forges-refused')]
+    const helpers = ['hop-fails', 'forges-refused', 'honest-helper']
+    const atHelpers = helpers.flatMap(seen)
     const atTarget = seen('target')
-    console.log(`      helpers saw: ${atHelpers.map(t => `${nameOf(t.remotePeer)} ${t.sizes}`).join('; ')}`)
-    console.log(`      target saw: ${atTarget.map(t => `${nameOf(t.remotePeer)} ${t.sizes}`).join('; ')}`)
+    const show = (ts: typeof atTarget) => ts.map(t => `${nameOf(t.remotePeer)} ${t.sizes}`).join('; ')
+    console.log(`      helpers saw: ${show(atHelpers)}`)
+    console.log(`      target saw: ${show(atTarget)}`)
     for (const t of atHelpers) assert.notEqual(t.remotePeer, witnessPeer, 'a helper saw the witness itself')
-    const identities = new Set(atHelpers.map(t => t.remotePeer))
-    assert.equal(identities.size, atHelpers.length, 'two probe attempts shared an identity')
-    // each rogue carried (the start of) one circuit per epoch
-    assert.ok(atHelpers.length >= 2 * EPOCHS.length, `${atHelpers.length} tunnels at the rogue helpers`)
+    // an identity carries one probe attempt: its forward and reverse circuits, through one helper
+    const uses = new Map<string, typeof atHelpers>()
+    for (const t of atHelpers) uses.set(t.remotePeer, [...(uses.get(t.remotePeer) ?? []), t])
+    for (const [identity, tunnels] of uses) {
+      const where = new Set(tunnels.map(t => t.helper))
+      assert.ok(
+        where.size === 1 && tunnels.length <= 2,
+        `${identity} carried ${show(tunnels)} at ${[...where]}`,
+      )
+    }
+    // epoch 1 went through all three helpers; epoch 0 through at least one
+    assert.ok(uses.size >= 4, `${uses.size} identities for the probe attempts of two epochs`)
     // the target sees only relays (the helpers), never the witness or a probe's identity
     assert.ok(atTarget.length >= 2 * EPOCHS.length, `${atTarget.length} tunnels at the target`)
-    const helpers = ['hop-fails', 'forges-refused', 'honest-helper']
     for (const t of atTarget) assert.ok(helpers.includes(nameOf(t.remotePeer)), nameOf(t.remotePeer))
     const varies = (what: string, sizes: Array<number | undefined>) =>
       assert.ok(new Set(sizes).size > 1, `every ${what} had ${sizes[0]} bytes`)
