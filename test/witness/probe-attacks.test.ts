@@ -218,7 +218,7 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       if (Date.now() > deadline) throw new Error(`the witness finished only ${s.probes.done} probes`)
       await new Promise(resolve => setTimeout(resolve, 1000))
     }
-    witnessLog = [...children.stderr].find(([args]) => args.includes('bin/weir.js witness'))?.[1] ?? ''
+    witnessLog = [...children.stderr].find(([args]) => / witness --dir /.test(args))?.[1] ?? ''
   })
 
   after(async () => {
