@@ -293,18 +293,21 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
     assert.ok(atTarget.length >= 2 * EPOCHS.length, `${atTarget.length} tunnels at the target`)
     for (const t of atTarget) assert.ok(helpers.includes(nameOf(t.remotePeer)), nameOf(t.remotePeer))
     const varies = (what: string, sizes: Array<number | undefined>) =>
-      assert.ok(new Set(sizes).size > 1, `every ${what} had ${sizes[0]} bytes`)
+      assert.ok(sizes.length > 1 && new Set(sizes).size > 1, `every ${what} had ${sizes[0]} bytes`)
     varies(
       'hop request at a helper',
       atHelpers.map(t => t.sizes[0]),
     )
+    // through the honest helper: the hop request, the request for the target, the probe's hello
+    const carried = atHelpers.filter(t => t.sizes.length === 3)
+    for (const [i, what] of ['first', 'second', 'third'].entries())
+      varies(
+        `${what} message carried through a helper to the target`,
+        carried.map(t => t.sizes[i]),
+      )
     varies(
-      'exit request at the target',
+      'first message at the target',
       atTarget.map(t => t.sizes[0]),
-    )
-    varies(
-      'probe hello at the target',
-      atTarget.map(t => t.sizes[1]),
     )
   })
 })
