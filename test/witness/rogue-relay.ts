@@ -68,38 +68,64 @@ function frame(bytes: Uint8Array): Uint8Array {
   return Uint8Array.from([...prefix, ...bytes])
 }
 
-/** How this relay dials the next hop of a circuit: honestly, not at all, or forging the next relay's reply. */
-function hopDialer(): Host['dialProtocol'] | undefined {
-  if (hopMode === 'fail')
-    return async () => {
+/** Replaces the first message the next relay sends (its reply) with a forged 'refused'. */
+function forgeReply(stream: Stream): Stream {
+  let forged = false
+  onMessages(stream, data => {
+    if (forged) return data
+    forged = true
+    return frame(encodeReply('refused'))
+  })
+  return stream
+}
+
+/** `connection`, whose new streams forge the next relay's reply. */
+function forging(connection: Connection): Connection {
+  return new Proxy(connection, {
+    get: (target, key) => {
+      if (key === 'newStream')
+        return async (...args: Parameters<Connection['newStream']>) =>
+          forgeReply(await target.newStream(...args))
+      const value = Reflect.get(target, key)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
+}
+
+/**
+ * What the tunnel server sees of this host's dialling when it opens a circuit's next hop: nothing
+ * reachable (fail), or connections whose streams forge the next relay's reply (forge-refused). Both the
+ * ways a tunnel server reaches the next relay are covered: a protocol dial by PeerId, or a connection
+ * (found or dialled) and a new stream on it.
+ */
+function hopDialling(): Partial<Pick<Host, 'dialProtocol' | 'dial' | 'getConnections'>> {
+  if (hopMode === 'fail') {
+    const refuse = async (): Promise<never> => {
       throw new Error('rogue relay: no hops')
     }
-  if (hopMode !== 'forge-refused') return undefined
-  return (async (...args: Parameters<Host['dialProtocol']>) => {
-    const stream = await host.dialProtocol(...args)
-    let forged = false
-    onMessages(stream, data => {
-      if (forged) return data
-      forged = true
-      return frame(encodeReply('refused'))
-    })
-    return stream
-  }) as Host['dialProtocol']
+    return { dialProtocol: refuse, dial: refuse, getConnections: () => [] }
+  }
+  if (hopMode !== 'forge-refused') return {}
+  return {
+    dialProtocol: (async (...args: Parameters<Host['dialProtocol']>) =>
+      forgeReply(await host.dialProtocol(...args))) as Host['dialProtocol'],
+    dial: (async (...args: Parameters<Host['dial']>) => forging(await host.dial(...args))) as Host['dial'],
+    getConnections: (...args: Parameters<Host['getConnections']>) =>
+      host.getConnections(...args).map(forging),
+  }
 }
 
 /** A tunnel server whose handler we call ourselves, so tunnels can be routed between two of them. */
 async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHandler> {
   let handler: StreamHandler | undefined
-  const dialHop = hopDialer()
+  const dialling: Record<string | symbol, unknown> = hopDialling()
   const capture = new Proxy(host, {
     get: (target, key) =>
       key === 'handle'
         ? async (_protocol: string, h: StreamHandler) => {
             handler = h
           }
-        : key === 'dialProtocol' && dialHop
-          ? dialHop
-          : Reflect.get(target, key),
+        : (dialling[key] ?? Reflect.get(target, key)),
   }) as Host
   await new TunnelServer(capture, {
     networkId: data.network.id,
