@@ -8,6 +8,7 @@ import type {
   certificateAnswer,
   epochAnswer,
   epochsAnswer,
+  errorAnswer,
   healthAnswer,
   RelayLine,
   relayAnswer,
@@ -152,7 +153,10 @@ export class LedgerApi {
       } else body = JSON.stringify(route)
     } catch (err) {
       status = err instanceof HttpError ? err.status : 500
-      body = JSON.stringify({ error: err instanceof HttpError ? err.message : 'internal error' })
+      const error: Answer<typeof errorAnswer> = {
+        error: err instanceof HttpError ? err.message : 'internal error',
+      }
+      body = JSON.stringify(error)
       if (status === 500) console.error('api:', err)
     }
     this.ctx.metrics.apiRequests.inc({ status: String(status) })
