@@ -176,8 +176,8 @@ export class Ingest {
         item: { kind, epoch: a.epoch, relay: a.relay, witness: a.witness, bytes },
       }
     }
-    // Ignore here means "seed not known yet"; a reject for an unknown relay may be a record still on
-    // its way (eligibilityDelay 0). Both are held, not guessed at. Everything else is final.
+    // An ignore that waits means "seed not known yet"; a reject for an unknown relay may be a record still
+    // on its way (eligibilityDelay 0). Both are held, not guessed at. Everything else is final.
     if ((v.verdict === 'ignore' && v.waiting) || (v.verdict === 'reject' && this.relayUnknown(bytes))) {
       return { outcome: 'pending', reason: v.reason, epoch: epochOf(kind, bytes) as number }
     }

@@ -20,8 +20,11 @@ export const RECORD_BUDGETS = {
   address: { burst: 500, perSecond: 50 },
   /** records a peer publishes itself; beyond this it is flooding, and penalised */
   publisher: { burst: 10, perSecond: 1 },
-  /** records of one relay identity that would be kept (new and valid) */
-  identity: { burst: 10, perSecond: 0.5 },
+  /**
+   * records of one relay identity that would be kept (new and valid): twice the republishing rate of a
+   * relay once epochs last 2 minutes or more (it republishes every min(60 s, epoch / 2))
+   */
+  identity: { burst: 10, perSecond: 1 / 30 },
 } as const satisfies Record<string, Budget>
 
 /** Keys remembered per kind of budget; the least recently used are forgotten (as if their bucket were full). */

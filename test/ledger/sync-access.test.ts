@@ -101,11 +101,9 @@ describe('ledger: who sync answers, and what it may bring in', function () {
           ledgers.flatMap(l => l.multiaddrs),
         ),
       )
-    peer = await testPeer(
-      network,
-      ledgers.map(l => l.multiaddrs[0] as string),
-    )
-    await peer.ready(4)
+    // publishes to member 2, the one the stranger then asks
+    peer = await testPeer(network, [ledgers[1]?.multiaddrs[0] as string])
+    await peer.ready(1)
   })
 
   after(async () => {

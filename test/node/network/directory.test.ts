@@ -3,6 +3,12 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
+import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
+import type { PeerId } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { generateEd25519 } from '../../../protocol/ed25519.ts'
+import type { NetworkDefinition } from '../../../protocol/network.ts'
+import { peerIdOfPublicKey, peerIdToString } from '../../../protocol/peer.ts'
 import { encodeRelayRecord, signRelayRecord } from '../../../protocol/record.ts'
 import { RelayDirectory } from '../../../node/network/directory.ts'
 import { createHost, type Host, topic } from '../../../node/host/host.ts'
@@ -98,5 +104,55 @@ describe('relay records and the relay directory', () => {
       what: 'the newest valid record',
     })
     assert.equal(client.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 3)
+  })
+})
+
+describe('the relay directory’s gossip verdicts', () => {
+  const network = testNetwork('dir-verdicts')
+  const key = generateEd25519()
+  const relay = peerIdOfPublicKey(key.publicKey)
+  const recordOf = (epoch: number, seq: number) =>
+    encodeRelayRecord(
+      signRelayRecord(
+        { net: network.id, relay, epoch, seq, addrs: [], payout: new Uint8Array(20), maxBandwidthBps: 0 },
+        key.seed,
+      ),
+    )
+
+  /** The relays topic validator a directory installs, on a stand-in host (no network needed to judge). */
+  async function validatorOf(directoryNetwork: NetworkDefinition | string) {
+    const validators = new Map<string, (from: PeerId, msg: Message) => TopicValidatorResult>()
+    const host = {
+      services: { pubsub: { topicValidators: validators, subscribe: () => {} } },
+      addEventListener: () => {},
+      getConnections: () => [],
+      hangUp: async () => {},
+      peerStore: { merge: async () => {} },
+    }
+    const directory = new RelayDirectory(host as unknown as Host, directoryNetwork)
+    directory.start()
+    const validate = validators.get(topic(network.id, 'relays'))
+    if (!validate) throw new Error('no validator installed')
+    const from = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
+    return {
+      directory,
+      judge: (bytes: Uint8Array) => validate(from, { type: 'unsigned', topic: '', data: bytes } as Message),
+    }
+  }
+
+  it('judges records by the protocol’s rule, timeliness included, before forwarding them', async () => {
+    const { directory, judge } = await validatorOf(network)
+    assert.equal(judge(recordOf(1, 1)), TopicValidatorResult.Reject, 'a record from the future')
+    assert.equal(directory.size, 0)
+    assert.equal(judge(recordOf(0, 2)), TopicValidatorResult.Accept)
+    assert.equal(judge(recordOf(0, 2)), TopicValidatorResult.Ignore, 'not newer')
+    assert.equal(directory.get(peerIdToString(relay))?.record.seq, 2)
+  })
+
+  it('knowing only the network id, keeps what it hears and forwards nothing', async () => {
+    const { directory, judge } = await validatorOf(network.id)
+    assert.equal(judge(recordOf(0, 1)), TopicValidatorResult.Ignore)
+    assert.equal(directory.get(peerIdToString(relay))?.record.seq, 1)
+    assert.equal(judge(recordOf(0, 1).fill(0, 20, 30)), TopicValidatorResult.Reject, 'a broken record')
   })
 })
