@@ -4,7 +4,6 @@ import { createRequire } from 'node:module'
 // @foundry-rs/anvil is a development dependency: relays, witnesses and ledgers never start a chain.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { setPriority } from 'node:os'
-import { fileURLToPath } from 'node:url'
 import { type Address, type Hex, toHex } from 'viem'
 import { mnemonicToAccount } from 'viem/accounts'
 

@@ -108,7 +108,7 @@ describe('relay records and the relay directory', () => {
 })
 
 describe('the relay directory’s gossip verdicts', () => {
-  const network = testNetwork('dir-verdicts')
+  const { network } = testNetwork({ overrides: { id: 'dir-verdicts' } })
   const key = generateEd25519()
   const relay = peerIdOfPublicKey(key.publicKey)
   const recordOf = (epoch: number, seq: number) =>

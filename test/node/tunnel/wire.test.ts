@@ -15,7 +15,6 @@ import {
   type ReplyCode,
   socksReply,
   type TunnelRequest,
-  type TunnelTarget,
   TunnelWireError,
 } from '../../../node/tunnel/wire.ts'
 import { parseHex, to0x } from '../../../protocol/bytes.ts'
