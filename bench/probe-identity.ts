@@ -18,13 +18,11 @@ export async function main(args: string[]): Promise<void> {
   const sink = createServer(socket => socket.on('error', () => {}).end())
   await new Promise<void>(resolve => sink.listen(0, '127.0.0.1', resolve))
   const port = (sink.address() as { port: number }).port
-  const relay = await createHost({
-    networkId: NET,
-    privateKey: await generateKeyPair('Ed25519'),
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-  })
+  const relayKey = await generateKeyPair('Ed25519')
+  const relay = await createHost({ networkId: NET, privateKey: relayKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
   await new TunnelServer(relay, {
     networkId: NET,
+    privateKey: relayKey,
     meter: new Meter(),
     resolveExit: async () => ({ ok: true, address: '127.0.0.1', family: 4 }),
     mayDial: () => true,

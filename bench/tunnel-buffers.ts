@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import { createServer, type Socket } from 'node:net'
+import type { PrivateKey } from '@libp2p/interface'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { createHost } from '../node/host/host.ts'
@@ -50,15 +51,13 @@ export async function main(args: string[]): Promise<void> {
 }
 
 async function run(scenario: Scenario, seconds: number): Promise<number> {
-  const newHost = async () =>
-    createHost({
-      networkId: NET,
-      privateKey: await generateKeyPair('Ed25519'),
-      listen: ['/ip4/127.0.0.1/tcp/0'],
-    })
-  const [relay, client] = [await newHost(), await newHost()]
+  const newHost = async (privateKey: PrivateKey) =>
+    createHost({ networkId: NET, privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const relayKey = await generateKeyPair('Ed25519')
+  const [relay, client] = [await newHost(relayKey), await newHost(await generateKeyPair('Ed25519'))]
   const server = new TunnelServer(relay, {
     networkId: NET,
+    privateKey: relayKey,
     meter: new Meter(),
     resolveExit: async () => ({ ok: true, address: '127.0.0.1', family: 4 }),
     mayDial: () => false,

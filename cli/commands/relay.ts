@@ -118,6 +118,7 @@ export const command: Command = {
     const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
     const relay = new Relay(host, {
       networkId: data.network.id,
+      privateKey: data.identity.libp2pKey,
       exitPolicy: { allowPrivate, ports },
       lookup,
       maxBandwidthBps,

@@ -1,6 +1,6 @@
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { PrivateKey } from '@libp2p/interface'
+import type { ComponentLogger, PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
@@ -30,6 +30,8 @@ export interface HostOptions {
   privateKey: PrivateKey
   listen?: string[]
   bootstrap?: string[]
+  /** Where libp2p's debug logs go (the `DEBUG` environment variable's stderr logger by default). */
+  logger?: ComponentLogger
 }
 
 export function protocolId(networkId: string, name: string): string {
@@ -57,6 +59,7 @@ const connecting = () => ({
 export async function createHost(options: HostOptions) {
   const node = await createLibp2p({
     privateKey: options.privateKey,
+    logger: options.logger,
     addresses: { listen: options.listen ?? DEFAULT_LISTEN },
     ...connecting(),
     services: {

@@ -1,3 +1,4 @@
+import type { PrivateKey } from '@libp2p/interface'
 import { Registry } from 'prom-client'
 import type { RelayDirectory } from '../network/directory.ts'
 import type { Host } from '../host/host.ts'
@@ -11,6 +12,8 @@ import { type TunnelLimits, TunnelServer } from './tunnel-server.ts'
 
 export interface RelayOptions {
   networkId: string
+  /** The host's libp2p key (the tunnel server answers exit channels with it). */
+  privateKey: PrivateKey
   /** The operator's exit policy; the relay adds its own addresses to it. */
   exitPolicy: Omit<ExitPolicy, 'ownAddresses'>
   /** Resolves exit names; the system resolver by default. */
@@ -41,6 +44,7 @@ export class Relay implements StatusSource {
     }
     this.tunnels = new TunnelServer(host, {
       networkId: options.networkId,
+      privateKey: options.privateKey,
       resolveExit: (target, port) => resolveExit(target, port, policy, options.lookup),
       mayDial: address => {
         const ip = parseIp(address)

@@ -1,6 +1,7 @@
 import { connect, type NetConnectOpts, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { Connection, PeerId, Stream } from '@libp2p/interface'
+import type { Connection, PeerId, PrivateKey, Stream } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { type LengthPrefixedStream, lpStream } from '@libp2p/utils'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { type Host, peerIdOfAddress, protocolId } from '../host/host.ts'
@@ -8,7 +9,8 @@ import type { Meter, TunnelMeter } from './meter.ts'
 import { ipOfMultiaddr } from './own-addresses.ts'
 import { type Slot, TunnelSlots } from './slots.ts'
 import { splice } from './splice.ts'
-import { streamToDuplex } from '../tunnel/stream-duplex.ts'
+import { acceptExitChannel } from '../tunnel/exit-channel.ts'
+import { type DuplexSource, streamToDuplex } from '../tunnel/stream-duplex.ts'
 import type { TokenBucket } from './token-bucket.ts'
 import {
   decodeRequest,
@@ -16,6 +18,7 @@ import {
   encodeRequest,
   MAX_REQUEST_BYTES,
   type ReplyCode,
+  type TunnelRequest,
   type TunnelTarget,
 } from '../tunnel/wire.ts'
 
@@ -48,6 +51,8 @@ const MEMORY_CHECK_MS = 100
 
 export interface TunnelServerOptions {
   networkId: string
+  /** The host's libp2p key: it answers the exit channels of circuits whose second relay this is. */
+  privateKey: PrivateKey
   resolveExit: (host: string, port: number) => Promise<ExitDecision>
   /** The exit policy's address rules, for hop dials: whether this relay may connect to an IP address. */
   mayDial: (address: string) => boolean
@@ -81,6 +86,8 @@ export class TunnelServer {
     private readonly host: Host,
     private readonly options: TunnelServerOptions,
   ) {
+    if (!peerIdFromPrivateKey(options.privateKey).equals(host.peerId))
+      throw new RangeError("the tunnel server's privateKey is not its host's key")
     this.limits = { ...DEFAULT_LIMITS, ...options.limits }
     this.slots = new TunnelSlots(this.limits)
     this.protocol = protocolId(options.networkId, 'tunnel')
@@ -109,23 +116,15 @@ export class TunnelServer {
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {
     const peer = connection.remotePeer.toString()
-    const lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES, maxBufferSize: 64 * 1024 })
-    const refuse = async (code: ReplyCode) => {
-      try {
-        await lp.write(encodeReply(code), { signal: AbortSignal.timeout(1000) })
-        await stream.close({ signal: AbortSignal.timeout(1000) })
-      } catch (err) {
-        stream.abort(err as Error)
-      }
-    }
-    if (this.options.admit?.() === false) return refuse('quota')
+    const channel = new RequestChannel(stream)
+    if (this.options.admit?.() === false) return channel.refuse('quota')
     const remote = ipOfMultiaddr(connection.remoteAddr) ?? connection.remoteAddr.toString()
     const slot = this.slots.admit(peer, remote)
-    if (slot === undefined) return refuse('busy')
+    if (slot === undefined) return channel.refuse('busy')
     slot.evict = err => stream.abort(err)
     const tunnel = this.options.meter.open(peer)
     try {
-      await this.carry(stream, lp, slot, tunnel, refuse)
+      await this.carry(stream, channel, slot, tunnel)
     } finally {
       this.slots.release(slot)
       tunnel.close()
@@ -135,40 +134,25 @@ export class TunnelServer {
   /** Reads the request, connects its target and splices the two until either side is done. */
   private async carry(
     stream: Stream,
-    lp: LengthPrefixedStream<Stream>,
+    plain: RequestChannel<Stream>,
     slot: Slot,
     tunnel: TunnelMeter,
-    refuse: (code: ReplyCode) => Promise<void>,
   ): Promise<void> {
     const signal = AbortSignal.timeout(this.limits.handshakeTimeoutMs)
-    let target: TunnelTarget
-    let forwarded = false
-    try {
-      let request = decodeRequest((await lp.read({ signal })).subarray())
-      if (request.kind === 'forwarded') {
-        forwarded = true
-        request = decodeRequest((await lp.read({ signal })).subarray())
-      }
-      if (request.kind === 'forwarded') return refuse('bad-request')
-      target = request
-    } catch {
-      if (signal.aborted) return stream.abort(new Error('tunnel handshake timed out'))
-      return refuse('bad-request')
-    }
-    // Circuits have at most two relays: one that was reached through another relay is the exit.
-    if (target.kind === 'hop' && forwarded) return refuse('policy')
-
+    const request = await this.readRequest(stream, plain, signal)
+    if (request === undefined) return
+    const { channel, target } = request
     const far = await this.connectTarget(target, signal)
-    if (typeof far === 'string') return refuse(far)
+    if (typeof far === 'string') return channel.refuse(far)
     try {
       // Evicted while connecting: the stream is already reset.
       if (slot.released) throw new Error('tunnel evicted')
-      await lp.write(encodeReply('ok'), { signal })
+      await channel.reply('ok', signal)
     } catch (err) {
       far.duplex.destroy()
       return stream.abort(err as Error)
     }
-    const near = streamEnd(lp.unwrap())
+    const near = streamEnd(channel.unwrap(), stream)
     slot.buffered = () => near.buffered() + far.buffered()
     slot.evict = err => {
       near.duplex.destroy(err)
@@ -183,6 +167,51 @@ export class TunnelServer {
         this.options.onBytes?.(bytes)
       },
     })
+  }
+
+  /**
+   * The request and the channel it came on; undefined once the tunnel was refused or reset. A tunnel that
+   * arrives `forwarded` from another relay is the second hop of a circuit: its request comes inside the
+   * client's end-to-end channel to this relay, and so do the reply and every byte after it.
+   */
+  private async readRequest(
+    stream: Stream,
+    plain: RequestChannel<Stream>,
+    signal: AbortSignal,
+  ): Promise<{ channel: RequestChannel; target: TunnelTarget } | undefined> {
+    const failed = async (channel: RequestChannel | undefined) => {
+      if (signal.aborted) stream.abort(new Error('tunnel handshake timed out'))
+      // A channel whose handshake failed has no way to carry a reply.
+      else if (channel === undefined) stream.abort(new Error('exit channel handshake failed'))
+      else await channel.refuse('bad-request')
+      return undefined
+    }
+    let request: TunnelRequest
+    try {
+      request = await plain.read(signal)
+    } catch {
+      return failed(plain)
+    }
+    if (request.kind !== 'forwarded') return { channel: plain, target: request }
+    let channel: RequestChannel
+    try {
+      const { privateKey, networkId } = this.options
+      const secured = await acceptExitChannel(plain.unwrap(), privateKey, networkId, this.host.logger, {
+        signal,
+      })
+      channel = new RequestChannel(secured)
+    } catch {
+      return failed(undefined)
+    }
+    try {
+      request = await channel.read(signal)
+    } catch {
+      return failed(channel)
+    }
+    if (request.kind === 'forwarded') return failed(channel)
+    // Circuits have at most two relays: one that was reached through another relay is the exit.
+    if (request.kind === 'hop') return void (await channel.refuse('policy'))
+    return { channel, target: request }
   }
 
   private async connectTarget(target: TunnelTarget, signal: AbortSignal): Promise<TunnelEnd | ReplyCode> {
@@ -225,7 +254,7 @@ export class TunnelServer {
       const stream = await connection.newStream(this.protocol, { signal, maxOutboundStreams: 4096 })
       const next = lpStream(stream)
       await next.write(encodeRequest({ kind: 'forwarded' }), { signal })
-      const end = streamEnd(next.unwrap())
+      const end = streamEnd(next.unwrap(), stream)
       end.duplex.on('error', () => {})
       return end
     } catch {
@@ -250,12 +279,51 @@ export class TunnelServer {
   }
 }
 
-function streamEnd(stream: Stream): TunnelEnd {
+/**
+ * The requests and replies of one tunnel: in the clear on the tunnel stream, or inside the exit channel
+ * layered on it.
+ */
+class RequestChannel<S extends DuplexSource = DuplexSource> {
+  private readonly lp: LengthPrefixedStream<S>
+
+  constructor(private readonly stream: S) {
+    this.lp = lpStream(stream, { maxDataLength: MAX_REQUEST_BYTES, maxBufferSize: 64 * 1024 })
+  }
+
+  async read(signal: AbortSignal): Promise<TunnelRequest> {
+    return decodeRequest((await this.lp.read({ signal })).subarray())
+  }
+
+  reply(code: ReplyCode, signal: AbortSignal): Promise<void> {
+    return this.lp.write(encodeReply(code), { signal })
+  }
+
+  async refuse(code: ReplyCode): Promise<void> {
+    try {
+      await this.lp.write(encodeReply(code), { signal: AbortSignal.timeout(1000) })
+      await this.stream.close({ signal: AbortSignal.timeout(1000) })
+    } catch (err) {
+      this.stream.abort(err as Error)
+    }
+  }
+
+  /** The stream after the handshake, with anything read past the last request back in it. */
+  unwrap(): S {
+    return this.lp.unwrap()
+  }
+}
+
+/** `stream` as a Duplex, counting the buffers of the tunnel stream `under` it too. */
+function streamEnd(stream: DuplexSource, under: Stream): TunnelEnd {
   const duplex = streamToDuplex(stream)
+  const layers: DuplexSource[] = stream === under ? [stream] : [stream, under]
   return {
     duplex,
     buffered: () =>
-      duplex.readableLength + duplex.writableLength + stream.readBufferLength + stream.writeBufferLength,
+      layers.reduce(
+        (sum, layer) => sum + layer.readBufferLength + layer.writeBufferLength,
+        duplex.readableLength + duplex.writableLength,
+      ),
   }
 }
 

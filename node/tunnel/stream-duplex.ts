@@ -1,7 +1,10 @@
 import { Duplex } from 'node:stream'
-import type { Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
+import type { MessageStream, Stream, StreamCloseEvent, StreamMessageEvent } from '@libp2p/interface'
 
 const HIGH_WATER_MARK = 4 * 1024 * 1024
+
+/** What a Duplex can be made of: a libp2p stream, or a channel layered on one (node/tunnel/exit-channel.ts). */
+export type DuplexSource = MessageStream & Pick<Stream, 'readStatus'>
 
 /**
  * A libp2p stream as a Node Duplex, with back-pressure both ways: a full Duplex read buffer pauses the
@@ -9,7 +12,7 @@ const HIGH_WATER_MARK = 4 * 1024 * 1024
  * callback until 'drain'. Chunks are passed through without copying. Ending the Duplex half-closes the
  * stream; destroying it resets the stream.
  */
-export function streamToDuplex(stream: Stream): Duplex {
+export function streamToDuplex(stream: DuplexSource): Duplex {
   // The write waiting for the stream to take more. Not stream.onDrain(): @libp2p/utils 7.4 keeps the first
   // drain's resolved promise, so after one drain onDrain() no longer waits, and a fast writer piled up to
   // 90 MB in the yamux stream's write buffer (whose every send then walked a list of ~1,400 chunks).

@@ -13,8 +13,13 @@ import { peerIdFromString } from '@libp2p/peer-id'
 // is zeros, so each message has one encoding for a given padding length. A relay opening a tunnel for a
 // hop sends `forwarded` first, so the next relay knows the request that follows came through a relay
 // and refuses to extend the circuit further: circuits have at most two relays.
+//
+// Two hops telescope: after `forwarded`, the client and the second relay run a libp2p Noise handshake
+// (XX, with `exitChannelPrologue`) through the first relay, and the exit request and its reply travel
+// inside that channel, as does everything after them. The first relay sees the second relay's PeerId
+// (it dials it) and ciphertext, never the destination.
 
-export const WIRE_VERSION = 2
+export const WIRE_VERSION = 3
 export const MAX_PADDING = 255
 /** The largest request frame a relay reads; anything longer is refused before it is buffered. */
 export const MAX_REQUEST_BYTES = 3 + MAX_PADDING + 2 + 255
@@ -70,6 +75,14 @@ const KIND_HOP = 2
 const KIND_FORWARDED = 3
 // Host names, IPv4 and IPv6 literals (no brackets, no zone ids): nothing a resolver could misread.
 const HOST = /^[A-Za-z0-9._:-]{1,255}$/
+
+/**
+ * The Noise prologue of the channel a client runs to the second relay of a circuit: both ends hash it
+ * into the handshake, so a channel of one network, protocol or wire version completes in no other.
+ */
+export function exitChannelPrologue(networkId: string): Uint8Array {
+  return new TextEncoder().encode(`/weir/${networkId}/tunnel/1.0.0 exit channel v${WIRE_VERSION}`)
+}
 
 /** A padding length drawn uniformly from 0..MAX_PADDING with the OS's CSPRNG. */
 export const randomPadding = (): number => randomInt(MAX_PADDING + 1)

@@ -129,6 +129,7 @@ async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHand
   }) as Host
   await new TunnelServer(capture, {
     networkId: data.network.id,
+    privateKey: data.identity.libp2pKey,
     resolveExit: (target, port) => resolveExit(target, port, { allowPrivate: true }),
     mayDial: () => true,
     meter: new Meter(),

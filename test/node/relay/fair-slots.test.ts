@@ -4,7 +4,7 @@ import { once } from 'node:events'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { Stream } from '@libp2p/interface'
+import type { PrivateKey, Stream } from '@libp2p/interface'
 import { lpStream } from '@libp2p/utils'
 import { createHost, type Host } from '../../../node/host/host.ts'
 import { Meter } from '../../../node/relay/meter.ts'
@@ -20,10 +20,10 @@ const NET = 'fair-slots-test'
 const MiB = 1024 * 1024
 const toLoopback = async (): Promise<ExitDecision> => ({ ok: true, address: '127.0.0.1', family: 4 })
 
-async function newHost(): Promise<Host> {
+async function newHost(privateKey?: PrivateKey): Promise<Host> {
   return createHost({
     networkId: NET,
-    privateKey: await generateKeyPair('Ed25519'),
+    privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
     listen: ['/ip4/127.0.0.1/tcp/0'],
   })
 }
@@ -38,10 +38,12 @@ async function listen(onSocket: (socket: Socket) => void): Promise<{ server: Ser
 }
 
 async function startRelay(limits: Partial<TunnelLimits>, bytesPerSecond: number) {
-  const host = await newHost()
+  const privateKey = await generateKeyPair('Ed25519')
+  const host = await newHost(privateKey)
   const meter = new Meter()
   const server = new TunnelServer(host, {
     networkId: NET,
+    privateKey,
     meter,
     resolveExit: toLoopback,
     mayDial: () => true,

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:net'
+import type { PrivateKey } from '@libp2p/interface'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -14,10 +15,10 @@ import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
 
 const NET = 'hops-test'
 
-async function newHost(): Promise<Host> {
+async function newHost(privateKey?: PrivateKey): Promise<Host> {
   return createHost({
     networkId: NET,
-    privateKey: await generateKeyPair('Ed25519'),
+    privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
     listen: ['/ip4/127.0.0.1/tcp/0'],
   })
 }
@@ -27,7 +28,8 @@ async function startRelay(
   allowPrivate: boolean,
   announced: string[] = [],
 ): Promise<{ host: Host; relay: Relay }> {
-  const real = await newHost()
+  const privateKey = await generateKeyPair('Ed25519')
+  const real = await newHost(privateKey)
   const host =
     announced.length === 0
       ? real
@@ -37,7 +39,7 @@ async function startRelay(
               ? () => [...target.getMultiaddrs(), ...announced.map(a => multiaddr(a))]
               : Reflect.get(target, key),
         }) as Host)
-  const relay = new Relay(host, { networkId: NET, exitPolicy: { allowPrivate } })
+  const relay = new Relay(host, { networkId: NET, privateKey, exitPolicy: { allowPrivate } })
   await relay.start()
   return { host: real, relay }
 }

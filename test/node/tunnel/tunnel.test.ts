@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { createServer, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
+import type { PrivateKey } from '@libp2p/interface'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { lpStream } from '@libp2p/utils'
 import { createHost, type Host } from '../../../node/host/host.ts'
@@ -14,10 +15,10 @@ import { waitFor } from '../../helpers/wait.ts'
 const NET = 'tunnel-test'
 const allowAll = async (): Promise<ExitDecision> => ({ ok: true, address: '127.0.0.1', family: 4 })
 
-async function newHost(): Promise<Host> {
+async function newHost(privateKey?: PrivateKey): Promise<Host> {
   return createHost({
     networkId: NET,
-    privateKey: await generateKeyPair('Ed25519'),
+    privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
     listen: ['/ip4/127.0.0.1/tcp/0'],
   })
 }
@@ -55,11 +56,13 @@ describe('tunnels between libp2p hosts', () => {
   const limits: Partial<TunnelLimits> = { maxTunnelsPerPeer: 4, handshakeTimeoutMs: 800, idleTimeoutMs: 5000 }
 
   before(async () => {
-    ;[relayA, relayB, client] = await Promise.all([newHost(), newHost(), newHost()])
+    const [keyA, keyB] = await Promise.all([generateKeyPair('Ed25519'), generateKeyPair('Ed25519')])
+    ;[relayA, relayB, client] = await Promise.all([newHost(keyA), newHost(keyB), newHost()])
     meterA = new Meter()
     meterB = new Meter()
     await new TunnelServer(relayA, {
       networkId: NET,
+      privateKey: keyA,
       meter: meterA,
       resolveExit: allowAll,
       mayDial: () => true,
@@ -67,6 +70,7 @@ describe('tunnels between libp2p hosts', () => {
     }).start()
     await new TunnelServer(relayB, {
       networkId: NET,
+      privateKey: keyB,
       meter: meterB,
       mayDial: () => true,
       limits,
