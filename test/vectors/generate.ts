@@ -19,7 +19,7 @@ import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { encodeRelayRecord, itemId, type RelayRecordBody, signRelayRecord } from '../../protocol/record.ts'
 import { buildRegistry } from '../../protocol/registry.ts'
 import { epochSeed } from '../../protocol/seed.ts'
-import { encodeReply, encodeRequest, type TunnelRequest } from '../../node/tunnel/wire.ts'
+import { encodeReply, encodeRequest, exitChannelPrologue, type TunnelRequest } from '../../node/tunnel/wire.ts'
 import { computeTally } from '../../protocol/tally.ts'
 import {
   addressOfSecretKey,
@@ -244,15 +244,23 @@ write('votes.json', {
   certificate: hex(encodeCertificate({ ...root, signatures: votes.slice(0, 3).map(v => v.signature) })),
 })
 
-// The tunnel handshake (node/tunnel/wire.ts): unsigned, but one encoding per padding length.
+// The tunnel handshake (node/tunnel/wire.ts): unsigned, but one encoding per padding length. `domains`
+// says where each message travels: `tunnel` in the clear on a tunnel stream (to the first relay, or from
+// it to the second), `exit channel` inside the client's Noise channel to the second relay of a circuit.
 const hopTo = relays[2]!.text
+const both = ['tunnel', 'exit channel']
 write('tunnel-wire.json', {
+  exitChannel: {
+    network: net.id,
+    noise: 'libp2p Noise XX (Noise_XX_25519_ChaChaPoly_SHA256), no early muxer negotiation',
+    prologue: hex(exitChannelPrologue(net.id)),
+  },
   requests: [
-    { target: { kind: 'exit', host: 'example.com', port: 443 }, padding: 0 },
-    { target: { kind: 'exit', host: '2001:db8::1', port: 8080 }, padding: 17 },
-    { target: { kind: 'hop', relay: hopTo }, padding: 0 },
-    { target: { kind: 'hop', relay: hopTo }, padding: 255 },
-    { target: { kind: 'forwarded' }, padding: 5 },
+    { target: { kind: 'exit', host: 'example.com', port: 443 }, padding: 0, domains: both },
+    { target: { kind: 'exit', host: '2001:db8::1', port: 8080 }, padding: 17, domains: both },
+    { target: { kind: 'hop', relay: hopTo }, padding: 0, domains: ['tunnel'] },
+    { target: { kind: 'hop', relay: hopTo }, padding: 255, domains: ['tunnel'] },
+    { target: { kind: 'forwarded' }, padding: 5, domains: ['tunnel'] },
   ].map(v => {
     const target = (
       v.target.kind === 'hop' ? { kind: 'hop', relay: peerIdFromString(hopTo) } : v.target
@@ -260,9 +268,9 @@ write('tunnel-wire.json', {
     return { ...v, bytes: hex(encodeRequest(target, v.padding)) }
   }),
   replies: [
-    { code: 'ok' as const, padding: 0 },
-    { code: 'hop-failed' as const, padding: 3 },
-    { code: 'refused' as const, padding: 255 },
+    { code: 'ok' as const, padding: 0, domains: both },
+    { code: 'hop-failed' as const, padding: 3, domains: ['tunnel'] },
+    { code: 'refused' as const, padding: 255, domains: both },
   ].map(v => ({ ...v, bytes: hex(encodeReply(v.code, v.padding)) })),
 })
 

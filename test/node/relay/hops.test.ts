@@ -7,6 +7,7 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { createHost, type Host } from '../../../node/host/host.ts'
 import { Relay } from '../../../node/relay/relay.ts'
 import { openCircuit, openTunnelStream, type TunnelRefusedError } from '../../../node/tunnel/client.ts'
+import { openExitChannel } from '../../../node/tunnel/exit-channel.ts'
 import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
 
 // Relays stay in their lane: real libp2p hosts on loopback running the Relay role with the real exit
@@ -119,18 +120,25 @@ describe('relays stay in their lane (real libp2p hosts)', function () {
     assert.equal(reply, 'hello')
   })
 
-  it('refuses a circuit of three relays at the second, and a forwarded request cannot be stacked', async () => {
+  it('refuses a third relay at the second, and a forwarded request cannot be stacked', async () => {
     const [a, b, c] = [await relay(true), await relay(true), await relay(true)]
     await a.peerStore.merge(b.peerId, { multiaddrs: b.getMultiaddrs() })
     await b.peerStore.merge(c.peerId, { multiaddrs: c.getMultiaddrs() })
     const before = targetConnections
+    const target = { host: '127.0.0.1', port: targetPort }
     await assert.rejects(
-      openCircuit(client, NET, [a.getMultiaddrs()[0]!, b.peerId, c.peerId], {
-        host: '127.0.0.1',
-        port: targetPort,
-      }),
-      refusedWith('policy', 1),
+      openCircuit(client, NET, [a.getMultiaddrs()[0]!, b.peerId, c.peerId], target),
+      RangeError,
     )
+    // A client that asks the second relay for one more hop anyway, inside its channel to it.
+    const stream = await openTunnelStream(client, a.getMultiaddrs()[0]!, NET)
+    const toA = lpStream(stream)
+    await toA.write(encodeRequest({ kind: 'hop', relay: b.peerId }))
+    assert.equal(decodeReply((await toA.read()).subarray()), 'ok')
+    const toB = lpStream(await openExitChannel(toA.unwrap(), b.peerId, NET, client.logger))
+    await toB.write(encodeRequest({ kind: 'hop', relay: c.peerId }))
+    assert.equal(decodeReply((await toB.read()).subarray()), 'policy')
+    stream.abort(new Error('done'))
     assert.equal(c.getConnections(b.peerId).length, 0, 'b never dialled c')
     assert.equal(targetConnections, before)
     // A client claiming to be forwarded only limits itself: it may exit, not hop.
@@ -139,11 +147,13 @@ describe('relays stay in their lane (real libp2p hosts)', function () {
       [{ kind: 'forwarded' as const }, 'bad-request'],
       [{ kind: 'exit' as const, host: '127.0.0.1', port: targetPort }, 'ok'],
     ] as const) {
-      const lp = lpStream(await openTunnelStream(client, b.getMultiaddrs()[0]!, NET))
+      const stream = await openTunnelStream(client, b.getMultiaddrs()[0]!, NET)
+      const lp = lpStream(stream)
       await lp.write(encodeRequest({ kind: 'forwarded' }))
-      await lp.write(encodeRequest(request))
-      assert.equal(decodeReply((await lp.read()).subarray()), code, request.kind)
-      lp.unwrap().abort(new Error('done'))
+      const inside = lpStream(await openExitChannel(lp.unwrap(), b.peerId, NET, client.logger))
+      await inside.write(encodeRequest(request))
+      assert.equal(decodeReply((await inside.read()).subarray()), code, request.kind)
+      stream.abort(new Error('done'))
     }
   })
 

@@ -8,6 +8,7 @@ import { lpStream } from '@libp2p/utils'
 import { createHost, type Host } from '../../../node/host/host.ts'
 import { Meter } from '../../../node/relay/meter.ts'
 import { openCircuit, openTunnelStream, type TunnelRefusedError } from '../../../node/tunnel/client.ts'
+import { openExitChannel } from '../../../node/tunnel/exit-channel.ts'
 import { type ExitDecision, type TunnelLimits, TunnelServer } from '../../../node/relay/tunnel-server.ts'
 import { decodeReply, encodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
 import { waitFor } from '../../helpers/wait.ts'
@@ -96,13 +97,12 @@ describe('tunnels between libp2p hosts', () => {
     await waitFor(() => meterA.openTunnels === 0 && meterB.openTunnels === 0, {
       what: 'both relays to count the tunnel closed',
     })
-    // Relay A also carried the client's request to relay B and B's reply: one small frame each way, of
-    // a random size (padding), each with a length prefix of one or two bytes.
-    const exit = { kind: 'exit' as const, host: '127.0.0.1', port: target.port }
-    const request = meterA.total.bytesIn - 2 * payload.length
-    assert.ok(request >= 1 + encodeRequest(exit, 0).length && request <= 2 + encodeRequest(exit, 255).length)
-    const reply = meterA.total.bytesOut - 2 * digest.length
-    assert.ok(reply >= 1 + encodeReply('ok', 0).length && reply <= 2 + encodeReply('ok', 255).length)
+    // Through two relays, A carried the client's channel to B: the Noise handshake, the exit request and
+    // reply inside it, and every chunk's length and tag (18 bytes per ≤ 64 KiB); B counts what it decrypted.
+    const channelIn = meterA.total.bytesIn - 2 * payload.length
+    const channelOut = meterA.total.bytesOut - 2 * digest.length
+    assert.ok(channelIn > 0 && channelIn < 4096, `A carried ${channelIn} bytes more towards B`)
+    assert.ok(channelOut > 0 && channelOut < 2048, `A carried ${channelOut} bytes more back`)
     assert.deepEqual(meterB.total, { bytesIn: payload.length, bytesOut: digest.length })
     assert.equal(meterA.peers.get(client.peerId.toString())?.tunnels, 2)
   })
@@ -136,18 +136,21 @@ describe('tunnels between libp2p hosts', () => {
     const bad = [
       randomBytes(40),
       Uint8Array.of(1, 1, 0, 80),
-      Uint8Array.of(2, 1, 0, 80, 65),
-      // a whole request of wire version 1 (exit to A:80): an older client is refused plainly
+      Uint8Array.of(3, 1, 0, 80, 65),
+      // whole requests of wire versions 1 and 2 (exit to A:80): an older client is refused plainly
       Uint8Array.of(1, 1, 0, 80, 65),
+      Uint8Array.of(2, 1, 0, 0, 80, 65),
       Uint8Array.of(1, 2, 65),
-      Uint8Array.of(2, 2, 0, 65),
+      Uint8Array.of(3, 2, 0, 65),
       // `forwarded` carries nothing after its padding
-      Uint8Array.of(2, 3, 0, 7),
+      Uint8Array.of(3, 3, 0, 7),
     ]
     for (const request of bad) {
-      const lp = lpStream(await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET))
+      const stream = await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET)
+      const lp = lpStream(stream)
       await lp.write(request)
       assert.equal(decodeReply((await lp.read()).subarray()), 'bad-request')
+      stream.abort(new Error('refused'))
     }
     // Oversize: the length prefix alone exceeds the limit, so the relay stops reading.
     const oversize = lpStream(await openTunnelStream(client, relayA.getMultiaddrs()[0]!, NET))
@@ -167,6 +170,30 @@ describe('tunnels between libp2p hosts', () => {
     assert.equal(await roundTrip(circuit, Buffer.from('hi')), createHash('sha256').update('hi').digest('hex'))
     assert.equal(target.connections(), before + 1)
     await waitFor(() => meterA.openTunnels === 0, { what: 'A to count the tunnel closed' })
+  })
+
+  it('resets a forwarded tunnel whose exit channel fails, and refuses a hop inside one', async () => {
+    // `forwarded` then a plain exit request (what a version-2 relay would pass on): no Noise handshake
+    const plainStream = await openTunnelStream(client, relayB.getMultiaddrs()[0]!, NET)
+    const plain = lpStream(plainStream)
+    await plain.write(encodeRequest({ kind: 'forwarded' }))
+    await plain.write(encodeRequest({ kind: 'exit', host: '127.0.0.1', port: target.port }))
+    await assert.rejects(plain.read())
+    // a client that sends `forwarded` itself, then a hop request inside the channel: B is the last relay
+    const stream = await openTunnelStream(client, relayB.getMultiaddrs()[0]!, NET)
+    const lp = lpStream(stream)
+    await lp.write(encodeRequest({ kind: 'forwarded' }))
+    const channel = await openExitChannel(lp.unwrap(), relayB.peerId, NET, client.logger)
+    const inside = lpStream(channel)
+    await inside.write(encodeRequest({ kind: 'hop', relay: relayA.peerId }))
+    assert.equal(decodeReply((await inside.read()).subarray()), 'policy')
+    // a channel to the wrong relay: the handshake proves B's key, not A's
+    const wrongStream = await openTunnelStream(client, relayB.getMultiaddrs()[0]!, NET)
+    const wrong = lpStream(wrongStream)
+    await wrong.write(encodeRequest({ kind: 'forwarded' }))
+    await assert.rejects(openExitChannel(wrong.unwrap(), relayA.peerId, NET, client.logger))
+    for (const s of [plainStream, stream, wrongStream]) s.abort(new Error('test done'))
+    await waitFor(() => meterB.openTunnels === 0, { what: 'B to count the tunnels closed' })
   })
 
   it('tears the whole circuit down when the client side dies', async () => {

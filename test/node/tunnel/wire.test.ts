@@ -9,6 +9,7 @@ import {
   decodeRequest,
   encodeReply,
   encodeRequest,
+  exitChannelPrologue,
   MAX_REPLY_BYTES,
   MAX_REQUEST_BYTES,
   REPLY_CODES,
@@ -25,13 +26,13 @@ describe('tunnel wire format', () => {
     assert.deepEqual(decodeRequest(encodeRequest(exit)), exit)
     assert.deepEqual(
       [...encodeRequest({ kind: 'exit', host: '::1', port: 258 }, 2)],
-      [2, 1, 2, 0, 0, 1, 2, 58, 58, 49],
+      [3, 1, 2, 0, 0, 1, 2, 58, 58, 49],
     )
     const relay = peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
     const hop = decodeRequest(encodeRequest({ kind: 'hop', relay }))
     assert(hop.kind === 'hop' && hop.relay.equals(relay))
-    assert.deepEqual([...encodeRequest({ kind: 'forwarded' }, 1)], [2, 3, 1, 0])
-    assert.deepEqual(decodeRequest(Uint8Array.of(2, 3, 1, 0)), { kind: 'forwarded' })
+    assert.deepEqual([...encodeRequest({ kind: 'forwarded' }, 1)], [3, 3, 1, 0])
+    assert.deepEqual(decodeRequest(Uint8Array.of(3, 3, 1, 0)), { kind: 'forwarded' })
   })
 
   it('pads every request and reply to a random size', () => {
@@ -62,35 +63,42 @@ describe('tunnel wire format', () => {
     )
     for (const bad of [
       [],
-      [2],
-      [2, 1],
-      [2, 1, 0, 0, 0, 65],
-      [2, 1, 0, 0, 80],
-      [2, 1, 0, 0, 80, 0x20],
-      [2, 9, 0, 0, 80, 65],
-      [2, 1, 1, 0, 80, 65],
-      [2, 1, 1, 7, 0, 80, 65],
-      [3, 1, 0, 0, 80, 65],
-      [2, 3, 0, 7],
+      [3],
+      [3, 1],
+      [3, 1, 0, 0, 0, 65],
+      [3, 1, 0, 0, 80],
+      [3, 1, 0, 0, 80, 0x20],
+      [3, 9, 0, 0, 80, 65],
+      [3, 1, 1, 0, 80, 65],
+      [3, 1, 1, 7, 0, 80, 65],
+      [2, 1, 0, 0, 80, 65],
+      [4, 1, 0, 0, 80, 65],
+      [3, 3, 0, 7],
     ]) {
       assert.throws(() => decodeRequest(Uint8Array.from(bad)), TunnelWireError, JSON.stringify(bad))
     }
     assert.throws(
-      () => decodeRequest(Uint8Array.from([2, 1, 0, 0, 80, ...Buffer.from('a'.repeat(600))])),
+      () => decodeRequest(Uint8Array.from([3, 1, 0, 0, 80, ...Buffer.from('a'.repeat(600))])),
       TunnelWireError,
     )
   })
 
-  it('tells a peer of the older wire version what is wrong', () => {
+  it('tells a peer of an older wire version what is wrong', () => {
     // version 1: no padding byte
     assert.throws(
       () => decodeRequest(Uint8Array.from([1, 1, 0, 80, 65])),
-      /tunnel request of wire version 1; this node speaks version 2/,
+      /tunnel request of wire version 1; this node speaks version 3/,
     )
     assert.throws(
       () => decodeReply(Uint8Array.of(1, 0)),
-      /tunnel reply of wire version 1; this node speaks version 2/,
+      /tunnel reply of wire version 1; this node speaks version 3/,
     )
+    // version 2: the same frames, but its 2-hop circuits send the exit request in the clear
+    assert.throws(
+      () => decodeRequest(Uint8Array.from([2, 1, 0, 0, 80, 65])),
+      /tunnel request of wire version 2; this node speaks version 3/,
+    )
+    assert.throws(() => decodeReply(Uint8Array.of(2, 0, 0)), /tunnel reply of wire version 2/)
   })
 
   it('maps every reply code to a SOCKS5 reply, with exit-policy refusals as 0x02', () => {
@@ -100,11 +108,11 @@ describe('tunnel wire format', () => {
     assert.equal(socksReply('port'), 0x02)
     assert.equal(socksReply('refused'), 0x05)
     for (const bad of [
-      [2, 200, 0],
-      [2, 0],
-      [2, 0, 0, 0],
-      [2, 0, 1, 1],
-      [2, 0, 2, 0],
+      [3, 200, 0],
+      [3, 0],
+      [3, 0, 0, 0],
+      [3, 0, 1, 1],
+      [3, 0, 2, 0],
     ]) {
       assert.throws(() => decodeReply(Uint8Array.from(bad)), TunnelWireError, JSON.stringify(bad))
     }
@@ -114,6 +122,7 @@ describe('tunnel wire format', () => {
     const vectors = JSON.parse(
       readFileSync(join(import.meta.dirname, '../../vectors/tunnel-wire.json'), 'utf8'),
     ) as {
+      exitChannel: { network: string; prologue: string }
       requests: Array<{
         target: { kind: string; host?: string; port?: number; relay?: string }
         padding: number
@@ -121,6 +130,7 @@ describe('tunnel wire format', () => {
       }>
       replies: Array<{ code: ReplyCode; padding: number; bytes: string }>
     }
+    assert.equal(to0x(exitChannelPrologue(vectors.exitChannel.network)), vectors.exitChannel.prologue)
     for (const v of vectors.requests) {
       const target = (
         v.target.kind === 'hop'
