@@ -1,9 +1,10 @@
 // `npm run bench -- tunnel [MB] [ROUNDS]`: goodput of a bulk transfer (1 GB by default) from a client
-// through `weir proxy` → `weir relay` → a local sink, against raw TCP from the same client to the same
-// sink, alternated over ROUNDS (3) in the same run, best of each; plus CPU-seconds per GB of the relay,
-// the proxy and the client+sink. A third path, plain TCP through two forwarding processes (Node's
-// `pipe`, no encryption, no muxing), shows what the two extra processes alone cost on this machine.
-// Last line: one JSON object.
+// through `weir proxy` → `weir relay` → a local sink (1 hop) and through `weir proxy --hops 2` → relay A →
+// relay B → the sink (2 hops, the target named inside an end-to-end channel to B), against raw TCP from
+// the same client to the same sink, alternated over ROUNDS (3) in the same run, best of each; plus
+// CPU-seconds per GB of each relay by its place in the circuit, the proxies and the client+sink. A
+// further path, plain TCP through two forwarding processes (Node's `pipe`, no encryption, no muxing),
+// shows what the extra processes alone cost on this machine. Last line: one JSON object.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { connect, createServer, type Socket } from 'node:net'
@@ -46,54 +47,123 @@ export async function main(args: string[]): Promise<void> {
       '--payout',
       `0x${'ab'.repeat(20)}`,
     ])
-    const relay = await start(['relay', '--dir', dir, '--allow-private-exits'], children)
+    const relayA = await start(
+      ['relay', '--dir', dir, '--allow-private-exits', '--status', '127.0.0.1:0'],
+      children,
+    )
+    const dirB = join(work, 'relay-b')
+    weir([
+      'init',
+      '--dir',
+      dirB,
+      '--network',
+      join(work, 'net', 'network.json'),
+      '--payout',
+      `0x${'cd'.repeat(20)}`,
+    ])
+    const relayB = await start(
+      [
+        'relay',
+        '--dir',
+        dirB,
+        '--allow-private-exits',
+        '--status',
+        '127.0.0.1:0',
+        '--bootstrap',
+        relayA.info.addresses[0],
+      ],
+      children,
+    )
     const proxy = await start(
-      ['proxy', '--socks', '127.0.0.1:0', '--relay', relay.info.addresses[0]],
+      ['proxy', '--socks', '127.0.0.1:0', '--relay', relayA.info.addresses[0]],
+      children,
+    )
+    const proxy2 = await start(
+      [
+        'proxy',
+        '--socks',
+        '127.0.0.1:0',
+        '--hops',
+        '2',
+        '--relay',
+        relayA.info.addresses[0],
+        '--relay',
+        relayB.info.addresses[0],
+      ],
       children,
     )
     const socksPort = Number(String(proxy.info.socks).split(':').pop())
+    const socksPort2 = Number(String(proxy2.info.socks).split(':').pop())
     const secondHop = await start(['-e', FORWARDER, String(sink.port)], children, [])
     const firstHop = await start(['-e', FORWARDER, String(secondHop.info.port)], children, [])
 
-    // Warm up the path (connection, yamux windows, JIT) before measuring.
+    // Warm up the paths (connections, yamux windows, JIT) before measuring.
     await transfer(await socksConnect(socksPort, sink.port), 20e6)
-    // Other work on the machine skews single runs: alternate the two paths and keep each one's best.
+    await transfer(await socksConnect(socksPort2, sink.port), 20e6)
+    // Other work on the machine skews single runs: alternate the paths and keep each one's best.
     let rawSeconds = Number.POSITIVE_INFINITY
     let forwardedSeconds = Number.POSITIVE_INFINITY
     let tunnelSeconds = Number.POSITIVE_INFINITY
-    let relayCpu = 0
-    let proxyCpu = 0
-    let benchCpu = 0
+    let twoHopSeconds = Number.POSITIVE_INFINITY
+    const cpu = { relay: 0, proxy: 0, bench: 0, firstHop: 0, secondHop: 0, proxy2: 0 }
+    const relays = [relayA, relayB]
     for (let round = 0; round < rounds; round++) {
       rawSeconds = Math.min(rawSeconds, await transfer(await tcpConnect(sink.port), bytes))
       forwardedSeconds = Math.min(
         forwardedSeconds,
         await transfer(await tcpConnect(firstHop.info.port), bytes),
       )
-      const before = [cpuSeconds(relay.child.pid!), cpuSeconds(proxy.child.pid!), process.cpuUsage()] as const
+      const before = [
+        cpuSeconds(relayA.child.pid!),
+        cpuSeconds(proxy.child.pid!),
+        process.cpuUsage(),
+      ] as const
       tunnelSeconds = Math.min(tunnelSeconds, await transfer(await socksConnect(socksPort, sink.port), bytes))
-      relayCpu += cpuSeconds(relay.child.pid!) - before[0]
-      proxyCpu += cpuSeconds(proxy.child.pid!) - before[1]
+      cpu.relay += cpuSeconds(relayA.child.pid!) - before[0]
+      cpu.proxy += cpuSeconds(proxy.child.pid!) - before[1]
       const own = process.cpuUsage(before[2])
-      benchCpu += (own.user + own.system) / 1e6
+      cpu.bench += (own.user + own.system) / 1e6
+
+      // The proxy draws the order of its two relays per connection: the first is the one that counts
+      // a new tunnel from the proxy itself.
+      const tunnels = await Promise.all(relays.map(r => tunnelsFrom(r.info.status, proxy2.info.peerId)))
+      const relaysBefore = relays.map(r => cpuSeconds(r.child.pid!))
+      const proxy2Before = cpuSeconds(proxy2.child.pid!)
+      twoHopSeconds = Math.min(
+        twoHopSeconds,
+        await transfer(await socksConnect(socksPort2, sink.port), bytes),
+      )
+      const spent = relays.map((r, i) => cpuSeconds(r.child.pid!) - relaysBefore[i]!)
+      const after = await Promise.all(relays.map(r => tunnelsFrom(r.info.status, proxy2.info.peerId)))
+      const first = after[0]! > tunnels[0]! ? 0 : 1
+      cpu.firstHop += spent[first]!
+      cpu.secondHop += spent[1 - first]!
+      cpu.proxy2 += cpuSeconds(proxy2.child.pid!) - proxy2Before
     }
     const gigabytes = (rounds * bytes) / 1e9
 
     const raw = bytes / rawSeconds / 1e6
     const forwarded = bytes / forwardedSeconds / 1e6
     const tunnel = bytes / tunnelSeconds / 1e6
+    const twoHop = bytes / twoHopSeconds / 1e6
+    const perGB = (seconds: number) => round(seconds / gigabytes, 2)
     const result = {
       bench: 'tunnel',
       bytes,
       rawTcpMBps: round(raw),
       forwardedTcpMBps: round(forwarded),
       tunnelMBps: round(tunnel),
+      twoHopMBps: round(twoHop),
       ratio: round(tunnel / raw, 3),
+      twoHopRatio: round(twoHop / raw, 3),
       forwardedRatio: round(forwarded / raw, 3),
       rounds,
-      relayCpuSecondsPerGB: round(relayCpu / gigabytes, 2),
-      proxyCpuSecondsPerGB: round(proxyCpu / gigabytes, 2),
-      clientAndSinkCpuSecondsPerGB: round(benchCpu / gigabytes, 2),
+      relayCpuSecondsPerGB: perGB(cpu.relay),
+      proxyCpuSecondsPerGB: perGB(cpu.proxy),
+      twoHopFirstRelayCpuSecondsPerGB: perGB(cpu.firstHop),
+      twoHopSecondRelayCpuSecondsPerGB: perGB(cpu.secondHop),
+      twoHopProxyCpuSecondsPerGB: perGB(cpu.proxy2),
+      clientAndSinkCpuSecondsPerGB: perGB(cpu.bench),
       loadAverage: round(loadavg()[0]!, 1),
       cores: cpus().length,
     }
@@ -102,8 +172,12 @@ export async function main(args: string[]): Promise<void> {
       `TCP via two Node pipes     ${forwarded.toFixed(0)} MB/s  (${result.forwardedRatio}× raw TCP)`,
     )
     console.log(`proxy → relay → sink       ${tunnel.toFixed(0)} MB/s  (${result.ratio}× raw TCP)`)
+    console.log(`proxy → A → B → sink       ${twoHop.toFixed(0)} MB/s  (${result.twoHopRatio}× raw TCP)`)
     console.log(
-      `relay CPU                  ${result.relayCpuSecondsPerGB} s per GB (proxy ${result.proxyCpuSecondsPerGB})`,
+      `relay CPU, 1 hop           ${result.relayCpuSecondsPerGB} s per GB (proxy ${result.proxyCpuSecondsPerGB})`,
+    )
+    console.log(
+      `relay CPU, 2 hops          A ${result.twoHopFirstRelayCpuSecondsPerGB}, B ${result.twoHopSecondRelayCpuSecondsPerGB} s per GB (proxy ${result.twoHopProxyCpuSecondsPerGB})`,
     )
     console.log(JSON.stringify(result))
   } finally {
@@ -134,6 +208,14 @@ async function start(
     child.once('exit', code => reject(new Error(`weir ${args[0]} exited with ${code}`)))
   })
   return { child, info: JSON.parse(line) }
+}
+
+/** Tunnels a relay has opened for `peer` since it started, from its status listener. */
+async function tunnelsFrom(status: string, peer: string): Promise<number> {
+  const body = (await (await fetch(`http://${status}/status`)).json()) as {
+    peers: Record<string, { tunnels: number }>
+  }
+  return body.peers[peer]?.tunnels ?? 0
 }
 
 /** user + system CPU time of a process, from /proc (Linux). */

@@ -298,13 +298,19 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
       'hop request at a helper',
       atHelpers.map(t => t.sizes[0]),
     )
-    // through the honest helper: the hop request, the request for the target, the probe's hello
-    const carried = atHelpers.filter(t => t.sizes.length === 3)
-    for (const [i, what] of ['first', 'second', 'third'].entries())
-      varies(
-        `${what} message carried through a helper to the target`,
-        carried.map(t => t.sizes[i]),
-      )
+    // Through the honest helper: the hop request, then the client's channel to the target (Noise): its
+    // first handshake message, the same 34 bytes in every 2-hop circuit, a user's as a probe's; then its
+    // third and the request for the target inside the channel (one message or two as they arrive).
+    const carried = atHelpers.filter(t => t.sizes.length === 4)
+    varies(
+      'hop request carried through a helper to the target',
+      carried.map(t => t.sizes[0]),
+    )
+    for (const t of carried) assert.equal(t.sizes[1], 34, `the channel's first message: ${t.sizes}`)
+    varies(
+      'message after the channel handshake carried through a helper to the target',
+      carried.map(t => (t.sizes[2] ?? 0) + (t.sizes[3] ?? 0)),
+    )
     varies(
       'first message at the target',
       atTarget.map(t => t.sizes[0]),

@@ -7,7 +7,7 @@
 //   WEIR_TEST_HOP=forge-refused        as a circuit's first relay, reach the next relay, then replace its
 //                                      reply with a forged 'refused'
 //   WEIR_TEST_RECORD=<file>            (honest too) append a JSON line per inbound tunnel: the remote PeerId
-//                                      and the sizes of the client's first three messages
+//                                      and the sizes of the client's first four messages
 // Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--bootstrap MA]
 import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
@@ -159,8 +159,8 @@ function record(stream: Stream, connection: Connection, file: string): void {
     appendFileSync(file, `${JSON.stringify({ remotePeer: connection.remotePeer.toString(), sizes })}\n`)
   }
   onMessages(stream, data => {
-    if (sizes.length < 3) sizes.push(data.byteLength)
-    if (sizes.length === 3) write()
+    if (sizes.length < 4) sizes.push(data.byteLength)
+    if (sizes.length === 4) write()
     return data
   })
   stream.addEventListener('close', write, { once: true })
