@@ -10,7 +10,7 @@ import { Meter } from '../../../node/relay/meter.ts'
 import { openCircuit, openTunnelStream, type TunnelRefusedError } from '../../../node/tunnel/client.ts'
 import { openExitChannel } from '../../../node/tunnel/exit-channel.ts'
 import { type ExitDecision, type TunnelLimits, TunnelServer } from '../../../node/relay/tunnel-server.ts'
-import { decodeReply, encodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
+import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
 import { waitFor } from '../../helpers/wait.ts'
 
 const NET = 'tunnel-test'
