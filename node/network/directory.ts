@@ -5,6 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { epochAt } from '../../protocol/epoch.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdToString } from '../../protocol/peer.ts'
 import {
@@ -91,6 +92,19 @@ export class RelayDirectory {
   /** Known relays, best first by measured capacity (unmeasured last). */
   list(): KnownRelay[] {
     return [...this.relays.values()].sort((a, b) => (b.capacityBps ?? -1) - (a.capacityBps ?? -1))
+  }
+
+  /**
+   * Known relays whose record is at most `maxAgeEpochs` epochs older than the current epoch: by the
+   * network's clock when this directory knows it, else by the newest record it holds (a relay that
+   * stopped republishing falls behind the others). A relay republishes at least every half epoch.
+   */
+  fresh(maxAgeEpochs: number): KnownRelay[] {
+    const all = this.list()
+    const current = this.network
+      ? epochAt(this.network, this.now())
+      : Math.max(-1, ...all.map(r => r.record.epoch))
+    return all.filter(r => r.record.epoch >= current - maxAgeEpochs)
   }
 
   /** How many relays are known. */
