@@ -96,14 +96,16 @@ export class RelayDirectory {
 
   /**
    * Known relays whose record is at most `maxAgeEpochs` epochs older than the current epoch: by the
-   * network's clock when this directory knows it, else by the newest record it holds (a relay that
-   * stopped republishing falls behind the others). A relay republishes at least every half epoch.
+   * network's clock when this directory knows it, else the median epoch of the records it holds (a relay
+   * that stopped republishing falls behind the others, and no one relay can push the rest out by signing
+   * a record of a future epoch). A relay republishes at least every half epoch.
    */
   fresh(maxAgeEpochs: number): KnownRelay[] {
     const all = this.list()
+    const epochs = all.map(r => r.record.epoch).sort((a, b) => a - b)
     const current = this.network
       ? epochAt(this.network, this.now())
-      : Math.max(-1, ...all.map(r => r.record.epoch))
+      : (epochs[Math.floor(epochs.length / 2)] ?? 0)
     return all.filter(r => r.record.epoch >= current - maxAgeEpochs)
   }
 
