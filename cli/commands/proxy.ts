@@ -52,8 +52,9 @@ export const command: Command = {
       if (text === undefined) return undefined
       const address = hostPortFlag(text, flag)
       if (!v['listen-public'] && !isLoopback(address.host)) {
+        const risk = flag === 'status' ? 'see what your proxy carries' : 'use your proxy'
         throw new UsageError(
-          `--${flag} ${text} is not a loopback address: anyone who reaches it could use your proxy; give --listen-public to mean it`,
+          `--${flag} ${text} is not a loopback address: anyone who reaches it could ${risk}; give --listen-public to mean it`,
         )
       }
       return address
