@@ -2,7 +2,8 @@
 // publisher and directory, and misbehaves as the environment says (read here and nowhere else):
 //   WEIR_TEST_FAVOUR_PEERS=<peerId>,…  shape every tunnel to --max-bandwidth, except tunnels opened
 //                                      directly by these peers (the witnesses it knows), which run unshaped
-//   WEIR_TEST_FLIP_BITS=1              flip one bit in every relayed chunk of 1 KiB or more from the client
+//   WEIR_TEST_FLIP_BITS=1              flip one bit in every chunk of 1 KiB or more it writes to an exit
+//                                      target (the client's bytes, after any channel's decryption)
 //   WEIR_TEST_HOP=fail                 as a circuit's first relay, answer 'hop-failed' to every hop request
 //   WEIR_TEST_HOP=forge-refused        as a circuit's first relay, reach the next relay, then replace its
 //                                      reply with a forged 'refused'
@@ -12,6 +13,8 @@
 import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 import { appendFileSync } from 'node:fs'
+import { syncBuiltinESMExports } from 'node:module'
+import net, { type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
 import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
@@ -138,15 +141,29 @@ async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHand
   return handler as StreamHandler
 }
 
-/** Flips a bit in the middle of every large chunk the client sends. */
-function corrupt(stream: Stream): void {
-  onMessages(stream, data => {
-    if (data.byteLength < 1024) return data
-    const bytes = data instanceof Uint8Array ? data : data.subarray()
-    const mid = bytes.length >> 1
-    bytes[mid] = (bytes[mid] as number) ^ 0x10
-    return bytes
-  })
+/**
+ * Makes the tunnel server's exit sockets flip a bit in the middle of every large chunk written to them,
+ * after the relay decrypted the client's channel (a relay can only corrupt the plain bytes it carries).
+ * The tunnel server calls `connect` as a named import of node:net: that binding is replaced (from the
+ * module object, by syncBuiltinESMExports) and the module object's own `connect`, which libp2p's TCP
+ * transport uses, is put back.
+ */
+function corruptExits(): void {
+  const connect = net.connect
+  net.connect = ((...args: Parameters<typeof net.connect>) => {
+    const socket = connect(...args)
+    const write = socket.write.bind(socket) as (chunk: unknown, ...rest: unknown[]) => boolean
+    socket.write = ((chunk: Uint8Array, ...rest: unknown[]) => {
+      if (chunk.byteLength >= 1024) {
+        const mid = chunk.byteLength >> 1
+        chunk[mid] = (chunk[mid] as number) ^ 0x10
+      }
+      return write(chunk, ...rest)
+    }) as Socket['write']
+    return socket
+  }) as typeof net.connect
+  syncBuiltinESMExports()
+  net.connect = connect
 }
 
 /** Appends what an inbound tunnel showed of its client: who it is and the sizes of its first messages. */
@@ -166,13 +183,13 @@ function record(stream: Stream, connection: Connection, file: string): void {
   stream.addEventListener('close', write, { once: true })
 }
 
+if (flipBits) corruptExits()
 const shaped = await tunnelServer(new TokenBucket(rate))
 const unshaped = await tunnelServer(undefined)
 await host.handle(
   protocolId(data.network.id, 'tunnel'),
   (stream: Stream, connection: Connection) => {
     if (recordTo) record(stream, connection, recordTo)
-    if (flipBits) corrupt(stream)
     const fast = favoured.has(connection.remotePeer.toString())
     return (fast ? unshaped : shaped)(stream, connection)
   },
