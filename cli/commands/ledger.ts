@@ -68,6 +68,7 @@ export const command: Command = {
 }
 
 function ledgerConfig(v: FlagValues<typeof FLAGS>) {
+  const log = roleLogger('ledger', v)
   const anchoring = [v.rpc, v.contract, v['anchor-key']].filter(x => x !== undefined).length
   if (anchoring !== 0 && anchoring !== 3)
     throw new UsageError('--rpc, --contract and --anchor-key go together')
@@ -92,5 +93,5 @@ function ledgerConfig(v: FlagValues<typeof FLAGS>) {
     if (!a.startsWith('/')) throw new UsageError(`--listen/--bootstrap expect multiaddrs, got '${a}'`)
   }
   const api = hostPortFlag(v.api ?? '127.0.0.1:7380', 'api')
-  return { log: roleLogger('ledger', v), chain, data, signer, api }
+  return { log, chain, data, signer, api }
 }
