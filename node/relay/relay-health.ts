@@ -46,7 +46,7 @@ export function watchDialable(host: Host, bootstrap: readonly string[], log: Log
       'dialable',
       addresses.length === 0
         ? 'no dialable address: the relay listens nowhere'
-        : `no dialable address: the relay listens only on ${needed === 2 ? 'loopback and private' : 'loopback'} addresses, which the network's peers cannot reach`,
+        : `no dialable address: the relay listens only on ${needed === 2 ? 'loopback or private' : 'loopback'} addresses, which the network's peers cannot reach`,
       needed === 2
         ? 'listen on a public address (--listen /ip4/0.0.0.0/tcp/4001) and forward that TCP port on the router to this machine'
         : 'listen on an address the network can reach, e.g. --listen /ip4/0.0.0.0/tcp/4001',

@@ -203,6 +203,26 @@ describe('operating weir relay (real processes)', function () {
     await Promise.all(runs)
   })
 
+  it('logs a failed claim once, with its reason and what to do, and exits 1', async () => {
+    const key = join(work, 'net', 'ledger-1', 'signer.key')
+    const contract = `0x${'1'.repeat(40)}`
+    const args = [
+      'claim',
+      '--ledger',
+      `http://127.0.0.1:${closedPort.value}`,
+      '--rpc',
+      `http://127.0.0.1:${closedPort.value}`,
+    ]
+    const run = await refused([...args, '--contract', contract, '--key', key])
+    assert.equal(run.code, 1, run.stderr)
+    const said = run.stderr.trim().split('\n')
+    assert.equal(said.length, 1, run.stderr)
+    assert.match(
+      said[0]!,
+      /ERROR +claim: claim failed: the ledger did not give the proof: .*\(what to do: check --ledger \(a ledger API/,
+    )
+  })
+
   it('logs an exhausted quota once with its remedy, and a SIGHUP that raises it lets tunnels in again', async () => {
     const first = drain(await tunnel('main', sized))
     assert.deepEqual(await first.done, { bytes: 2 * MB, clean: true })
