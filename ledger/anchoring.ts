@@ -94,7 +94,7 @@ export function startAnchoring(
         log.problem(
           'anchoring',
           `anchoring failed: ${(err as Error).message.split('\n')[0]}`,
-          'check that --rpc answers, that --contract is the network\'s rewards contract and that --anchor-key has funds for gas; it is retried',
+          "check that --rpc answers, that --contract is the network's rewards contract and that --anchor-key has funds for gas; it is retried",
         ),
       )
   }, intervalMs)
