@@ -105,8 +105,8 @@ export const relayListen = (i: number): string => `/ip4/127.0.1.${i + 1}/tcp/0`
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /**
- * A whole network on 127.0.0.1: Anvil with the contracts, and every role as its own process. Runs the
- * epochs, anchors each certified epoch, claims for every relay and reports what each part saw.
+ * A whole network on loopback (relays on 127.0.1.N, the rest on 127.0.0.1): Anvil with the contracts,
+ * and every role as its own process. Runs the epochs, anchors each certified epoch, claims for every relay and reports what each part saw.
  */
 export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<TestnetReport> {
   const say = o.progress ?? (() => {})
