@@ -2,33 +2,69 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { createHost, peerIdOfAddress } from '../../node/host/host.ts'
-import { circuitConnect, learnNetworkId } from '../../node/proxy/proxy.ts'
+import { Logger } from '../../node/host/log.ts'
+import { startStatusServer } from '../../node/host/status-server.ts'
+import type { Candidate } from '../../node/proxy/circuit-choice.ts'
+import { startHttpConnectServer } from '../../node/proxy/http-connect.ts'
+import { LedgerCapacities } from '../../node/proxy/ledger-capacities.ts'
+import { circuitConnect, learnNetworkId, peerOf } from '../../node/proxy/proxy.ts'
+import { RelayHealth } from '../../node/proxy/relay-health.ts'
+import { ProxySession } from '../../node/proxy/session.ts'
 import { startSocksServer } from '../../node/proxy/socks5.ts'
 import { readNetworkFile } from '../../node/host/datadir.ts'
 import type { Command } from '../command.ts'
-import { hostPortFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
+import { hostPortFlag, parseFlags, UsageError, urlFlag } from '../args.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir proxy --socks HOST:PORT [--relay MULTIADDR]... [--hops 1|2] [--bootstrap MULTIADDR]...
-       [--network FILE]
+const USAGE = `weir proxy [--socks HOST:PORT] [--http HOST:PORT] [--status HOST:PORT] [--listen-public]
+       [--relay MULTIADDR]... [--hops 1|2] [--bootstrap MULTIADDR]... [--network FILE] [--ledger URL]
 
-A local SOCKS5 server (no auth, CONNECT; names are resolved at the exit) that sends each connection
-through 1 or 2 relays: the --relay ones if given, else those found through the network. Without
---network, the network is the one the first relay or bootstrap peer serves. The first line on
-stdout is JSON with the SOCKS address.`
+A local proxy that sends each connection through 1 or 2 relays: a SOCKS5 server (--socks; no auth,
+CONNECT, names resolved at the exit) and/or an HTTP proxy (--http; CONNECT only). Relays are the
+--relay ones if given, else those found through the network whose records are current, drawn in
+proportion to their capacity as the --ledger reports it (unverified). A connection whose relay fails
+before the tunnel is open is retried on other relays (up to 3, within 10 s) before the client gets a
+reply; failed relays are skipped for a back-off that doubles with each failure. --status serves
+/status (JSON) and /metrics. Listeners must be on loopback unless --listen-public is given. Without
+--network, the network is the one the first relay or bootstrap peer serves. The first line on stdout
+is JSON with the listeners' addresses.`
+
+/** A relay whose record is this many epochs behind the current one is taken for gone. */
+const MAX_RECORD_AGE_EPOCHS = 2
 
 export const command: Command = {
-  summary: 'a local SOCKS5 proxy that tunnels each connection through 1 or 2 relays',
+  summary: 'a local SOCKS5 and HTTP CONNECT proxy that tunnels each connection through 1 or 2 relays',
   usage: USAGE,
   async run(argv) {
     const { values: v } = parseFlags(argv, {
       network: { type: 'string' },
       socks: { type: 'string' },
+      http: { type: 'string' },
+      status: { type: 'string' },
+      'listen-public': { type: 'boolean', default: false },
       relay: { type: 'string', multiple: true },
       hops: { type: 'string', default: '1' },
       bootstrap: { type: 'string', multiple: true },
+      ledger: { type: 'string' },
     })
-    const socks = hostPortFlag(requireFlag(v.socks, 'socks', 'HOST:PORT to serve SOCKS5 on'), 'socks')
+    const listen = (flag: 'socks' | 'http' | 'status') => {
+      const text = v[flag]
+      if (text === undefined) return undefined
+      const address = hostPortFlag(text, flag)
+      if (!v['listen-public'] && !isLoopback(address.host)) {
+        const risk = flag === 'status' ? 'see what your proxy carries' : 'use your proxy'
+        throw new UsageError(
+          `--${flag} ${text} is not a loopback address: anyone who reaches it could ${risk}; give --listen-public to mean it`,
+        )
+      }
+      return address
+    }
+    const socks = listen('socks')
+    const http = listen('http')
+    const status = listen('status')
+    if (socks === undefined && http === undefined) {
+      throw new UsageError('give --socks HOST:PORT or --http HOST:PORT (or both) to listen on')
+    }
     if (v.hops !== '1' && v.hops !== '2') throw new UsageError(`--hops expects 1 or 2, got '${v.hops}'`)
     const hops = Number(v.hops)
     const pinned = (v.relay ?? []).map(text => relayAddress(text))
@@ -37,6 +73,8 @@ export const command: Command = {
         `--hops ${hops} needs at least ${hops} --relay addresses (or none, to discover relays)`,
       )
     }
+    const ledgerUrl =
+      v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380')
 
     const stopRequested = untilSignal()
     const bootstrap = [...(v.bootstrap ?? []), ...pinned.map(String)]
@@ -50,17 +88,40 @@ export const command: Command = {
       network?.id ??
       (await learnNetworkId(multiaddr(first as string), { signal: AbortSignal.timeout(15_000) }))
     const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap })
+    const log = new Logger({ role: 'proxy' })
     const directory = new RelayDirectory(host, network ?? networkId)
     directory.start()
     const stopDiscovering = directory.keepDiscovering(30_000)
-    const server = await startSocksServer({
-      host: socks.host,
-      port: socks.port,
-      connect: circuitConnect({ host, networkId, directory, pinned, hops }),
+    const capacities = ledgerUrl === undefined ? undefined : new LedgerCapacities(ledgerUrl, log)
+    capacities?.start()
+    const pinnedById = new Map(pinned.map(addr => [peerOf(addr), addr]))
+    const candidates = (): Candidate[] =>
+      (pinnedById.size > 0
+        ? [...pinnedById.keys()]
+        : directory.fresh(MAX_RECORD_AGE_EPOCHS).map(r => r.peerId)
+      ).map(peerId => ({ peerId, capacityBps: capacities?.get(peerId) }))
+    const health = new RelayHealth()
+    const session = new ProxySession({ peerId: host.peerId.toString(), hops }, health)
+    const connect = circuitConnect({
+      host,
+      networkId,
+      hops,
+      candidates,
+      pinned: pinnedById,
+      health,
+      session,
+      log,
     })
+    const socksServer = socks && (await startSocksServer({ ...socks, connect }))
+    const httpServer = http && (await startHttpConnectServer({ ...http, connect }))
+    const statusServer = status && (await startStatusServer(status.host, status.port, session))
+    const text = (a?: { host: string; port: number }) =>
+      a === undefined ? null : a.host.includes(':') ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`
     console.log(
       JSON.stringify({
-        socks: `${server.address.host}:${server.address.port}`,
+        socks: text(socksServer?.address),
+        http: text(httpServer?.address),
+        status: statusServer?.address ?? null,
         peerId: host.peerId.toString(),
       }),
     )
@@ -68,10 +129,15 @@ export const command: Command = {
     const signal = await stopRequested
     console.error(`weir proxy: ${signal}: closing connections and stopping`)
     stopDiscovering()
-    await server.close()
+    capacities?.stop()
+    await Promise.all([socksServer?.close(), httpServer?.close(), statusServer?.close()])
     await host.stop()
     return 0
   },
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host)
 }
 
 function relayAddress(text: string): Multiaddr {

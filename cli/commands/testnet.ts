@@ -11,7 +11,7 @@ import type { Command } from '../command.ts'
 import { intFlag, parseFlags, UsageError } from '../args.ts'
 
 const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds N] [--epochs 3]
-       [--out DIR] [--json]
+       [--out DIR] [--json] [--linger]
 
 Runs a whole network on loopback (each relay on its own 127.0.1.N, the rest on 127.0.0.1): Anvil with
 the contracts, every role as its own process (relays shaped to capacities spread over 1-20 MB/s), a
@@ -20,7 +20,9 @@ relay claims. Witnesses take probe leases from the run so that, on one machine, 
 relay (each relay is probed by one witness per epoch) and run one at a time per two cores. An epoch must hold every relay's probe even when the
 witnesses draw them all at its last moment: a shorter --epoch-seconds is refused, naming the shortest
 that fits (the default is that or 60, whichever is longer). Logs and report.json go to --out (a temp
-dir by default). With --json the last line is one JSON object.`
+dir by default). With --json the last line is one JSON object. Each role's dashboard address is in the
+progress lines and report.json; with --linger every process keeps running after the report, so the
+dashboards can be looked at, until Ctrl-C.`
 
 const mbps = (bps: number) => `${(bps / 1e6).toFixed(2)} MB/s`
 const tokens = (units: bigint) => `${(Number(units / 10n ** 12n) / 1e6).toFixed(3)} WEIR`
@@ -70,6 +72,20 @@ function table(report: TestnetReport): string {
   return [line(header), line(widths.map(w => '-'.repeat(w))), ...rows.map(line)].join('\n')
 }
 
+/** The one JSON line of --json: epochs and relays without payout addresses, and the dashboards. */
+function jsonReport({ epochs, dashboards }: TestnetReport) {
+  return {
+    epochs: epochs.map(({ epoch, root, ledgersAgreeing, anchorTx, relays }) => ({
+      epoch,
+      root,
+      ledgersAgreeing,
+      anchorTx,
+      relays: relays.map(({ payout: _, ...r }) => r),
+    })),
+    dashboards,
+  }
+}
+
 export const command: Command = {
   summary: 'run a whole local network through its full cycle and report it',
   usage: USAGE,
@@ -82,6 +98,7 @@ export const command: Command = {
       epochs: { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
+      linger: { type: 'boolean', default: false },
     })
     const relays = intFlag(v.relays, 'relays', 8, 2, 64)
     const witnesses = intFlag(v.witnesses, 'witnesses', 4, 1, 64)
@@ -111,7 +128,21 @@ export const command: Command = {
     process.once('SIGINT', onSignal)
     process.once('SIGTERM', onSignal)
     const started = Date.now()
-    const report = await runTestnet(
+    const printReport = async (report: TestnetReport) => {
+      console.log(table(report))
+      console.log(`\nlogs and report.json: ${report.out}`)
+      if (v.json) console.log(JSON.stringify(jsonReport(report)))
+      if (!v.linger || stop.signal.aborted) return
+      console.error(
+        `weir testnet: every process keeps running until Ctrl-C; dashboards:\n${Object.entries(
+          report.dashboards,
+        )
+          .map(([name, url]) => `  ${name.padEnd(10)} ${url}`)
+          .join('\n')}`,
+      )
+      await new Promise(resolve => stop.signal.addEventListener('abort', resolve, { once: true }))
+    }
+    await runTestnet(
       {
         relays,
         witnesses,
@@ -121,25 +152,10 @@ export const command: Command = {
         ...(v.out === undefined ? {} : { out: v.out }),
         progress: line =>
           console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`),
+        whileUp: printReport,
       },
       stop.signal,
     )
-    console.log(table(report))
-    console.log(`\nlogs and report.json: ${report.out}`)
-    if (v.json) {
-      const { epochs } = report
-      console.log(
-        JSON.stringify({
-          epochs: epochs.map(({ epoch, root, ledgersAgreeing, anchorTx, relays }) => ({
-            epoch,
-            root,
-            ledgersAgreeing,
-            anchorTx,
-            relays: relays.map(({ payout: _, ...r }) => r),
-          })),
-        }),
-      )
-    }
     return 0
   },
 }

@@ -5,6 +5,7 @@ import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { epochAt } from '../../protocol/epoch.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdToString } from '../../protocol/peer.ts'
 import {
@@ -91,6 +92,21 @@ export class RelayDirectory {
   /** Known relays, best first by measured capacity (unmeasured last). */
   list(): KnownRelay[] {
     return [...this.relays.values()].sort((a, b) => (b.capacityBps ?? -1) - (a.capacityBps ?? -1))
+  }
+
+  /**
+   * Known relays whose record is at most `maxAgeEpochs` epochs older than the current epoch: by the
+   * network's clock when this directory knows it, else the median epoch of the records it holds (a relay
+   * that stopped republishing falls behind the others, and no one relay can push the rest out by signing
+   * a record of a future epoch). A relay republishes at least every half epoch.
+   */
+  fresh(maxAgeEpochs: number): KnownRelay[] {
+    const all = this.list()
+    const epochs = all.map(r => r.record.epoch).sort((a, b) => a - b)
+    const current = this.network
+      ? epochAt(this.network, this.now())
+      : (epochs[Math.floor(epochs.length / 2)] ?? 0)
+    return all.filter(r => r.record.epoch >= current - maxAgeEpochs)
   }
 
   /** How many relays are known. */

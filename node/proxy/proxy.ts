@@ -1,51 +1,180 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { chooseRelays } from './circuit-choice.ts'
-import type { RelayDirectory } from '../network/directory.ts'
+import { type Candidate, chooseRelays } from './circuit-choice.ts'
 import { createHost, type Host, peerIdOfAddress } from '../host/host.ts'
-import { type SocksConnect, SocksReply } from './socks5.ts'
+import type { Logger } from '../host/log.ts'
+import type { RelayHealth } from './relay-health.ts'
+import type { ProxySession } from './session.ts'
+import { type SocksConnect, SocksReply, type SocksTarget, type Traffic } from './socks5.ts'
 import { openCircuit, type RelayRef, TunnelRefusedError } from '../tunnel/client.ts'
-import { socksReply } from '../tunnel/wire.ts'
+import { type ReplyCode, socksReply } from '../tunnel/wire.ts'
+
+export interface FailoverLimits {
+  /** Circuits tried per connection before it fails. */
+  attempts: number
+  /** Bound on reaching a circuit's first relay (dial, encryption, multiplexing). */
+  reachMs: number
+  /** Bound on all attempts together, the relays' connections to the target included. */
+  deadlineMs: number
+}
+
+export const DEFAULT_FAILOVER: FailoverLimits = { attempts: 3, reachMs: 3_000, deadlineMs: 10_000 }
 
 export interface ProxyRouteOptions {
   host: Host
   networkId: string
-  directory: RelayDirectory
-  /** Relays the user named; when given, circuits use only these. */
-  pinned: Multiaddr[]
   hops: number
+  /** The relays to choose among, asked afresh for every connection. */
+  candidates: () => Candidate[]
+  /** Relays the user named, by PeerId: dialled at the address given. */
+  pinned?: Map<string, Multiaddr>
+  health: RelayHealth
+  session: ProxySession
+  log: Logger
+  limits?: FailoverLimits
+  random?: () => number
+}
+
+/** Why one attempt failed: the reply it stands for, and whether another circuit may do better. */
+interface AttemptFailure {
+  reply: SocksReply
+  reason: string
+  /** The relay to blame (backed off, and not tried again for this connection). */
+  blame?: string
+  /** A relay not to try again for this connection, without blaming it (its exit policy said no). */
+  avoid?: string
+  retry: boolean
 }
 
 /**
- * The `connect` of `weir proxy`'s SOCKS5 server: each connection gets its own circuit through `hops`
- * relays chosen by measured capacity, and a relay's refusal becomes the matching SOCKS5 reply.
+ * The `connect` of `weir proxy`'s listeners: each connection gets its own circuit through `hops` relays
+ * chosen by measured capacity among those not backed off. When a relay fails before the tunnel is open
+ * (unreachable, busy, broken), the connection is retried on other relays within `limits`, before the
+ * client gets any reply; the target's own answers (refused, unreachable, timed out) are final. The reply
+ * of the last attempt says why a connection failed.
  */
 export function circuitConnect(options: ProxyRouteOptions): SocksConnect {
-  const { host, networkId, directory, hops } = options
-  const pinned = new Map(options.pinned.map(addr => [peerOf(addr), addr]))
+  const { host, networkId, hops, health, session, log } = options
+  const limits = options.limits ?? DEFAULT_FAILOVER
+  const refOf = (peerId: string): RelayRef => options.pinned?.get(peerId) ?? peerIdFromString(peerId)
+
   return async (target, signal) => {
-    const candidates =
-      pinned.size > 0
-        ? [...pinned.keys()].map(peerId => ({ peerId, capacityBps: directory.get(peerId)?.capacityBps }))
-        : directory.list()
-    let relays: RelayRef[]
+    const deadline = withDeadline(signal, limits.deadlineMs)
     try {
-      relays = chooseRelays(candidates, hops).map(peerId => pinned.get(peerId) ?? peerIdFromString(peerId))
-    } catch {
-      return { ok: false, reply: SocksReply.GeneralFailure }
+      return await tryCircuits(target, signal, deadline.signal)
+    } finally {
+      deadline.clear()
     }
-    try {
-      const stream = await openCircuit(host, networkId, relays, target, { signal })
-      return { ok: true, stream }
-    } catch (err) {
-      const reply = err instanceof TunnelRefusedError ? socksReply(err.code) : SocksReply.GeneralFailure
-      return { ok: false, reply: reply as SocksReply }
+  }
+
+  async function tryCircuits(target: SocksTarget, signal: AbortSignal, deadline: AbortSignal) {
+    const excluded = new Set<string>()
+    let failure: AttemptFailure = {
+      reply: SocksReply.NetworkUnreachable,
+      reason: `no ${hops === 1 ? 'relay' : `${hops} relays`} known`,
+      retry: false,
     }
+    for (let attempt = 0; attempt < limits.attempts; attempt++) {
+      const relays = pick(options.candidates(), excluded, hops, health, options.random)
+      if (relays === undefined) break
+      try {
+        await host.dial(refOf(relays[0] as string), {
+          signal: AbortSignal.any([deadline, AbortSignal.timeout(limits.reachMs)]),
+        })
+        const stream = await openCircuit(host, networkId, relays.map(refOf), target, { signal: deadline })
+        for (const peerId of relays) health.succeeded(peerId)
+        const connection = session.opened(relays)
+        stream.once('close', () => connection.close())
+        return { ok: true as const, stream, track: (traffic: Traffic) => connection.track(traffic) }
+      } catch (err) {
+        if (signal.aborted)
+          return { ok: false as const, reply: SocksReply.GeneralFailure, reason: 'client left' }
+        failure = deadline.aborted
+          ? { reply: SocksReply.TtlExpired, reason: `no tunnel within ${limits.deadlineMs} ms`, retry: false }
+          : judge(err, relays)
+        if (failure.blame !== undefined) {
+          const backOffMs = health.failed(failure.blame)
+          session.relayFailed(failure.blame, failure.reason)
+          log.warn('relay failed; skipping it for a while', {
+            relay: failure.blame,
+            reason: failure.reason,
+            skipMs: backOffMs,
+          })
+          excluded.add(failure.blame)
+        }
+        if (failure.avoid !== undefined) excluded.add(failure.avoid)
+        if (!failure.retry) break
+      }
+    }
+    const where = targetText(target)
+    session.connectionFailed(where, failure.reason)
+    log.info('connection failed', { target: where, reason: failure.reason, reply: failure.reply })
+    return { ok: false as const, reply: failure.reply, reason: failure.reason }
   }
 }
 
-function peerOf(addr: Multiaddr): string {
+/**
+ * An abort signal that follows `signal` and fires after `ms`, until cleared: cleared once a tunnel is
+ * open, so nothing that kept the signal can cut the tunnel later.
+ */
+function withDeadline(signal: AbortSignal, ms: number): { signal: AbortSignal; clear(): void } {
+  const controller = new AbortController()
+  const follow = () => controller.abort(signal.reason)
+  if (signal.aborted) follow()
+  else signal.addEventListener('abort', follow, { once: true })
+  const timer = setTimeout(() => controller.abort(new Error(`no tunnel within ${ms} ms`)), ms)
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer)
+      signal.removeEventListener('abort', follow)
+    },
+  }
+}
+
+/**
+ * A circuit among the candidates not excluded for this connection, preferring relays not backed off; a
+ * relay still backed off is used only when too few others remain (it may be back, and no circuit is
+ * sure to fail).
+ */
+function pick(
+  candidates: Candidate[],
+  excluded: Set<string>,
+  hops: number,
+  health: RelayHealth,
+  random?: () => number,
+): string[] | undefined {
+  const open = candidates.filter(c => !excluded.has(c.peerId))
+  const healthy = open.filter(c => !health.skipped(c.peerId))
+  const pool = healthy.length >= hops ? healthy : open
+  return pool.length >= hops ? chooseRelays(pool, hops, random) : undefined
+}
+
+/** Relay codes that speak of the target (final), of the exit's policy (try another exit), or of the relay. */
+const TARGET_CODES: ReplyCode[] = ['refused', 'unreachable', 'unresolvable', 'timeout', 'bad-request']
+const POLICY_CODES: ReplyCode[] = ['policy', 'port']
+
+function judge(err: unknown, relays: string[]): AttemptFailure {
+  if (!(err instanceof TunnelRefusedError)) {
+    const reason = `relay unreachable: ${(err as Error).message}`
+    return { reply: SocksReply.NetworkUnreachable, reason, blame: relays[0], retry: true }
+  }
+  const reply = socksReply(err.code) as SocksReply
+  const reason = `relay ${err.hop + 1} answered ${err.code}`
+  if (TARGET_CODES.includes(err.code)) return { reply, reason, retry: false }
+  if (POLICY_CODES.includes(err.code)) return { reply, reason, avoid: relays.at(-1), retry: true }
+  // 'hop-failed' is the answering relay's word that the next one failed
+  const blame = relays[err.code === 'hop-failed' ? err.hop + 1 : err.hop]
+  return { reply, reason, blame, retry: true }
+}
+
+function targetText(target: SocksTarget): string {
+  return target.addressType === 'ipv6' ? `[${target.host}]:${target.port}` : `${target.host}:${target.port}`
+}
+
+/** The PeerId a `--relay` address ends in. */
+export function peerOf(addr: Multiaddr): string {
   const id = peerIdOfAddress(addr)
   if (id === undefined) throw new RangeError(`relay address ${addr} has no /p2p/<peerId>`)
   return id

@@ -32,7 +32,27 @@ export interface SocksTarget {
   addressType: 'ipv4' | 'ipv6' | 'domain'
 }
 
-export type SocksConnectResult = { ok: true; stream: Duplex } | { ok: false; reply: SocksReply }
+/** Bytes a client connection has carried so far, after its SOCKS or HTTP handshake. */
+export interface Traffic {
+  /** from the client towards the target */
+  up(): number
+  /** from the target back to the client */
+  down(): number
+}
+
+export type SocksConnectResult =
+  | {
+      ok: true
+      stream: Duplex
+      /** Given the connection's live byte counts once the server starts piping. */
+      track?: (traffic: Traffic) => void
+    }
+  | {
+      ok: false
+      reply: SocksReply
+      /** Why, in words (the HTTP listener sends it to the client). */
+      reason?: string
+    }
 
 /** Opens the path to a target. `signal` aborts when the client leaves, the server closes or time runs out. */
 export type SocksConnect = (target: SocksTarget, signal: AbortSignal) => Promise<SocksConnectResult>
@@ -147,6 +167,7 @@ function serve(
   }
 
   let buffer: Buffer = Buffer.alloc(0)
+  let handshakeBytes = 0
   let stage: 'greeting' | 'request' = 'greeting'
   const onEarlyEnd = () => socket.destroy()
   const onData = (chunk: Buffer) => {
@@ -169,6 +190,7 @@ function serve(
     socket.removeListener('end', onEarlyEnd)
     const rest = buffer.subarray(request.length)
     if (rest.length > 0) socket.unshift(rest)
+    handshakeBytes = socket.bytesRead - rest.length
     clearTimeout(timer)
     timer = setTimeout(() => abort.abort(), connectTimeoutMs)
     void open(request.value)
@@ -202,6 +224,11 @@ function serve(
     clearTimeout(timer)
     if (socketClosed || abort.signal.aborted) return void stream.destroy()
     socket.write(reply(SocksReply.Succeeded))
+    const repliedBytes = socket.bytesWritten
+    result.track?.({
+      up: () => socket.bytesRead - handshakeBytes,
+      down: () => socket.bytesWritten - repliedBytes,
+    })
     const fail = (err: Error | null | undefined) => {
       if (err) stop()
     }

@@ -43,6 +43,8 @@ export interface TestnetOptions {
   /** probes the machine runs at once (each on its own relays); machineProbeConcurrency() by default */
   probeConcurrency?: number
   progress?: (line: string) => void
+  /** runs with the report written and every process still up (to look at dashboards), before teardown */
+  whileUp?: (report: TestnetReport) => Promise<void>
 }
 
 export interface TestnetRelay {
@@ -69,6 +71,8 @@ export interface TestnetReport {
   network: string
   epochs: TestnetEpoch[]
   proxy: { requests: number; failed: number; bytes: number }
+  /** each role's dashboard, by process name (relay-1, witness-1, ledger-1, …) */
+  dashboards: Record<string, string>
 }
 
 const MB = 1_000_000
@@ -254,6 +258,8 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           '--allow-private-exits',
           '--status',
           '127.0.0.1:0',
+          '--ledger',
+          `http://${String(first.ready.api)}`,
         ]),
       ),
     )
@@ -314,7 +320,15 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     })()
 
     const witnessStatus = witnesses.map(w => `http://${String(w.ready.status)}/status`)
-    say(`witnesses and the proxy up`)
+    const dashboards = Object.fromEntries([
+      ...[...relayProcesses, ...witnesses].map(p => [p.name, `http://${String(p.ready.status)}/`]),
+      ...ledgers.map(l => [l.name, `http://${String(l.ready.api)}/`]),
+    ])
+    say(
+      `witnesses and the proxy up; dashboards: ${Object.entries(dashboards)
+        .map(([n, u]) => `${n} ${u}`)
+        .join(', ')}`,
+    )
     const missing = await waitForRelayRecords(witnessStatus, o.relays, Date.now() + 30_000, stop)
     if (missing > 0)
       say(
@@ -413,8 +427,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     const ends = witnesses.flatMap(w => probeEnds(w.name, readFileSync(w.log, 'utf8')))
     for (const e of result)
       for (const r of e.relays) if (r.measuredBps === 0) r.unmeasured = whyUnmeasured(ends, e.epoch, r.peerId)
-    const report: TestnetReport = { out, network: network.id, epochs: result, proxy: usage }
+    const report: TestnetReport = { out, network: network.id, epochs: result, proxy: usage, dashboards }
     writeFileSync(join(out, 'report.json'), `${JSON.stringify(report, null, 2)}\n`)
+    await o.whileUp?.(report)
     return report
   } finally {
     trafficStop.abort()

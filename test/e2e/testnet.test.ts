@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import type { Browser } from 'playwright-core'
 import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
+import { launchChromium, pageErrors } from '../helpers/chromium.ts'
+import { sleep, waitFor } from '../helpers/wait.ts'
 
 const weir = nodeArgs(WEIR_ENTRY)
 
@@ -15,41 +19,65 @@ interface Relay {
   claimed: string
 }
 
+interface Report {
+  epochs: { epoch: number; root: string; ledgersAgreeing: number; anchorTx: string; relays: Relay[] }[]
+  dashboards: Record<string, string>
+}
+
+interface EarningsStatus {
+  peerId: string
+  earnings: { relay: { history: { epoch: number; reward: string }[] } | null } | null
+}
+
 describe('e2e: weir testnet runs the whole cycle', function () {
   this.timeout(360_000)
   let out: string
+  let child: ChildProcess | undefined
+  let stderr = ''
+  let report: Report
 
-  before(() => {
+  // One run for the whole file: it keeps every process up after its report (--linger) until the last
+  // test is done, so the dashboards are looked at while the network runs.
+  before(async () => {
     out = mkdtempSync(join(tmpdir(), 'weir-e2e-'))
-  })
-  after(() => rmSync(out, { recursive: true, force: true }))
-
-  it('certifies every epoch with one root at all ledgers, anchors it, claims equal the tallies, and measures every relay within 10% of its cap', async () => {
     // 5 relays (1, 5.75, 10.5, 15.25 and 20 MB/s): the fastest is probed through the next two, which
     // carry 1.29× its cap; with 4 (13.7 + 7.3 for 20 MB/s, 1.05×) its reverse window once read 13% low.
     // The machine runs one probe at a time: 64 s is the shortest epoch weir testnet accepts for 5 relays
     // on 2 cores (simulations/testnet/feasibility.ts), which holds their probes wherever they are drawn.
     const args = ['testnet', '--relays', '5', '--witnesses', '3', '--ledgers', '4', '--epoch-seconds', '64']
-    const child = spawn(
+    child = spawn(
       process.execPath,
-      [...weir, ...args, '--epochs', '2', '--out', join(out, 'run'), '--json'],
+      [...weir, ...args, '--epochs', '2', '--out', join(out, 'run'), '--json', '--linger'],
       {
         stdio: ['ignore', 'pipe', 'pipe'],
       },
     )
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', d => {
-      stdout += d
+    child.stderr?.on('data', d => {
+      stderr = (stderr + d).slice(-20_000)
     })
-    child.stderr.on('data', d => {
-      stderr += d
+    const running = child
+    const line = await new Promise<string>((resolve, reject) => {
+      createInterface({ input: running.stdout as NodeJS.ReadableStream }).on('line', l => {
+        if (l.startsWith('{')) resolve(l)
+      })
+      running.once('exit', code =>
+        reject(new Error(`weir testnet exited with ${code}:\n${stderr.slice(-3000)}`)),
+      )
     })
-    const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-    assert.equal(code, 0, `weir testnet failed:\n${stderr.slice(-3000)}`)
-    const report = JSON.parse(stdout.trim().split('\n').at(-1) as string) as {
-      epochs: { epoch: number; root: string; ledgersAgreeing: number; anchorTx: string; relays: Relay[] }[]
+    report = JSON.parse(line) as Report
+  })
+
+  after(async () => {
+    if (child && child.exitCode === null) {
+      const exit = new Promise(resolve => child?.once('exit', resolve))
+      child.kill('SIGINT')
+      const stopped = await Promise.race([exit, sleep(30_000).then(() => 'hung')])
+      if (stopped === 'hung') child.kill('SIGKILL')
     }
+    rmSync(out, { recursive: true, force: true })
+  })
+
+  it('certifies every epoch with one root at all ledgers, anchors it, claims equal the tallies, and measures every relay within 10% of its cap', () => {
     // the run starts at epoch 0, or at the first whole epoch after startup when startup overran genesis
     const first = report.epochs[0]?.epoch ?? -1
     assert.deepEqual(
@@ -98,5 +126,70 @@ describe('e2e: weir testnet runs the whole cycle', function () {
       `what the witnesses logged about it:\n${witnessLines(r.peerId)}`
     const wide = readings.filter(r => error(r) > 0.1)
     if (wide.length > 0) assert.fail(wide.map(explain).join('\n'))
+  })
+  it('serves every role’s dashboard while it runs: no console errors, a relay’s earnings as the ledger API has them', async () => {
+    // Kept (under out/, which git ignores) so the screenshots can be looked at after the test.
+    const shots = join('out', 'test-e2e-dashboards')
+    rmSync(shots, { recursive: true, force: true })
+    mkdirSync(shots, { recursive: true })
+    const ledger = report.dashboards['ledger-1'] as string
+    const relay = report.dashboards['relay-5'] as string
+    // A relay polls its ledger every 30 s: wait until it has read every epoch of the run.
+    const epochs = report.epochs.map(e => e.epoch)
+    const status = await waitFor(
+      async () => {
+        const s = (await (await fetch(`${relay}status`)).json()) as EarningsStatus
+        const seen = new Set(s.earnings?.relay?.history.map(h => h.epoch))
+        return epochs.every(e => seen.has(e)) && s
+      },
+      {
+        what: 'relay-5 to read its earnings for every epoch of the run',
+        timeoutMs: 45_000,
+        intervalMs: 1000,
+      },
+    )
+    const api = (await (await fetch(`${ledger}relays/${status.peerId}`)).json()) as {
+      history: { epoch: number; reward: string }[]
+    }
+    const rewardsIn = (history: { epoch: number; reward: string }[]) =>
+      epochs.map(e => history.find(h => h.epoch === e)?.reward)
+    const shown = rewardsIn(status.earnings?.relay?.history ?? [])
+    assert.deepEqual(shown, rewardsIn(api.history), 'the relay shows what the ledger API has')
+    assert.deepEqual(
+      shown,
+      report.epochs.map(e => e.relays.find(r => r.peerId === status.peerId)?.reward),
+      'and what the run tallied',
+    )
+    let browser: Browser | undefined
+    try {
+      browser = await launchChromium()
+      for (const [name, url] of Object.entries(report.dashboards)) {
+        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+        const errors = pageErrors(page)
+        await page.goto(url, { waitUntil: 'load' })
+        await page.waitForSelector('main', { timeout: 10_000 })
+        if (name.startsWith('relay')) await page.waitForSelector('svg.chart polyline', { timeout: 10_000 })
+        await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
+        assert.deepEqual(errors, [], `${name}: console errors`)
+        if (name === 'relay-5') {
+          const text = (await page.textContent('main')) ?? ''
+          for (const reward of shown)
+            assert.ok(text.includes(String(reward)), `relay-5's page shows ${reward}`)
+          const points = await page.$eval('svg.chart', svg => Number((svg as SVGElement).dataset.points))
+          assert.ok(points >= 2, `relay-5's throughput chart has ${points} points`)
+        }
+        await page.close()
+      }
+    } finally {
+      await browser?.close()
+    }
+    console.log(`      screenshots: ${shots}`)
+  })
+
+  it('stops every process on Ctrl-C after lingering, and exits 0', async () => {
+    const running = child as ChildProcess
+    const exit = new Promise<number | null>(resolve => running.once('exit', resolve))
+    running.kill('SIGINT')
+    assert.equal(await exit, 0, stderr.slice(-3000))
   })
 })

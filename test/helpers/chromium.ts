@@ -22,8 +22,11 @@ async function chromiumPath(): Promise<string> {
   }
 }
 
-/** Headless Chromium with nothing of its own on the network (no updates, no sync). Close it in an after hook. */
-export async function launchChromium(): Promise<Browser> {
+/**
+ * Headless Chromium with nothing of its own on the network (no updates, no sync), and `args` besides
+ * (e.g. a proxy). Close it in an after hook.
+ */
+export async function launchChromium(args: string[] = []): Promise<Browser> {
   return chromium.launch({
     executablePath: await chromiumPath(),
     args: [
@@ -34,6 +37,7 @@ export async function launchChromium(): Promise<Browser> {
       '--disable-component-update',
       '--no-first-run',
       '--disable-sync',
+      ...args,
     ],
   })
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { createInterface } from 'node:readline'
 import { multiaddr } from '@multiformats/multiaddr'
-import { loadDataDir } from '../../node/host/datadir.ts'
+import { loadDataDir, NETWORK_FILE } from '../../node/host/datadir.ts'
 import { topic } from '../../node/host/host.ts'
 import { loadSecp256k1Key } from '../../node/host/identity.ts'
 import { DB_FILE, Ledger } from '../../ledger/ledger.ts'
@@ -85,7 +85,7 @@ describe('ledger: a flood of validly signed relay records', function () {
     const address = String(ledger.host.getMultiaddrs()[0])
     const started = await startFlooder([
       '--network',
-      join(t.dir, 'net', 'network.json'),
+      join(dir, NETWORK_FILE),
       '--dial',
       address,
       '--count',

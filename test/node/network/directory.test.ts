@@ -155,4 +155,41 @@ describe('the relay directory’s gossip verdicts', () => {
     assert.equal(directory.get(peerIdToString(relay))?.record.seq, 1)
     assert.equal(judge(recordOf(0, 1).fill(0, 20, 30)), TopicValidatorResult.Reject, 'a broken record')
   })
+
+  it('counts as fresh only relays whose record is at most N epochs behind', async () => {
+    const { network: old } = testNetwork({
+      overrides: { id: 'dir-verdicts', genesis: Date.now() - 5 * 3600_000 - 30_000 },
+    })
+    const record = (epoch: number) => {
+      const k = generateEd25519()
+      const body = {
+        net: old.id,
+        relay: peerIdOfPublicKey(k.publicKey),
+        epoch,
+        seq: 1,
+        addrs: [],
+        payout: new Uint8Array(20),
+        maxBandwidthBps: 0,
+      }
+      return signRelayRecord(body, k.seed)
+    }
+    const epochsOf = (d: RelayDirectory) =>
+      d
+        .fresh(2)
+        .map(r => r.record.epoch)
+        .sort((a, b) => a - b)
+    const byClock = (await validatorOf(old)).directory
+    const byNewest = (await validatorOf(old.id)).directory
+    for (const epoch of [5, 4, 3, 2]) {
+      byClock.add(record(epoch))
+      byNewest.add(record(epoch))
+    }
+    assert.deepEqual(epochsOf(byClock), [3, 4, 5], 'by the network clock (epoch 5 now)')
+    assert.deepEqual(epochsOf(byNewest), [2, 3, 4, 5], 'by the median record heard (epoch 4)')
+    byNewest.add(record(2 ** 32 - 1))
+    assert.deepEqual(epochsOf(byNewest), [2, 3, 4, 5, 2 ** 32 - 1], 'a future record pushes no one out')
+    for (const epoch of [8, 8, 8]) byNewest.add(record(epoch))
+    assert.deepEqual(epochsOf(byNewest), [8, 8, 8, 2 ** 32 - 1], 'most relays moved on to epoch 8')
+    assert.deepEqual(epochsOf(byClock), [3, 4, 5])
+  })
 })

@@ -1,5 +1,10 @@
 import assert from 'node:assert/strict'
+import { createServer, type Server } from 'node:http'
+import { Logger } from '../../../node/host/log.ts'
 import { chooseRelays } from '../../../node/proxy/circuit-choice.ts'
+import { LedgerCapacities } from '../../../node/proxy/ledger-capacities.ts'
+import type { relaysAnswer } from '../../../protocol/ledger-api.ts'
+import type { Answer } from '../../../protocol/ledger-api.ts'
 
 /** A deterministic stream of numbers in [0, 1) for repeatable draws. */
 function seeded(seed: number): () => number {
@@ -42,5 +47,73 @@ describe('choosing relays for a circuit', () => {
 
   it('refuses when too few relays are known', () => {
     assert.throws(() => chooseRelays([{ peerId: 'only' }], 2), /needs 2 relays, 1 known/)
+  })
+
+  describe('with capacities from a ledger', () => {
+    let ledger: Server
+    let url: string
+    let failing = false
+    const scores: Record<string, number | null> = { r1: 1e6, r2: 2e6, r4: 4e6, r8: 8e6, zero: 0, none: null }
+    const answer: Answer<typeof relaysAnswer> = {
+      relays: Object.entries(scores).map(([peerId, score]) => ({
+        peerId,
+        payout: `0x${'ab'.repeat(20)}`,
+        addrs: [],
+        registeredIn: 'genesis',
+        lastScore: score === null ? null : { epoch: 3, score, reward: '1' },
+      })),
+    }
+    before(async () => {
+      ledger = createServer((req, res) => {
+        if (failing) res.writeHead(503).end('{"error":"closing"}')
+        else if (req.url === '/relays') res.end(JSON.stringify(answer))
+        else res.writeHead(404).end('{"error":"not found"}')
+      })
+      await new Promise<void>(resolve => ledger.listen(0, '127.0.0.1', resolve))
+      url = `http://127.0.0.1:${(ledger.address() as { port: number }).port}`
+    })
+    after(() => ledger.close())
+
+    it('spreads 2,000 choices over relays of capacities 1:2:4:8 as a chi-square test expects (p > 0.01)', async () => {
+      const capacities = new LedgerCapacities(url, new Logger({ role: 'proxy', write: () => {} }))
+      await capacities.refresh()
+      const ids = ['r1', 'r2', 'r4', 'r8']
+      const candidates = ids.map(peerId => ({ peerId, capacityBps: capacities.get(peerId) }))
+      assert.deepEqual(
+        candidates.map(c => c.capacityBps),
+        [1e6, 2e6, 4e6, 8e6],
+      )
+      const random = seeded(2025)
+      const counts = new Map(ids.map(id => [id, 0]))
+      const n = 2000
+      for (let i = 0; i < n; i++) {
+        const id = chooseRelays(candidates, 1, random)[0]!
+        counts.set(id, counts.get(id)! + 1)
+      }
+      const weights = [1, 2, 4, 8]
+      const chiSquare = ids.reduce((sum, id, i) => {
+        const expected = (n * weights[i]!) / 15
+        return sum + (counts.get(id)! - expected) ** 2 / expected
+      }, 0)
+      // the chi-square distribution with 3 degrees of freedom exceeds 11.345 with probability 0.01
+      assert(chiSquare < 11.345, `chi-square ${chiSquare.toFixed(2)} for counts ${[...counts.values()]}`)
+    })
+
+    it('counts a score of 0 or none as unmeasured, and keeps the last scores when the ledger fails', async () => {
+      const log: string[] = []
+      const capacities = new LedgerCapacities(
+        url,
+        new Logger({ role: 'proxy', write: line => log.push(line) }),
+      )
+      await capacities.refresh()
+      assert.equal(capacities.get('zero'), undefined)
+      assert.equal(capacities.get('none'), undefined)
+      assert.equal(capacities.size, 4)
+      failing = true
+      await capacities.refresh()
+      failing = false
+      assert.equal(capacities.get('r8'), 8e6)
+      assert.match(log.join('\n'), /cannot read relay capacities from the ledger: .*answered 503/)
+    })
   })
 })
