@@ -6,6 +6,7 @@
 const timed = [
   'test/node/relay-proxy.test.ts',
   'test/node/relay/fair-slots.test.ts',
+  'test/node/relay/reload-cap.test.ts',
   'test/witness/probe-attacks.test.ts',
   'test/ledger/record-flood.test.ts',
   'test/witness/probe.test.ts',

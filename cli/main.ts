@@ -1,6 +1,5 @@
 import '../node/host/runtime.ts'
 import { UsageError } from './args.ts'
-import { blameConfig } from './config.ts'
 
 import type { Command } from './command.ts'
 
@@ -61,7 +60,7 @@ export async function main(argv: string[]): Promise<number> {
     return await command.run(rest)
   } catch (err) {
     if (err instanceof UsageError) {
-      console.error(`weir ${name}: ${blameConfig(err.message)}\nusage: ${command.usage}`)
+      console.error(`weir ${name}: ${err.message}\nusage: ${command.usage}`)
       return 2
     }
     console.error(`weir ${name}: ${(err as Error).message}`)

@@ -1,3 +1,4 @@
+import type { Logger } from '../node/host/log.ts'
 import * as v from 'valibot'
 import type { Address, Hex } from 'viem'
 import { type AnchorResult, anchorEpoch, readRewards } from '../contracts/client.ts'
@@ -74,6 +75,7 @@ export async function fetchRewards(ledgerUrl: string, account: Address) {
 export function startAnchoring(
   target: ChainTarget,
   certificate: (epoch: number) => Certificate | undefined,
+  log: Logger,
   intervalMs = 2000,
 ): { stop(): Promise<void> } {
   let running: Promise<unknown> = Promise.resolve()
@@ -81,13 +83,20 @@ export function startAnchoring(
     running = running
       .then(() => anchorCertified(target, certificate))
       .then(done => {
+        log.resolved('anchoring', 'anchoring works again')
         for (const { epoch, result } of done) {
-          console.error(
-            `anchored epoch ${epoch}${result.alreadyAnchored ? ' (already on chain)' : ` in ${result.txHash}`}`,
-          )
+          log.info(`anchored epoch ${epoch}${result.alreadyAnchored ? ' (already on chain)' : ''}`, {
+            tx: result.alreadyAnchored ? undefined : result.txHash,
+          })
         }
       })
-      .catch(err => console.error(`anchoring: ${(err as Error).message.split('\n')[0]}`))
+      .catch(err =>
+        log.problem(
+          'anchoring',
+          `anchoring failed: ${(err as Error).message.split('\n')[0]}`,
+          "check that --rpc answers, that --contract is the network's rewards contract and that --anchor-key has funds for gas; it is retried",
+        ),
+      )
   }, intervalMs)
   return {
     async stop() {

@@ -1,3 +1,4 @@
+import { Logger } from '../node/host/log.ts'
 import { join } from 'node:path'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { peerIdFromString } from '@libp2p/peer-id'
@@ -29,6 +30,8 @@ export interface LedgerOptions {
   api?: { host: string; port: number }
   listen?: string[]
   bootstrap?: string[]
+  /** the operator's log (by default text lines on stderr) */
+  log?: Logger
 }
 
 const VERDICT: Record<IngestResult['outcome'], TopicValidatorResult> = {
@@ -56,12 +59,14 @@ export class Ledger {
   private readonly seeds = new Map<number, Uint8Array>()
   private readonly certAnswered = new Map<number, number>()
   private lastDial = 0
+  private readonly log: Logger
 
   private constructor(
     readonly options: LedgerOptions,
     readonly host: Host,
   ) {
     const { network } = options.data
+    this.log = options.log ?? new Logger({ role: 'ledger' })
     this.store = new LedgerStore(join(options.data.dir, DB_FILE))
     this.limits = new RecordLimits(host)
     this.ingest = new Ingest(
@@ -118,6 +123,7 @@ export class Ledger {
       privateKey: identity.libp2pKey,
       listen: options.listen,
       bootstrap: [...network.bootstrap, ...(options.bootstrap ?? [])],
+      ...(options.log ? { log: options.log } : {}),
     })
     const ledger = new Ledger(options, host)
     try {
@@ -226,7 +232,7 @@ export class Ledger {
 
   private tick(): void {
     if (Date.now() - this.lastDial >= DIAL_MS) this.dialCommittee()
-    this.closer.tick().catch(err => console.error('ledger: epoch close failed:', err))
+    this.closer.tick().catch(err => this.log.error(`epoch close failed: ${(err as Error).stack ?? err}`))
   }
 
   /**
@@ -276,7 +282,7 @@ export class Ledger {
     if (this.store.pendingCount() === 0) return
     this.ingest
       .revalidatePending(e => this.store.certificate(e) !== undefined && e < this.closer.next)
-      .catch(err => console.error('ledger: pending re-validation failed:', err))
+      .catch(err => this.log.error(`pending re-validation failed: ${(err as Error).stack ?? err}`))
   }
 
   /** The seed of an epoch: from the certificate of epoch − 2, or undefined until it is held. */

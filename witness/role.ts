@@ -1,6 +1,7 @@
 import { join } from 'node:path'
 import { loadDataDir } from '../node/host/datadir.ts'
 import { createHost } from '../node/host/host.ts'
+import type { Logger } from '../node/host/log.ts'
 import { startStatusServer } from '../node/host/status-server.ts'
 import { joinAttestations } from '../node/network/attestations.ts'
 import { RelayDirectory } from '../node/network/directory.ts'
@@ -28,6 +29,8 @@ export interface WitnessRoleOptions {
   concurrency: number
   gate?: ProbeGate
   log: (line: string) => void
+  /** where the host tells problems an operator can fix (no bootstrap peer reachable) */
+  logger?: Logger
 }
 
 /** What a started witness prints first: how to reach it. */
@@ -60,6 +63,7 @@ export async function startWitnessRole(
     privateKey: data.identity.libp2pKey,
     listen: o.listen,
     bootstrap: [...network.bootstrap, ...(o.bootstrap ?? [])],
+    ...(o.logger ? { log: o.logger } : {}),
   })
   const directory = new RelayDirectory(host, network)
   directory.start()

@@ -2,7 +2,6 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { createHost, peerIdOfAddress } from '../../node/host/host.ts'
-import { Logger } from '../../node/host/log.ts'
 import { startStatusServer } from '../../node/host/status-server.ts'
 import type { Candidate } from '../../node/proxy/circuit-choice.ts'
 import { startHttpConnectServer } from '../../node/proxy/http-connect.ts'
@@ -13,11 +12,14 @@ import { ProxySession } from '../../node/proxy/session.ts'
 import { startSocksServer } from '../../node/proxy/socks5.ts'
 import { readNetworkFile } from '../../node/host/datadir.ts'
 import type { Command } from '../command.ts'
-import { hostPortFlag, parseFlags, UsageError, urlFlag } from '../args.ts'
+import { type FlagSpec, hostPortFlag, UsageError, urlFlag } from '../args.ts'
+import { type FlagValues, readSettings } from '../config.ts'
+import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir proxy [--socks HOST:PORT] [--http HOST:PORT] [--status HOST:PORT] [--listen-public]
        [--relay MULTIADDR]... [--hops 1|2] [--bootstrap MULTIADDR]... [--network FILE] [--ledger URL]
+       [--dir DIR] ${LOG_USAGE}
 
 A local proxy that sends each connection through 1 or 2 relays: a SOCKS5 server (--socks; no auth,
 CONNECT, names resolved at the exit) and/or an HTTP proxy (--http; CONNECT only). Relays are the
@@ -27,7 +29,22 @@ before the tunnel is open is retried on other relays (up to 3, within 10 s) befo
 reply; failed relays are skipped for a back-off that doubles with each failure. --status serves
 /status (JSON) and /metrics. Listeners must be on loopback unless --listen-public is given. Without
 --network, the network is the one the first relay or bootstrap peer serves. The first line on stdout
-is JSON with the listeners' addresses.`
+is JSON with the listeners' addresses; the log goes to stderr. With --dir, every other flag can also be
+set in DIR/config.json (the proxy keeps nothing else there); flags on the command line win.`
+
+const FLAGS = {
+  dir: { type: 'string' },
+  network: { type: 'string' },
+  socks: { type: 'string' },
+  http: { type: 'string' },
+  status: { type: 'string' },
+  'listen-public': { type: 'boolean', default: false },
+  relay: { type: 'string', multiple: true },
+  hops: { type: 'string', default: '1' },
+  bootstrap: { type: 'string', multiple: true },
+  ledger: { type: 'string' },
+  ...LOG_FLAGS,
+} as const satisfies FlagSpec
 
 /** A relay whose record is this many epochs behind the current one is taken for gone. */
 const MAX_RECORD_AGE_EPOCHS = 2
@@ -36,45 +53,9 @@ export const command: Command = {
   summary: 'a local SOCKS5 and HTTP CONNECT proxy that tunnels each connection through 1 or 2 relays',
   usage: USAGE,
   async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      network: { type: 'string' },
-      socks: { type: 'string' },
-      http: { type: 'string' },
-      status: { type: 'string' },
-      'listen-public': { type: 'boolean', default: false },
-      relay: { type: 'string', multiple: true },
-      hops: { type: 'string', default: '1' },
-      bootstrap: { type: 'string', multiple: true },
-      ledger: { type: 'string' },
-    })
-    const listen = (flag: 'socks' | 'http' | 'status') => {
-      const text = v[flag]
-      if (text === undefined) return undefined
-      const address = hostPortFlag(text, flag)
-      if (!v['listen-public'] && !isLoopback(address.host)) {
-        const risk = flag === 'status' ? 'see what your proxy carries' : 'use your proxy'
-        throw new UsageError(
-          `--${flag} ${text} is not a loopback address: anyone who reaches it could ${risk}; give --listen-public to mean it`,
-        )
-      }
-      return address
-    }
-    const socks = listen('socks')
-    const http = listen('http')
-    const status = listen('status')
-    if (socks === undefined && http === undefined) {
-      throw new UsageError('give --socks HOST:PORT or --http HOST:PORT (or both) to listen on')
-    }
-    if (v.hops !== '1' && v.hops !== '2') throw new UsageError(`--hops expects 1 or 2, got '${v.hops}'`)
-    const hops = Number(v.hops)
-    const pinned = (v.relay ?? []).map(text => relayAddress(text))
-    if (pinned.length > 0 && pinned.length < hops) {
-      throw new UsageError(
-        `--hops ${hops} needs at least ${hops} --relay addresses (or none, to discover relays)`,
-      )
-    }
-    const ledgerUrl =
-      v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380')
+    const settings = readSettings(argv, FLAGS)
+    const v = settings.values
+    const { socks, http, status, hops, pinned, ledgerUrl, log } = settings.check(proxyConfig)
 
     const stopRequested = untilSignal()
     const bootstrap = [...(v.bootstrap ?? []), ...pinned.map(String)]
@@ -87,8 +68,7 @@ export const command: Command = {
     const networkId =
       network?.id ??
       (await learnNetworkId(multiaddr(first as string), { signal: AbortSignal.timeout(15_000) }))
-    const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap })
-    const log = new Logger({ role: 'proxy' })
+    const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap, log })
     const directory = new RelayDirectory(host, network ?? networkId)
     directory.start()
     const stopDiscovering = directory.keepDiscovering(30_000)
@@ -127,13 +107,45 @@ export const command: Command = {
     )
 
     const signal = await stopRequested
-    console.error(`weir proxy: ${signal}: closing connections and stopping`)
+    log.info(`${signal}: closing connections and stopping`)
     stopDiscovering()
     capacities?.stop()
     await Promise.all([socksServer?.close(), httpServer?.close(), statusServer?.close()])
     await host.stop()
     return 0
   },
+}
+
+function proxyConfig(v: FlagValues<typeof FLAGS>) {
+  const log = roleLogger('proxy', v)
+  const listen = (flag: 'socks' | 'http' | 'status') => {
+    const text = v[flag]
+    if (text === undefined) return undefined
+    const address = hostPortFlag(text, flag)
+    if (!v['listen-public'] && !isLoopback(address.host)) {
+      const risk = flag === 'status' ? 'see what your proxy carries' : 'use your proxy'
+      throw new UsageError(
+        `--${flag} ${text} is not a loopback address: anyone who reaches it could ${risk}; give --listen-public to mean it`,
+      )
+    }
+    return address
+  }
+  const socks = listen('socks')
+  const http = listen('http')
+  const status = listen('status')
+  if (socks === undefined && http === undefined) {
+    throw new UsageError('give --socks HOST:PORT or --http HOST:PORT (or both) to listen on')
+  }
+  if (v.hops !== '1' && v.hops !== '2') throw new UsageError(`--hops expects 1 or 2, got '${v.hops}'`)
+  const hops = Number(v.hops)
+  const pinned = (v.relay ?? []).map(text => relayAddress(text))
+  if (pinned.length > 0 && pinned.length < hops) {
+    throw new UsageError(
+      `--hops ${hops} needs at least ${hops} --relay addresses (or none, to discover relays)`,
+    )
+  }
+  const ledgerUrl = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380')
+  return { socks, http, status, hops, pinned, ledgerUrl, log }
 }
 
 function isLoopback(host: string): boolean {

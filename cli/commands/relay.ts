@@ -4,33 +4,26 @@ import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
 import { createHost } from '../../node/host/host.ts'
-import { MonthlyQuota } from '../../node/relay/quota.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
-import { Relay } from '../../node/relay/relay.ts'
+import { Relay, type RelaySettings } from '../../node/relay/relay.ts'
+import { ProbeWatch, watchDialable } from '../../node/relay/relay-health.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
 import { RelayDashboard } from '../../node/relay/relay-dashboard.ts'
 import { LedgerEarnings } from '../../node/relay/earnings.ts'
-import { Logger } from '../../node/host/log.ts'
+import { Logger, type LogLevel } from '../../node/host/log.ts'
 import { startStatusServer } from '../../node/host/status-server.ts'
 import { DEFAULT_LIMITS } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
-import {
-  type FlagSpec,
-  hostPortFlag,
-  intFlag,
-  parseFlags,
-  requireFlag,
-  UsageError,
-  urlFlag,
-} from '../args.ts'
-import { withConfigFile } from '../config.ts'
+import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { type FlagValues, readSettings, type Settings } from '../config.ts'
+import { LOG_FLAGS, LOG_USAGE, logFormatFlag, logLevelFlag } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
        [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
        [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
-       [--ledger URL]
+       [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-ports takes ports and
@@ -38,9 +31,11 @@ ranges (80,443,1024-65535); without it every port but 25 (SMTP) is allowed. --ex
 targets with those DNS servers instead of the system resolver. --status serves /status, /metrics and a
 dashboard page at / (loopback unless told otherwise); with --ledger (a ledger's HTTP API, e.g.
 http://127.0.0.1:7380) the dashboard shows this relay's earnings, read every 30 s. The first line on stdout
-is JSON with the peer id, the listen addresses and the status address. Every flag but --dir can also
-be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen": ["/ip4/0.0.0.0/tcp/4001"]});
-flags on the command line win.`
+is JSON with the peer id, the listen addresses and the status address; the log goes to stderr. Every
+flag but --dir can also be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen":
+["/ip4/0.0.0.0/tcp/4001"]}); flags on the command line win. SIGHUP reloads the cap, the quota, the exit
+policy and the log level from the file, keeping open tunnels; SIGTERM or SIGINT stops accepting
+tunnels, lets open ones finish for up to --drain-seconds (default 10), then stops.`
 
 const FLAGS = {
   dir: { type: 'string' },
@@ -56,27 +51,46 @@ const FLAGS = {
   'allow-private-exits': { type: 'boolean', default: false },
   status: { type: 'string' },
   ledger: { type: 'string' },
+  'drain-seconds': { type: 'string' },
+  ...LOG_FLAGS,
 } as const satisfies FlagSpec
 
-export const command: Command = {
-  summary: 'run a relay: carry tunnels, publish its signed record, serve /status and /metrics',
-  usage: USAGE,
-  async run(argv) {
-    const { values: v } = parseFlags(withConfigFile(argv, FLAGS), FLAGS)
-    const dir = requireFlag(v.dir, 'dir', 'the data dir made by weir init')
-    const maxBandwidthBps =
-      v['max-bandwidth'] === undefined ? undefined : flagValue('max-bandwidth', v['max-bandwidth'], parseRate)
-    const quotaBytes =
-      v['monthly-quota'] === undefined
-        ? undefined
-        : flagValue('monthly-quota', v['monthly-quota'], parseBytes)
-    const ports = v['exit-ports'] === undefined ? undefined : parsePorts(v['exit-ports'])
-    const exitDns = (v['exit-dns'] ?? []).map(server => {
-      const { host, port } = hostPortFlag(server, 'exit-dns')
-      return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
-    })
-    const lookup = exitDns.length > 0 ? dnsServerLookup(exitDns) : undefined
-    const limits = {
+/** The keys a SIGHUP applies; the others take effect at the next start. */
+const RELOADABLE = new Set([
+  'max-bandwidth',
+  'monthly-quota',
+  'exit-ports',
+  'exit-dns',
+  'allow-private-exits',
+  'log-level',
+])
+
+/** What a SIGHUP can change, from validated flags. */
+function reloadable(v: FlagValues<typeof FLAGS>): RelaySettings & { logLevel: LogLevel } {
+  const exitDns = (v['exit-dns'] ?? []).map(server => {
+    const { host, port } = hostPortFlag(server, 'exit-dns')
+    return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+  })
+  const ports = v['exit-ports'] === undefined ? undefined : parsePorts(v['exit-ports'])
+  return {
+    exitPolicy: { allowPrivate: v['allow-private-exits'] === true, ...(ports ? { ports } : {}) },
+    ...(exitDns.length > 0 ? { lookup: dnsServerLookup(exitDns) } : {}),
+    ...(v['max-bandwidth'] === undefined
+      ? {}
+      : { maxBandwidthBps: flagValue('max-bandwidth', v['max-bandwidth'], parseRate) }),
+    ...(v['monthly-quota'] === undefined
+      ? {}
+      : { monthlyQuotaBytes: flagValue('monthly-quota', v['monthly-quota'], parseBytes) }),
+    logLevel: logLevelFlag(v['log-level']),
+  }
+}
+
+function relayConfig(v: FlagValues<typeof FLAGS>) {
+  return {
+    dir: requireFlag(v.dir, 'dir', 'the data dir made by weir init'),
+    live: reloadable(v),
+    logFormat: logFormatFlag(v['log-format']),
+    limits: {
       maxTunnels: intFlag(v['max-tunnels'], 'max-tunnels', DEFAULT_LIMITS.maxTunnels, 1, 100_000),
       maxTunnelsPerPeer: intFlag(
         v['max-tunnels-per-peer'],
@@ -89,52 +103,84 @@ export const command: Command = {
         v['max-tunnel-memory'] === undefined
           ? DEFAULT_LIMITS.maxBufferBytes
           : flagValue('max-tunnel-memory', v['max-tunnel-memory'], parseBytes),
-    }
-    const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
-    const allowPrivate = v['allow-private-exits'] === true
-    const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380')
+    },
+    status: v.status === undefined ? undefined : hostPortFlag(v.status, 'status'),
+    ledger: v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:7380'),
+    drainMs: intFlag(v['drain-seconds'], 'drain-seconds', 10, 0, 3600) * 1000,
+  }
+}
+
+export const command: Command = {
+  summary: 'run a relay: carry tunnels, publish its signed record, serve /status and /metrics',
+  usage: USAGE,
+  async run(argv) {
+    const settings = readSettings(argv, FLAGS)
+    const v = settings.values
+    const { dir, live, logFormat, limits, status, ledger, drainMs } = settings.check(relayConfig)
 
     const data = loadDataDir(dir)
     const payout = data.config.payout && parseHex(data.config.payout, 20)
     if (!payout)
       throw new Error(`${join(dir, 'config.json')}: a relay needs a payout address (weir init --payout 0x…)`)
-    if (allowPrivate) {
-      console.error(
-        'weir relay: WARNING: --allow-private-exits is on: clients can reach loopback and private networks ' +
-          'through this relay. Use it for local testnets only.',
-      )
+    const log = new Logger({ role: 'relay', level: live.logLevel, format: logFormat })
+    const warnPrivate = (allow: boolean) => {
+      if (allow)
+        log.warn(
+          'allow-private-exits is on: clients can reach loopback and private networks through this relay; use it for local testnets only',
+        )
     }
+    warnPrivate(live.exitPolicy.allowPrivate)
 
     const stopRequested = untilSignal()
+    const bootstrap = [...data.network.bootstrap, ...(v.bootstrap ?? [])]
     const host = await createHost({
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: v.listen,
-      bootstrap: [...data.network.bootstrap, ...(v.bootstrap ?? [])],
+      bootstrap,
+      log,
     })
     const directory = new RelayDirectory(host, data.network)
     directory.start()
+    let probes: ProbeWatch | undefined
     // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
-    const attestations = joinAttestations(host.services.pubsub, data.network, join(dir, 'evidence.jsonl'))
+    const attestations = joinAttestations(
+      host.services.pubsub,
+      data.network,
+      join(dir, 'evidence.jsonl'),
+      a => probes?.note(a),
+    )
     const relay = new Relay(host, {
       networkId: data.network.id,
-      exitPolicy: { allowPrivate, ports },
-      lookup,
-      maxBandwidthBps,
+      ...live,
+      usageFile: join(dir, 'usage.json'),
       limits,
-      quota: quotaBytes === undefined ? undefined : new MonthlyQuota(quotaBytes, join(dir, 'usage.json')),
       directory,
+      log,
     })
     await relay.start()
     const publisher = new RecordPublisher(host, {
       network: data.network,
       identity: data.identity,
       payout,
-      maxBandwidthBps: maxBandwidthBps ?? 0,
+      maxBandwidthBps: live.maxBandwidthBps ?? 0,
       directory,
     })
     await publisher.start()
-    const log = new Logger({ role: 'relay' })
+    // the relay's own records never come back to it over gossip: its registry learns them here
+    attestations.registry.add(publisher.current)
+    probes = new ProbeWatch({
+      network: data.network,
+      relay: data.identity.peerIdBytes,
+      registryFor: epoch => {
+        attestations.registry.add(publisher.current)
+        return attestations.registry.registryFor(epoch)
+      },
+      seedKnown: epoch => attestations.seeds.seedOf(epoch) !== undefined,
+      log,
+    })
+    probes.start()
+    const stopWatchingAddresses = watchDialable(host, bootstrap, log)
     const dashboard = new RelayDashboard(relay, {
       log,
       earnings:
@@ -152,14 +198,54 @@ export const command: Command = {
       }),
     )
 
+    let running = settings
+    const reload = () => {
+      let next: Settings<typeof FLAGS>
+      let changed: RelaySettings & { logLevel: LogLevel }
+      try {
+        next = readSettings(argv, FLAGS)
+        changed = next.check(relayConfig).live
+      } catch (err) {
+        log.error(`reload refused, the running configuration stays: ${(err as Error).message}`)
+        return
+      }
+      relay.reconfigure(changed)
+      publisher.setMaxBandwidth(changed.maxBandwidthBps ?? 0)
+      log.level = changed.logLevel
+      const later = Object.keys(FLAGS).filter(
+        key =>
+          !RELOADABLE.has(key) &&
+          JSON.stringify(next.values[key as keyof typeof v]) !==
+            JSON.stringify(running.values[key as keyof typeof v]),
+      )
+      if (later.length > 0)
+        log.warn(`reload: ${later.join(', ')} changed; that takes effect at the next start`)
+      if (changed.exitPolicy.allowPrivate && !running.values['allow-private-exits']) warnPrivate(true)
+      running = next
+      log.info('configuration reloaded', {
+        maxBandwidthBps: changed.maxBandwidthBps ?? null,
+        monthlyQuotaBytes: changed.monthlyQuotaBytes ?? null,
+        logLevel: changed.logLevel,
+      })
+    }
+    process.on('SIGHUP', reload)
+
     const signal = await stopRequested
-    console.error(`weir relay: ${signal}: closing tunnels and stopping`)
+    process.off('SIGHUP', reload)
+    log.info(`${signal}: no new tunnels; draining open ones`, {
+      open: relay.openTunnels,
+      drainSeconds: drainMs / 1000,
+    })
     publisher.stop()
+    probes.stop()
+    stopWatchingAddresses()
     attestations.topic.stop()
     dashboard.stop()
-    await relay.stop()
+    const cut = await relay.stop(drainMs)
+    if (cut > 0) log.warn('drain time over: closed the tunnels still open', { closed: cut })
     await statusServer?.close()
     await host.stop()
+    log.info('stopped')
     return 0
   },
 }

@@ -1,41 +1,40 @@
 import { isIP } from 'node:net'
 import { SinkAddressError, startWitnessRole } from '../../witness/role.ts'
 import type { Command } from '../command.ts'
-import { hostPortFlag, intFlag, parseFlags, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { type FlagValues, readSettings } from '../config.ts'
+import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--sink HOST:PORT]
-       [--status HOST:PORT] [--ledger URL] [--concurrency N]
+       [--status HOST:PORT] [--ledger URL] [--concurrency N] ${LOG_USAGE}
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
 TCP address probe circuits exit to (default 127.0.0.2:0; relays must be able to reach it), and must not
 be an address the witness listens on: relays would know probes by where they exit. --ledger is
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
-The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses.`
+The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses; the
+log goes to stderr. Every flag but --dir can also be set in DIR/config.json; flags on the command line
+win.`
+
+const FLAGS = {
+  dir: { type: 'string' },
+  listen: { type: 'string', multiple: true },
+  bootstrap: { type: 'string', multiple: true },
+  sink: { type: 'string' },
+  status: { type: 'string' },
+  ledger: { type: 'string' },
+  concurrency: { type: 'string' },
+  ...LOG_FLAGS,
+} as const satisfies FlagSpec
 
 export const command: Command = {
   summary: 'run a witness: probe assigned relays, publish signed attestations, serve /status and /metrics',
   usage: USAGE,
   async run(argv) {
-    const { values: v } = parseFlags(argv, {
-      dir: { type: 'string' },
-      listen: { type: 'string', multiple: true },
-      bootstrap: { type: 'string', multiple: true },
-      sink: { type: 'string' },
-      status: { type: 'string' },
-      ledger: { type: 'string' },
-      concurrency: { type: 'string' },
-    })
-    const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
-    const sink = hostPortFlag(v.sink ?? '127.0.0.2:0', 'sink')
-    // the sink's address is also where relays are told to connect: an unspecified one reaches nobody
-    if (isIP(sink.host) !== 0 && /^[0:.]+$/.test(sink.host))
-      throw new UsageError(
-        `--sink is the address relays connect to: give one they can reach, not '${sink.host}'`,
-      )
-    const status = v.status === undefined ? undefined : hostPortFlag(v.status, 'status')
-    const ledger = v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080')
-    const concurrency = intFlag(v.concurrency, 'concurrency', 2, 1, 64)
+    const settings = readSettings(argv, FLAGS)
+    const v = settings.values
+    const { dir, sink, status, ledger, concurrency, log } = settings.check(witnessConfig)
 
     const stopRequested = untilSignal()
     const witness = await startWitnessRole({
@@ -46,14 +45,32 @@ export const command: Command = {
       ...(status ? { status } : {}),
       ...(ledger ? { ledger } : {}),
       concurrency,
-      log: line => console.error(`weir witness: ${line}`),
+      log: line => log.info(line),
+      logger: log,
     }).catch(err => {
       throw err instanceof SinkAddressError ? new UsageError(err.message) : err
     })
     console.log(JSON.stringify(witness.info))
     const signal = await stopRequested
-    console.error(`weir witness: ${signal}: stopping`)
+    log.info(`${signal}: stopping`)
     await witness.stop()
     return 0
   },
+}
+
+function witnessConfig(v: FlagValues<typeof FLAGS>) {
+  const sink = hostPortFlag(v.sink ?? '127.0.0.2:0', 'sink')
+  // the sink's address is also where relays are told to connect: an unspecified one reaches nobody
+  if (isIP(sink.host) !== 0 && /^[0:.]+$/.test(sink.host))
+    throw new UsageError(
+      `--sink is the address relays connect to: give one they can reach, not '${sink.host}'`,
+    )
+  return {
+    dir: requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)'),
+    sink,
+    status: v.status === undefined ? undefined : hostPortFlag(v.status, 'status'),
+    ledger: v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080'),
+    concurrency: intFlag(v.concurrency, 'concurrency', 2, 1, 64),
+    log: roleLogger('witness', v),
+  }
 }

@@ -10,6 +10,7 @@ import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { gossipScoring } from './gossip-scoring.ts'
+import type { Logger } from './log.ts'
 
 /** Nothing listens publicly unless the operator asks for it. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -30,6 +31,8 @@ export interface HostOptions {
   privateKey: PrivateKey
   listen?: string[]
   bootstrap?: string[]
+  /** where a node that reaches none of its bootstrap peers says so */
+  log?: Logger
 }
 
 export function protocolId(networkId: string, name: string): string {
@@ -77,7 +80,7 @@ export async function createHost(options: HostOptions) {
       }),
     },
   })
-  keepBootstrapped(node, options.bootstrap ?? [])
+  keepBootstrapped(node, options.bootstrap ?? [], options.log)
   return node
 }
 
@@ -109,21 +112,45 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
   return `${from.length}:${latin1(from)}${latin1(msg.seqno ?? new Uint8Array(0))}`
 }
 
-/** Dials every bootstrap address we are not connected to, now and periodically, until the node stops. */
-function keepBootstrapped(node: Host, addresses: string[]): void {
-  if (addresses.length === 0) return
-  const targets = addresses.map(a => multiaddr(a))
-  const dialAll = () => {
-    for (const target of targets) {
-      const peer = peerIdOfAddress(target)
-      if (peer !== undefined && node.getConnections().some(c => c.remotePeer.toString() === peer)) continue
-      node
-        .dial(target)
-        .catch(err => node.logger.forComponent('weir:bootstrap').error('dial %a: %e', target, err))
-    }
+/**
+ * Dials every bootstrap address we are not connected to, now and periodically, until the node stops. A
+ * round in which every dial failed and no bootstrap peer is connected is a problem told on `log`.
+ */
+function keepBootstrapped(node: Host, addresses: string[], log: Logger | undefined): void {
+  const self = node.peerId.toString()
+  const targets = addresses.map(a => multiaddr(a)).filter(a => peerIdOfAddress(a) !== self)
+  if (targets.length === 0) return
+  const connected = (target: Multiaddr) => {
+    const peer = peerIdOfAddress(target)
+    return peer !== undefined && node.getConnections().some(c => c.remotePeer.toString() === peer)
   }
-  dialAll()
-  const timer = setInterval(dialAll, BOOTSTRAP_RETRY_MS)
+  const dialAll = async () => {
+    const pending = targets.filter(t => !connected(t))
+    const failures = await Promise.all(
+      pending.map(target =>
+        node.dial(target).then(
+          () => undefined,
+          (err: Error) => {
+            node.logger.forComponent('weir:bootstrap').error('dial %a: %e', target, err)
+            return `${target}: ${err.message}`
+          },
+        ),
+      ),
+    )
+    if (node.status !== 'started') return
+    if (failures.some(f => f === undefined) || targets.some(connected)) {
+      log?.resolved('bootstrap', 'connected to a bootstrap peer')
+      return
+    }
+    log?.problem(
+      'bootstrap',
+      'bootstrap unreachable: every bootstrap dial failed',
+      "check this machine's Internet connection and firewall, and the bootstrap addresses (network.json, --bootstrap)",
+      { tried: pending.length, first: failures[0] },
+    )
+  }
+  void dialAll()
+  const timer = setInterval(() => void dialAll(), BOOTSTRAP_RETRY_MS)
   timer.unref()
   node.addEventListener('stop', () => clearInterval(timer), { once: true })
 }

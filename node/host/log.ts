@@ -59,13 +59,19 @@ export class Logger {
   }
 
   /**
-   * A problem the operator can fix, logged (as a warning) when it first appears or changes, with what
-   * to do about it; `key` names the condition (e.g. 'reachability'), so repeats stay quiet.
+   * A problem the operator can fix, logged (as a warning unless told) when it first appears or changes,
+   * with what to do about it; `key` names the condition (e.g. 'reachability'), so repeats stay quiet.
    */
-  problem(key: string, msg: string, remedy: string, fields: LogFields = {}): void {
+  problem(
+    key: string,
+    msg: string,
+    remedy: string,
+    fields: LogFields = {},
+    level: 'warn' | 'error' = 'warn',
+  ): void {
     if (this.open.get(key) === msg) return
     this.open.set(key, msg)
-    this.log('warn', msg, fields, remedy)
+    this.log(level, msg, fields, remedy)
   }
 
   /** The condition `key` is over: logged once, and a later problem of that key is news again. */

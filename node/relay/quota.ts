@@ -9,7 +9,8 @@ export class MonthlyQuota {
   private used: number
 
   constructor(
-    readonly limitBytes: number,
+    /** changed by a config reload; takes effect on the next tunnel */
+    public limitBytes: number,
     private readonly file: string,
     private readonly now: () => number = Date.now,
   ) {

@@ -30,12 +30,14 @@ export class RecordPublisher {
   private genesisTimer: NodeJS.Timeout | undefined
   private provided = false
   private readonly now: () => number
+  private maxBandwidthBps: number
 
   constructor(
     private readonly host: Host,
     private readonly options: RecordPublisherOptions,
   ) {
     this.now = options.now ?? Date.now
+    this.maxBandwidthBps = options.maxBandwidthBps
   }
 
   get current(): RelayRecord {
@@ -66,6 +68,13 @@ export class RecordPublisher {
     this.tick(true)
   }
 
+  /** A new operator cap: re-signed and gossiped now. */
+  setMaxBandwidth(bytesPerSecond: number): void {
+    if (bytesPerSecond === this.maxBandwidthBps) return
+    this.maxBandwidthBps = bytesPerSecond
+    this.tick(true)
+  }
+
   stop(): void {
     clearInterval(this.timer)
     clearTimeout(this.genesisTimer)
@@ -73,7 +82,8 @@ export class RecordPublisher {
 
   /** Re-signs when anything in the record changed; returns the current record. */
   private refresh(force = false): RelayRecord {
-    const { network, identity, payout, maxBandwidthBps } = this.options
+    const { network, identity, payout } = this.options
+    const maxBandwidthBps = this.maxBandwidthBps
     const now = this.now()
     const addrs = this.host
       .getMultiaddrs()

@@ -3,7 +3,7 @@ import type { TokenBucket } from './token-bucket.ts'
 
 export interface SpliceOptions {
   /** Shared shaper: every byte in either direction spends a token. */
-  bucket?: TokenBucket
+  bucket?: Pick<TokenBucket, 'take'>
   /** Called for every chunk: `in` is client → target, `out` is target → client. */
   onBytes?: (direction: 'in' | 'out', bytes: number) => void
   /** Tear the circuit down after this long without a byte either way. */

@@ -53,7 +53,8 @@ export interface TunnelServerOptions {
   mayDial: (address: string) => boolean
   meter: Meter
   limits?: Partial<TunnelLimits>
-  bucket?: TokenBucket
+  /** the relay's shaper, asked for every chunk, so a change of its rate reaches open tunnels */
+  bucket?: Pick<TokenBucket, 'take'>
   /** Returns false once the operator's quota is spent; checked when a tunnel opens. */
   admit?: () => boolean
   /** Every relayed byte, for quota accounting. */
@@ -76,6 +77,8 @@ export class TunnelServer {
   private readonly slots: TunnelSlots
   private readonly protocol: string
   private memoryTimer: NodeJS.Timeout | undefined
+  /** every tunnel being served, until it ends */
+  private readonly serving = new Set<Promise<void>>()
 
   constructor(
     private readonly host: Host,
@@ -87,7 +90,14 @@ export class TunnelServer {
   }
 
   async start(): Promise<void> {
-    await this.host.handle(this.protocol, (stream, connection) => this.serve(stream, connection), {
+    const handler = (stream: Stream, connection: Connection) => {
+      const served = this.serve(stream, connection)
+      this.serving.add(served)
+      const done = () => this.serving.delete(served)
+      served.then(done, done)
+      return served
+    }
+    await this.host.handle(this.protocol, handler, {
       // Our own limits answer 'busy'; libp2p's would just reset the stream.
       maxInboundStreams: this.limits.maxTunnels + 1,
     })
@@ -100,11 +110,29 @@ export class TunnelServer {
     return this.slots.bufferedBytes()
   }
 
-  /** Stops accepting tunnels and tears down the open ones. */
-  async stop(): Promise<void> {
-    clearInterval(this.memoryTimer)
+  /**
+   * Stops accepting tunnels, gives the open ones up to `drainMs` to finish, then tears down the rest.
+   * Resolves with how many were still open at the bound.
+   */
+  async stop(drainMs = 0): Promise<number> {
     await this.host.unhandle(this.protocol)
+    if (drainMs > 0 && this.serving.size > 0) {
+      let timer: NodeJS.Timeout | undefined
+      const bound = new Promise<void>(resolve => {
+        timer = setTimeout(resolve, drainMs)
+      })
+      await Promise.race([Promise.allSettled([...this.serving]), bound])
+      clearTimeout(timer)
+    }
+    const cut = this.serving.size
+    clearInterval(this.memoryTimer)
     this.slots.closeAll(new Error('relay shutting down'))
+    return cut
+  }
+
+  /** Tunnels being served now (including those still in their handshake). */
+  get open(): number {
+    return this.serving.size
   }
 
   private async serve(stream: Stream, connection: Connection): Promise<void> {

@@ -58,6 +58,16 @@ describe('node: the operator log', () => {
     )
   })
 
+  it('logs a problem at error level when asked, and text lines carry the remedy', () => {
+    const { log, lines } = logger()
+    log.problem('claim', 'claim failed: no proof', 'check --ledger', { account: '0xab' }, 'error')
+    log.problem('claim', 'claim failed: no proof', 'check --ledger', { account: '0xab' }, 'error')
+    assert.deepEqual(lines, [
+      '2026-12-04T12:00:00.000Z ERROR relay: claim failed: no proof (what to do: check --ledger) [account=0xab]',
+    ])
+    assert.equal(log.recent().at(-1)?.level, 'error')
+  })
+
   it('keeps the latest warnings and errors for the dashboard, even below the level', () => {
     const { log } = logger({ level: 'error' })
     for (let i = 0; i < 60; i++) log.warn(`warning ${i}`)

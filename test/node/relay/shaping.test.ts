@@ -30,6 +30,25 @@ describe('rates and shaping', () => {
     }
     assert(Math.abs(sent / 10 - 1_000_000) < bucket.burst / 10 + 65_536, `sent ${sent} in 10 s`)
   })
+
+  it('takes a new rate from the next chunk, keeping the debt and dropping savings above the new burst', () => {
+    let now = 0
+    const bucket = new TokenBucket(40_000_000, () => now)
+    assert.equal(bucket.burst, 2_000_000)
+    now += 1000 // saved up: a full burst
+    bucket.setRate(1_000_000)
+    assert.equal(bucket.burst, 1024 * 1024)
+    // the savings shrank to the new burst: one more byte than that waits at the new rate
+    assert.equal(bucket.take(1024 * 1024 + 1000), 1)
+    let sent = 0
+    const start = now
+    while (now - start < 10_000) {
+      now += bucket.take(65_536)
+      sent += 65_536
+    }
+    assert(Math.abs(sent / 10 - 1_000_000) < 65_536, `sent ${sent} in 10 s at the new rate`)
+    assert.throws(() => bucket.setRate(0), RangeError)
+  })
 })
 
 describe('monthly quota', () => {
