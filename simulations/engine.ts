@@ -254,8 +254,7 @@ export class Simulation {
           r => w.relayIndex.get(relayKey(r.relay)) as number,
         )
       : new Int32Array(0)
-    const k = Math.min(net.witnessesPerRelay, net.witnesses.length)
-    const probes = new Probes(eligible.length * k)
+    const probes = seed ? this.planProbes(e, seed, eligible) : new Probes(0)
     const relays = w.relays.length
     const state: EpochState = {
       epoch: e,
@@ -277,10 +276,28 @@ export class Simulation {
     this.churn(e)
     this.steerTraffic(eligible)
 
-    if (!seed) return
+    for (let p = 0; p < probes.count; p++) {
+      if (!probes.companion[p] && w.witnessLazy[probes.witness[p] as number])
+        state.lazyAssigned[probes.relay[p] as number] = 1
+      this.queue.push(probes.start[p] as number, PROBE_START, p)
+    }
+  }
+
+  /**
+   * The epoch's probes: each eligible relay by its k assigned witnesses, each at a time the witness draws.
+   * Identities reached at one address are one machine to a witness: its probes of them start together, at
+   * the earliest of its times, and those it is not assigned are probed alongside as companions (load,
+   * never attested), so that each reading is that identity's share of the machine.
+   */
+  private planProbes(e: number, seed: Uint8Array, eligible: Int32Array): Probes {
+    const w = this.world
+    const net = w.net
+    const k = Math.min(net.witnessesPerRelay, net.witnesses.length)
     const first = epochStart(net, e) + 1000
     const last = epochEnd(net, e) - net.probe.timeoutSeconds * 1000 - 1000
-    let p = 0
+    const relay: number[] = []
+    const witness: number[] = []
+    const start: number[] = []
     for (const r of eligible) {
       for (const wi of assignedWitnessIndices(
         seed,
@@ -288,12 +305,51 @@ export class Simulation {
         net.witnesses.length,
         k,
       )) {
-        probes.relay[p] = r
-        probes.witness[p] = wi
-        probes.start[p] = (w.witnessRng[wi] as Rng).uniform(first, last)
-        if (w.witnessLazy[wi]) state.lazyAssigned[r] = 1
-        this.queue.push(probes.start[p] as number, PROBE_START, p)
-        p++
+        relay.push(r)
+        witness.push(wi)
+        start.push((w.witnessRng[wi] as Rng).uniform(first, last))
+      }
+    }
+    const assigned = relay.length
+    this.probeTogether(eligible, relay, witness, start)
+    const probes = new Probes(relay.length, assigned)
+    for (let p = 0; p < relay.length; p++) {
+      probes.relay[p] = relay[p] as number
+      probes.witness[p] = witness[p] as number
+      probes.start[p] = start[p] as number
+      probes.companion[p] = p < assigned ? 0 : 1
+    }
+    return probes
+  }
+
+  /** Moves each witness's probes of co-located identities to one start and appends their companions. */
+  private probeTogether(eligible: Int32Array, relay: number[], witness: number[], start: number[]): void {
+    const w = this.world
+    if (w.colocated.length === 0) return
+    const groupOf = new Map<number, number>()
+    w.colocated.forEach((members, g) => {
+      for (const r of members) groupOf.set(r, g)
+    })
+    const together = new Map<number, { group: number; wi: number; probes: number[]; at: number }>()
+    for (let p = 0; p < relay.length; p++) {
+      const group = groupOf.get(relay[p] as number)
+      if (group === undefined) continue
+      const wi = witness[p] as number
+      const key = group * w.witnesses.length + wi
+      const entry = together.get(key) ?? { group, wi, probes: [], at: Number.POSITIVE_INFINITY }
+      together.set(key, entry)
+      entry.probes.push(p)
+      entry.at = Math.min(entry.at, start[p] as number)
+    }
+    const online = new Set(eligible)
+    for (const { group, wi, probes, at } of together.values()) {
+      const assigned = new Set(probes.map(p => relay[p]))
+      for (const p of probes) start[p] = at
+      for (const r of w.colocated[group] as Int32Array) {
+        if (assigned.has(r) || !online.has(r)) continue
+        relay.push(r)
+        witness.push(wi)
+        start.push(at)
       }
     }
   }
@@ -372,7 +428,8 @@ export class Simulation {
     }
     for (let tries = 0; tries < 16; tries++) {
       const h = this.helperOrder[lo + rng.int(n - lo)] as number
-      if (h !== target && this.online[h]) return h
+      // never a helper on the target's own machine (co-located identities are probed as targets together)
+      if (this.world.relayMachine[h] !== this.world.relayMachine[target] && this.online[h]) return h
       if (tries >= 8) lo = 0
     }
     return (target + 1) % this.world.relays.length
@@ -387,6 +444,8 @@ export class Simulation {
     const rng = w.witnessRng[wi] as Rng
     const helper = this.chooseHelper(rng, r)
     probes.helper[p] = helper
+    const companion = probes.companion[p] === 1
+    if (companion && (w.witnessLazy[wi] || !this.online[r])) return
     if (w.witnessLazy[wi]) {
       st.kind[p] = LAZY
       this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
@@ -405,7 +464,7 @@ export class Simulation {
       if ((w.relayRng[r] as Rng).float() < inflating.detection) probes.priority[p] = 1
     }
     this.flows.attach(p, now)
-    this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
+    if (!companion) this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
   }
 
   private rttMs(p: number): number {
@@ -613,7 +672,7 @@ export class Simulation {
         eligible: st.eligible,
         wholeEpoch: st.wholeEpoch,
         lazyAssigned: st.lazyAssigned,
-        probes: st.probes.count,
+        probes: st.probes.assigned,
         attestations: st.attestations,
         content: kept.length,
         coverage: st.attestations ? Math.min(...honestCoverage) / st.attestations : 1,

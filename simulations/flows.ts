@@ -12,13 +12,20 @@ export class Probes {
   machines: Int32Array
   /** the target recognised the probe and gives it its whole capacity */
   priority: Uint8Array
-  constructor(readonly count: number) {
+  /** probed only alongside a co-located identity the witness is assigned: load, never attested */
+  companion: Uint8Array
+  /** `assigned` probes come first, their companions after */
+  constructor(
+    readonly count: number,
+    readonly assigned = count,
+  ) {
     this.relay = new Int32Array(count)
     this.witness = new Int32Array(count)
     this.helper = new Int32Array(count).fill(-1)
     this.start = new Float64Array(count)
     this.machines = new Int32Array(3 * count)
     this.priority = new Uint8Array(count)
+    this.companion = new Uint8Array(count)
   }
 }
 

@@ -138,6 +138,12 @@ const scenarioSchema = v.nullish(
             'split',
             'split: each identity capped at capacity ÷ n; shared: all share the whole machine',
           ),
+          addresses: int(
+            1,
+            1000,
+            1,
+            "shared: the addresses a machine's identities are reached at (spread evenly over them)",
+          ),
         }),
         byzantine: adversary('ledger members that vote for a different root', {
           members: int(1, 100, 2, 'byzantine committee members'),
@@ -202,6 +208,8 @@ function crossCheck(s: Scenario): void {
   const sybil = s.adversaries.sybil
   if (sybil && sybil.machines > n.relays)
     throw new ScenarioError('adversaries.sybil.machines: expected at most network.relays')
+  if (sybil && sybil.addresses > sybil.identities)
+    throw new ScenarioError('adversaries.sybil.addresses: expected at most adversaries.sybil.identities')
 }
 
 /** Validates a parsed scenario, fills in defaults, and returns the resolved scenario. */

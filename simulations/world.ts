@@ -44,6 +44,12 @@ export interface World {
   relayJoinEpoch: Int32Array
   /** Sybil operator of each identity (-1 for others), to sum their gain per machine */
   relayOperator: Int32Array
+  /**
+   * The identities reached at one address, for every address with more than one: a witness probes them
+   * together (docs/witness.md, co-location). Only a shared Sybil machine has such an address; a split
+   * one is modelled as separate machines, each identity at its own address.
+   */
+  colocated: Int32Array[]
   /** witnesses in the network's canonical order (net.witnesses[i] is witnesses[i]) */
   witnesses: Identity[]
   witnessRng: Rng[]
@@ -129,6 +135,7 @@ export function buildWorld(s: Scenario, seed: number): World {
   const relayJoinEpoch = new Int32Array(total).fill(-1)
   const relayOperator = new Int32Array(total).fill(-1)
   const machineCaps: number[] = []
+  const colocated: Int32Array[] = []
 
   const addRelay = (joinEpoch: number): { index: number; rng: Rng } => {
     const index = relays.length
@@ -150,10 +157,17 @@ export function buildWorld(s: Scenario, seed: number): World {
       relayTruth[index] = capacity
       continue
     }
-    const { identities, mode } = adv.sybil
+    const { identities, mode, addresses } = adv.sybil
     const group = [index]
     for (let i = 1; i < identities; i++) group.push(addRelay(-1).index)
     const shared = mode === 'shared' ? machineCaps.push(capacity) - 1 : -1
+    if (shared >= 0) {
+      // identity i is reached at the machine's address i mod addresses
+      for (let a = 0; a < addresses; a++) {
+        const at = group.filter((_, i) => i % addresses === a)
+        if (at.length > 1) colocated.push(Int32Array.from(at))
+      }
+    }
     for (const member of group) {
       relayMachine[member] = shared >= 0 ? shared : machineCaps.push(capacity / identities) - 1
       relayTruth[member] = capacity / identities
@@ -256,6 +270,7 @@ export function buildWorld(s: Scenario, seed: number): World {
     relayPayout,
     relayJoinEpoch,
     relayOperator,
+    colocated,
     witnesses: witnessIds,
     witnessRng,
     witnessLatencyMs,

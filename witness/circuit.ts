@@ -54,7 +54,7 @@ export function relayCircuits(host: Host, networkId: string): () => Promise<Prob
  * failing those (just after start, before the bootstrap dials are through) where its connection to
  * the relay goes. The witness's host keeps connections to relays anyway (records, gossip).
  */
-async function addressesOf(host: Host, relay: PeerId, signal: AbortSignal): Promise<Multiaddr[]> {
+export async function addressesOf(host: Host, relay: PeerId, signal: AbortSignal): Promise<Multiaddr[]> {
   const known = await host.peerStore.get(relay).catch(() => undefined)
   if (known !== undefined && known.addresses.length > 0) return known.addresses.map(a => a.multiaddr)
   return [(await host.dial(relay, { signal })).remoteAddr]

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
+import type { Party } from './colocation.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
 import { ACK_EVERY_BYTES, CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
 import { ACK, encodeHello, type ProbeSink, paddedLength, type SinkProbe, type WindowResult } from './sink.ts'
@@ -55,13 +56,15 @@ export type OpenCircuit = (signal: AbortSignal, lane: number) => Promise<Duplex>
 /**
  * Runs one probe: a forward window (we send, the sink checks and meters) then a reverse window (the
  * sink sends, we check and meter), each over `lanes` circuits in parallel whose goodput adds up, the
- * whole bounded by the timeout. Never throws: every failure becomes an outcome.
+ * whole bounded by the timeout. Never throws: every failure becomes an outcome. With `party`, each window
+ * waits, its circuits open, for the other probes of the same machine, so that their windows coincide.
  */
 export async function runProbe(
   open: OpenCircuit,
   sink: ProbeSink,
   params: ProbeParameters,
   lanes = 1,
+  party?: Party,
 ): Promise<ProbeMeasurement> {
   const startedAt = Date.now()
   const began = performance.now()
@@ -88,12 +91,16 @@ export async function runProbe(
   let reverse: WindowResult = forward
   const rtts: number[] = []
   try {
-    const forwardRtt = await sendForward(await lanesOpen(), id, key, atSink)
+    const forwardLanes = await lanesOpen()
+    await party?.arrive('forward', deadline.signal)
+    const forwardRtt = await sendForward(forwardLanes, id, key, atSink)
     rtts.push(forwardRtt.rttMs)
     forward = forwardRtt.result
     if (forward.corrupt) throw new ProbeFailure('corrupt')
     if (!forward.complete) throw new ProbeFailure('unreachable')
-    const reverseRtt = await receiveReverse(await lanesOpen(), id, key, params.windowSeconds)
+    const reverseLanes = await lanesOpen()
+    await party?.arrive('reverse', deadline.signal)
+    const reverseRtt = await receiveReverse(reverseLanes, id, key, params.windowSeconds)
     rtts.push(reverseRtt.rttMs)
     reverse = reverseRtt.result
     if (reverse.corrupt) throw new ProbeFailure('corrupt')
@@ -102,6 +109,7 @@ export async function runProbe(
     const said = err instanceof ProbeFailure || err instanceof CircuitError ? err.outcome : 'unreachable'
     outcome = deadline.signal.aborted && said !== 'corrupt' ? 'timeout' : said
   } finally {
+    party?.leave()
     clearTimeout(timer)
     for (const c of circuits) c.destroy()
     atSink.release()

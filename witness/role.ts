@@ -9,6 +9,7 @@ import { capacityOf } from '../protocol/attestation.ts'
 import { peerIdToString } from '../protocol/peer.ts'
 import { witnessIndex } from '../protocol/validate.ts'
 import { relayCircuits } from './circuit.ts'
+import { dialLocate } from './locate.ts'
 import type { ProbeGate } from './probe-gate.ts'
 import { ProbeSink, sharedAddress } from './sink.ts'
 import { witnessStatus } from './status.ts'
@@ -106,6 +107,7 @@ export async function startWitnessRole(
       record: peerId => directory.get(peerId)?.record ?? registry.record(peerId),
     },
     circuits: relayCircuits(host, network.id),
+    locate: dialLocate(host),
     fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
     concurrency: o.concurrency,
     ...(o.gate ? { gate: o.gate } : {}),

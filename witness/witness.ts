@@ -8,9 +8,17 @@ import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
 import { eligibleRelays, type Registry } from '../protocol/registry.ts'
 import { lowerMedian } from '../protocol/tally.ts'
+import { type Locate, machineOf, type Party, Together } from './colocation.ts'
 import { CircuitError, HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
 import { openGate, type ProbeGate, type Release } from './probe-gate.ts'
-import { chooseHelpers, type HelperCandidate, helperReach, planEpoch, probeBudgetMs } from './schedule.ts'
+import {
+  chooseHelpers,
+  type HelperCandidate,
+  helperReach,
+  planEpoch,
+  probeBudgetMs,
+  secretRandom,
+} from './schedule.ts'
 import type { ProbeSink } from './sink.ts'
 
 /**
@@ -38,6 +46,11 @@ export interface WitnessOptions {
   relays: { registryFor(epoch: number): Registry; record(peerId: string): RelayRecord | undefined }
   /** A fresh set of probe circuits (a fresh identity) for each probe attempt. */
   circuits: () => Promise<ProbeCircuits>
+  /**
+   * Where relays are reached, so that identities on one machine are probed together; without it every
+   * relay is probed alone
+   */
+  locate?: Locate
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
@@ -80,11 +93,39 @@ const ATTEMPTS = 4
 const FAILURE_QUORUM = 3
 const RECENT = 50
 const READING_EPOCHS = 3
+/** How long locating an epoch's relays may hold up its plan. */
+const LOCATE_TIMEOUT_MS = 30_000
+
+/** What the witness knows of one epoch's relays. */
+interface EpochRelays {
+  eligible: string[]
+  /** the relays assigned to this witness */
+  assigned: Set<string>
+  /** the machine each relay was reached at */
+  machines: Map<string, string>
+  /** assigned relays already probed with their machine this epoch */
+  covered: Set<string>
+}
+
+/** One probe of a machine's probes that run together: an identity and the helpers it goes through. */
+interface Lane {
+  relay: string
+  helpers: string[]
+}
+
+/** How one identity's probe went; without a measurement, nothing was learned about it. */
+interface LaneResult {
+  m?: ProbeMeasurement
+  helperFault?: HelperError
+  circuitFault?: CircuitError
+}
 
 /**
  * The witness role: each epoch, once the seed is known, plans its assigned probes at secret times,
  * runs them with bounded concurrency (never probing a relay that is carrying another of our probes, so
- * probes don't skew each other), signs the results and publishes them on the attestations topic.
+ * probes don't skew each other), signs the results and publishes them on the attestations topic. The
+ * identities reached at one address are one machine: a probe of one of them probes all of them at once
+ * and attests each that this witness is assigned, so that their readings share what the machine carries.
  */
 export class Witness {
   readonly counts = { planned: 0, done: 0, failed: 0, skipped: 0, published: 0, publishFailed: 0 }
@@ -97,6 +138,7 @@ export class Witness {
   /** per relay and epoch (its READING_EPOCHS latest), each witness's attested capacity, failures as 0 */
   private readonly attested = new Map<string, Map<number, Map<string, number>>>()
   private readonly queue: Array<{ relay: string; epoch: number }> = []
+  private readonly relaysOf = new Map<number, EpochRelays>()
   /** timers that queue the planned probes at their times */
   private readonly planned = new Set<NodeJS.Timeout>()
   /** relays carrying one of our probes (as target or helper), and how many */
@@ -217,6 +259,16 @@ export class Witness {
       registry: this.o.relays.registryFor(epoch),
       witness: this.o.peerIdBytes,
     })
+    const eligible = eligibleRelays(this.o.relays.registryFor(epoch), epoch, net.eligibilityDelay).map(r =>
+      peerIdToString(r.relay),
+    )
+    this.relaysOf.set(epoch, {
+      eligible,
+      assigned: new Set(plan.map(p => peerIdToString(p.relay))),
+      machines: await this.locate(eligible),
+      covered: new Set(),
+    })
+    for (const e of this.relaysOf.keys()) if (e < epoch - 2) this.relaysOf.delete(e)
     this.counts.planned += plan.length
     this.log(`epoch ${epoch}: ${plan.length} probes planned`)
     for (const probe of plan) {
@@ -232,10 +284,35 @@ export class Witness {
     }
   }
 
-  /** Starts queued probes while there is room, skipping relays busy with another of our probes. */
+  /** Where each of `relays` is reached; none of them when locating fails or there is no locator. */
+  private async locate(relays: string[]): Promise<Map<string, string>> {
+    if (this.o.locate === undefined || relays.length === 0) return new Map()
+    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(LOCATE_TIMEOUT_MS)])
+    return this.o.locate(relays, signal).catch(() => new Map<string, string>())
+  }
+
+  /** Every eligible identity reached where `relay` was (`relay` alone when unknown). */
+  private sameMachine(relay: string, epoch: number): string[] {
+    const relays = this.relaysOf.get(epoch)
+    const machine = relays?.machines.get(relay)
+    if (relays === undefined || machine === undefined) return [relay]
+    return relays.eligible.filter(p => p === relay || relays.machines.get(p) === machine)
+  }
+
+  /**
+   * Starts queued probes while there is room, skipping relays whose machine is busy with another of our
+   * probes, and dropping those already probed with their machine.
+   */
   private pump(): void {
     while (this.running < (this.o.concurrency ?? 2) && !this.stopping.signal.aborted) {
-      const next = this.queue.findIndex(q => !this.inUse.has(q.relay))
+      this.queue.splice(
+        0,
+        this.queue.length,
+        ...this.queue.filter(q => !this.relaysOf.get(q.epoch)?.covered.has(q.relay)),
+      )
+      const next = this.queue.findIndex(q =>
+        this.sameMachine(q.relay, q.epoch).every(r => !this.inUse.has(r)),
+      )
       if (next < 0) return
       const [job] = this.queue.splice(next, 1)
       if (!job) return
@@ -277,10 +354,10 @@ export class Witness {
    * measured cannot make itself a probe's helper; on a new network, with no certified figures yet, any
    * eligible relay, by what we know of it.
    */
-  private helperPool(epoch: number, target: string): { basis: string; candidates: HelperCandidate[] } {
+  private helperPool(epoch: number, machine: string[]): { basis: string; candidates: HelperCandidate[] } {
     const eligible = eligibleRelays(this.o.relays.registryFor(epoch), epoch, this.o.network.eligibilityDelay)
       .map(r => peerIdToString(r.relay))
-      .filter(peerId => peerId !== target)
+      .filter(peerId => !machine.includes(peerId))
     const certified = eligible.flatMap(peerId => {
       const bps = this.certified(peerId, epoch)
       const cap = this.o.relays.record(peerId)?.maxBandwidthBps || Number.POSITIVE_INFINITY
@@ -307,19 +384,20 @@ export class Witness {
    * probe can start, rather than measure the target through a bottleneck or give up on it. Probes still
    * waiting themselves are not waited for, so two probes never wait on each other. Choosing and marking
    * happen in one step, so a probe started next cannot take a relay just chosen to carry this one as its
-   * target.
+   * target. No identity of the target's machine helps: they are probed with it.
    */
   private async takeHelpers(
     epoch: number,
     target: string,
     tried: Set<string>,
+    machine: string[],
   ): Promise<{ helpers: string[]; basis: string }> {
     const targetBps = this.estimate(target, 'target')
     for (;;) {
-      const { basis, candidates } = this.helperPool(epoch, target)
+      const { basis, candidates } = this.helperPool(epoch, machine)
       const without = (exclude: string[]) =>
         candidates.filter(c => !tried.has(c.peerId) && !exclude.includes(c.peerId))
-      const busy = [...this.targets].filter(t => t !== target)
+      const busy = [...this.targets].filter(t => !machine.includes(t))
       const free = without(busy)
       const soon = without(busy.filter(t => !this.measuring.has(t)))
       if (
@@ -336,81 +414,194 @@ export class Witness {
     }
   }
 
+  /**
+   * The identities to probe with `target`: those of its machine, once it is known where the target is
+   * reached (a relay not reached when the epoch was planned is located again now), or why not.
+   */
+  private async machineFor(target: string, epoch: number): Promise<string[] | string> {
+    const relays = this.relaysOf.get(epoch)
+    if (this.o.locate === undefined || relays === undefined) return [target]
+    if (!relays.machines.has(target)) {
+      const found = (await this.locate([target])).get(target)
+      if (found === undefined) return 'not reached directly, so its machine is unknown'
+      relays.machines.set(target, found)
+    }
+    return machineOf(
+      target,
+      relays.machines,
+      relays.eligible,
+      p => relays.assigned.has(p) && !relays.covered.has(p),
+      secretRandom,
+    )
+  }
+
+  /**
+   * Probes `target` with the other identities of its machine, all at once, and attests the target and
+   * each of the others this witness is assigned; the rest are probed only so that the machine carries
+   * them all (companions, not attested). Every attempt probes the whole machine again: an identity that
+   * failed must not be measured alone on a retry.
+   */
   private async probe(target: string, epoch: number): Promise<void> {
-    const net = this.o.network
     if (this.now() > this.startBy(epoch)) return this.skip(epoch, target, 'no time left to start')
+    // the target is marked before anything is awaited, so that no probe started next takes it
+    let held = [target]
+    this.hold(held, 1)
+    try {
+      const machine = await this.machineFor(target, epoch)
+      if (typeof machine === 'string') return this.skip(epoch, target, machine)
+      const others = machine.filter(r => r !== target)
+      while (others.some(r => this.inUse.has(r)) && this.now() < this.startBy(epoch))
+        await this.pause(Math.min(this.now() + 250, this.startBy(epoch)))
+      this.hold(others, 1)
+      held = machine
+      const relays = this.relaysOf.get(epoch)
+      const attested = machine.filter(
+        r => r === target || (relays?.assigned.has(r) && !relays.covered.has(r)),
+      )
+      for (const r of attested) relays?.covered.add(r)
+      if (machine.length > 1)
+        this.log(
+          `epoch ${epoch}: ${target} shares its address with ${others.join(', ')}: probing them together`,
+        )
+      await this.probeMachine(epoch, machine, attested)
+    } finally {
+      this.hold(held, -1)
+    }
+  }
+
+  private hold(relays: string[], delta: 1 | -1): void {
+    for (const r of relays) {
+      if (delta > 0) this.targets.add(r)
+      else this.targets.delete(r)
+      this.use(r, delta)
+    }
+  }
+
+  private async probeMachine(epoch: number, machine: string[], attested: string[]): Promise<void> {
     // Every attempt goes through helpers no earlier attempt used. A failure is the target's only once
     // FAILURE_QUORUM of these unrelated attempts saw the same one: a helper can cut, stall, corrupt or
     // refuse a circuit, or forge the target's refusal (it relays the reply), so one helper's word never
-    // zeroes a target.
-    const tried = new Set<string>()
-    const failures = new Map<Outcome, number>()
-    // A relay being probed must not also carry another probe. Helpers may be shared: each has at least
-    // twice its target's capacity, so with two probes at a time it is still not the bottleneck.
-    this.targets.add(target)
-    this.use(target, 1)
-    try {
-      for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
-        if (attempt > 0 && this.now() > this.startBy(epoch)) break
-        const { helpers, basis } = await this.takeHelpers(epoch, target, tried)
-        if (helpers.length === 0) break
-        for (const h of helpers) tried.add(h)
-        this.log(
-          `epoch ${epoch}: probing ${target} via ${helpers.join(', ')} (attempt ${attempt + 1}; ${basis})`,
+    // zeroes a target. A relay being probed must not also carry another probe. Helpers may be shared:
+    // each has at least twice its target's capacity, so with two probes at a time it is still not the
+    // bottleneck.
+    const tried = new Map(machine.map(r => [r, new Set<string>()]))
+    const failures = new Map(attested.map(r => [r, new Map<Outcome, number>()]))
+    let pending = attested
+    for (let attempt = 0; attempt < ATTEMPTS && pending.length > 0; attempt++) {
+      if (attempt > 0 && this.now() > this.startBy(epoch)) break
+      const lanes: Lane[] = []
+      for (const relay of machine) {
+        const { helpers, basis } = await this.takeHelpers(
+          epoch,
+          relay,
+          tried.get(relay) as Set<string>,
+          machine,
         )
-        let m: ProbeMeasurement
-        let helperFault: HelperError | undefined
-        let circuitFault: CircuitError | undefined
-        let circuits: ProbeCircuits | undefined
-        try {
-          const release = await this.enterGate(epoch, [target, ...helpers])
-          if (typeof release === 'string') return this.skip(epoch, target, release)
-          this.measuring.add(target)
-          const opened = await this.o.circuits()
-          circuits = opened
-          m = await runProbe(
-            async (signal, lane) => {
-              try {
-                return await opened.open(helpers[lane] as string, target, this.o.sink, signal)
-              } catch (err) {
-                if (err instanceof HelperError) helperFault = err
-                if (err instanceof CircuitError) circuitFault = err
-                throw err
-              }
-            },
-            this.o.sink,
-            net.probe,
-            helpers.length,
-          ).finally(() => release())
-        } finally {
-          await circuits?.close().catch(() => {})
-          this.measuring.delete(target)
-          for (const h of helpers) this.use(h, -1)
-        }
-        if (helperFault) {
-          this.log(`epoch ${epoch}: ${helperFault.message} (probing ${target}); trying another`)
+        if (helpers.length === 0) continue
+        for (const h of helpers) tried.get(relay)?.add(h)
+        lanes.push({ relay, helpers })
+        const role = pending.includes(relay) ? '' : ' as a companion of its machine'
+        this.log(
+          `epoch ${epoch}: probing ${relay} via ${helpers.join(', ')}${role} (attempt ${attempt + 1}; ${basis})`,
+        )
+      }
+      if (!lanes.some(l => pending.includes(l.relay))) {
+        for (const l of lanes) for (const h of l.helpers) this.use(h, -1)
+        break
+      }
+      const results = await this.runTogether(epoch, lanes)
+      if (typeof results === 'string') {
+        for (const relay of pending) this.skip(epoch, relay, results)
+        return
+      }
+      const left: string[] = []
+      for (const relay of pending) {
+        const lane = lanes.find(l => l.relay === relay)
+        const r = results.get(relay)
+        if (!lane || !r?.m || r.helperFault) {
+          if (r?.helperFault)
+            this.log(`epoch ${epoch}: ${r.helperFault.message} (probing ${relay}); trying another`)
+          left.push(relay)
           continue
         }
-        const said = `${target} via ${helpers.join(', ')}: ${m.outcome}`
+        const { m } = r
+        const helper = lane.helpers[0] as string
+        const said = `${relay} via ${lane.helpers.join(', ')}: ${m.outcome}`
         if (m.outcome === 'ok') {
           this.log(
             `epoch ${epoch}: ${said}, forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s, ${m.durationMs} ms`,
           )
-          return this.attest(epoch, target, helpers[0] as string, m)
+          await this.attest(epoch, relay, helper, m)
+          continue
         }
-        const seen = (failures.get(m.outcome) ?? 0) + 1
-        failures.set(m.outcome, seen)
-        const why = circuitFault ? ` (${circuitFault.message})` : ''
+        const counts = failures.get(relay) as Map<Outcome, number>
+        const seen = (counts.get(m.outcome) ?? 0) + 1
+        counts.set(m.outcome, seen)
+        const why = r.circuitFault ? ` (${r.circuitFault.message})` : ''
         this.log(
           `epoch ${epoch}: ${said}${why}; seen through ${seen} of the ${FAILURE_QUORUM} unrelated helpers that charge it`,
         )
-        if (seen >= FAILURE_QUORUM) return this.attest(epoch, target, helpers[0] as string, m)
+        if (seen >= FAILURE_QUORUM) await this.attest(epoch, relay, helper, m)
+        else left.push(relay)
       }
-      this.skip(epoch, target, `no ${FAILURE_QUORUM} unrelated helpers agreed`)
-    } finally {
-      this.targets.delete(target)
-      this.use(target, -1)
+      pending = left
     }
+    for (const relay of pending) this.skip(epoch, relay, `no ${FAILURE_QUORUM} unrelated helpers agreed`)
+  }
+
+  /**
+   * Runs one attempt's probes of a machine at once, each identity through its own helpers and from its
+   * own fresh identity, their windows in step; or why it could not start. Frees the helpers.
+   */
+  private async runTogether(epoch: number, lanes: Lane[]): Promise<Map<string, LaneResult> | string> {
+    try {
+      const release = await this.enterGate(epoch, [...new Set(lanes.flatMap(l => [l.relay, ...l.helpers]))])
+      if (typeof release === 'string') return release
+      const together = new Together(lanes.length)
+      for (const l of lanes) this.measuring.add(l.relay)
+      try {
+        const results = await Promise.all(lanes.map(l => this.runLane(l, together.party())))
+        return new Map(lanes.map((l, i) => [l.relay, results[i] as LaneResult]))
+      } finally {
+        await release()
+      }
+    } finally {
+      for (const l of lanes) {
+        this.measuring.delete(l.relay)
+        for (const h of l.helpers) this.use(h, -1)
+      }
+    }
+  }
+
+  /** One identity's probe through its helpers; never throws. */
+  private async runLane(lane: Lane, party: Party): Promise<LaneResult> {
+    const result: LaneResult = {}
+    let circuits: ProbeCircuits | undefined
+    try {
+      const opened = await this.o.circuits()
+      circuits = opened
+      result.m = await runProbe(
+        async (signal, i) => {
+          try {
+            return await opened.open(lane.helpers[i] as string, lane.relay, this.o.sink, signal)
+          } catch (err) {
+            if (err instanceof HelperError) result.helperFault = err
+            if (err instanceof CircuitError) result.circuitFault = err
+            throw err
+          }
+        },
+        this.o.sink,
+        this.o.network.probe,
+        lane.helpers.length,
+        party,
+      )
+    } catch (err) {
+      this.log(`probe circuits for ${lane.relay} failed: ${(err as Error).message}`)
+    } finally {
+      party.leave()
+      await circuits?.close().catch(() => {})
+    }
+    return result
   }
 
   /**

@@ -13,11 +13,11 @@ import { intFlag, parseFlags, UsageError } from '../args.ts'
 const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds N] [--epochs 3]
        [--out DIR] [--json] [--linger]
 
-Runs a whole network on 127.0.0.1: Anvil with the contracts, every role as its own process (relays
-shaped to capacities spread over 1-20 MB/s), a synthetic client pushing traffic through weir proxy.
-The ledgers anchor each certified epoch and every relay claims. Witnesses take probe leases from the
-run so that, on one machine, probes never share a relay (each relay is probed by one witness per
-epoch) and run one at a time per two cores. An epoch must hold every relay's probe even when the
+Runs a whole network on loopback (each relay on its own 127.0.1.N, the rest on 127.0.0.1): Anvil with
+the contracts, every role as its own process (relays shaped to capacities spread over 1-20 MB/s), a
+synthetic client pushing traffic through weir proxy. The ledgers anchor each certified epoch and every
+relay claims. Witnesses take probe leases from the run so that, on one machine, probes never share a
+relay (each relay is probed by one witness per epoch) and run one at a time per two cores. An epoch must hold every relay's probe even when the
 witnesses draw them all at its last moment: a shorter --epoch-seconds is refused, naming the shortest
 that fits (the default is that or 60, whichever is longer). Logs and report.json go to --out (a temp
 dir by default). With --json the last line is one JSON object. Each role's dashboard address is in the

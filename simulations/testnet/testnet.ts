@@ -98,11 +98,19 @@ async function getJson<S extends v.GenericSchema>(url: string, schema: S): Promi
   return parseAnswer(schema, await response.json(), url)
 }
 
+/**
+ * Where relay i listens: an address of its own in 127.0.1.0/24 (all of 127.0.0.0/8 is loopback), so
+ * that witnesses, which probe the identities reached at one address together as one machine, see each
+ * relay as a machine of its own. Everything else (ledgers, witnesses, Anvil) is on 127.0.0.1 and the
+ * witnesses' sinks on 127.0.0.2, outside that range.
+ */
+export const relayListen = (i: number): string => `/ip4/127.0.1.${i + 1}/tcp/0`
+
 const sleep = (ms: number) => new Promise(resolve => setTimeout(resolve, ms))
 
 /**
- * A whole network on 127.0.0.1: Anvil with the contracts, and every role as its own process. Runs the
- * epochs, anchors each certified epoch, claims for every relay and reports what each part saw.
+ * A whole network on loopback (relays on 127.0.1.N, the rest on 127.0.0.1): Anvil with the contracts,
+ * and every role as its own process. Runs the epochs, anchors each certified epoch, claims for every relay and reports what each part saw.
  */
 export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<TestnetReport> {
   const say = o.progress ?? (() => {})
@@ -242,7 +250,8 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
           'relay',
           '--dir',
           r.dir,
-          ...listen,
+          '--listen',
+          relayListen(i),
           ...bootstrap,
           '--max-bandwidth',
           `${r.capacityBps}B/s`,

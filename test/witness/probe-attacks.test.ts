@@ -21,7 +21,7 @@ import { witnessIndex } from '../../protocol/validate.ts'
 import type { ProbeReport } from '../../witness/witness.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { type GossipNode, gossipNode } from './nodes.ts'
-import { Children } from './processes.ts'
+import { Children, relayListen } from './processes.ts'
 
 const MB = 1_000_000
 
@@ -127,13 +127,22 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
               dir,
               '--max-bandwidth',
               String(spec.cap),
+              '--listen',
+              relayListen(i),
             ].concat(boot),
             env,
           )
         : await children.weir<{ addresses: string[] }>(
-            ['relay', '--dir', dir, '--allow-private-exits', '--max-bandwidth', `${spec.cap}B/s`].concat(
-              boot,
-            ),
+            [
+              'relay',
+              '--dir',
+              dir,
+              '--listen',
+              relayListen(i),
+              '--allow-private-exits',
+              '--max-bandwidth',
+              `${spec.cap}B/s`,
+            ].concat(boot),
           )
       addresses.set(spec.name, info.addresses[0] as string)
     }

@@ -4,6 +4,12 @@ import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 
 const ROOT = new URL('../../', import.meta.url).pathname
 
+/**
+ * Where relay i of a test listens: a loopback address of its own (127.0.1.i+1), since a witness probes
+ * the identities reached at one address together, as one machine (docs/witness.md, co-location).
+ */
+export const relayListen = (i: number): string => `/ip4/127.0.1.${i + 1}/tcp/0`
+
 /** Child processes of a test file, each resolved once it printed its JSON ready line; kill them in `after`. */
 export class Children {
   private readonly children = new Set<ChildProcess>()

@@ -19,7 +19,7 @@ import { runProbe } from '../../witness/probe.ts'
 import { ProbeSink } from '../../witness/sink.ts'
 import type { ProbeReport } from '../../witness/witness.ts'
 import { waitFor } from '../helpers/wait.ts'
-import { Children } from './processes.ts'
+import { Children, relayListen } from './processes.ts'
 
 const MB = 1_000_000
 
@@ -30,9 +30,10 @@ interface Spec {
   rogue?: 'favour' | 'flip'
 }
 
-// One witness, seven relays on 127.0.0.1, one epoch: four honest capped relays, a fast helper, a relay
-// that serves the witnesses' own tunnels unshaped, and one that flips bits. The helper advertises a cap:
-// on a new network an unmeasured relay that claims nothing is no helper.
+// One witness, seven relays on loopback (each on an address of its own, or the witness would probe them as
+// one machine), one epoch: four honest capped relays, a fast helper, a relay that serves the witnesses'
+// own tunnels unshaped, and one that flips bits. The helper advertises a cap: on a new network an
+// unmeasured relay that claims nothing is no helper.
 const SPECS: Spec[] = [
   { name: 'helper', cap: 100 * MB },
   { name: 'capped-2', cap: 2 * MB },
@@ -98,6 +99,8 @@ describe('witness against real relays', function () {
               dir,
               '--max-bandwidth',
               String(spec.cap),
+              '--listen',
+              relayListen(i),
               ...boot,
             ],
             spec.rogue === 'favour'
@@ -108,6 +111,8 @@ describe('witness against real relays', function () {
             'relay',
             '--dir',
             dir,
+            '--listen',
+            relayListen(i),
             '--allow-private-exits',
             ...(spec.cap ? ['--max-bandwidth', `${spec.cap}B/s`] : []),
             ...boot,

@@ -9,7 +9,7 @@
 //                                      reply with a forged 'refused'
 //   WEIR_TEST_RECORD=<file>            (honest too) append a JSON line per inbound tunnel: the remote PeerId
 //                                      and the sizes of the client's first four messages
-// Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--bootstrap MA]
+// Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--listen MA] [--bootstrap MA]
 import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
 import { appendFileSync } from 'node:fs'
@@ -36,6 +36,7 @@ const { values: v } = parseArgs({
   options: {
     dir: { type: 'string' },
     'max-bandwidth': { type: 'string' },
+    listen: { type: 'string', default: '/ip4/127.0.0.1/tcp/0' },
     bootstrap: { type: 'string', multiple: true },
   },
 })
@@ -44,7 +45,7 @@ const rate = Number(v['max-bandwidth'])
 const host = await createHost({
   networkId: data.network.id,
   privateKey: data.identity.libp2pKey,
-  listen: ['/ip4/127.0.0.1/tcp/0'],
+  listen: [v.listen as string],
   bootstrap: v.bootstrap ?? [],
 })
 const directory = new RelayDirectory(host, data.network)
