@@ -61,6 +61,7 @@ const relays = await Promise.all(
     directory.start()
     await new TunnelServer(host, {
       networkId: data.network.id,
+      privateKey: data.identity.libp2pKey,
       resolveExit: (target, port) => resolveExit(target, port, { allowPrivate: true }),
       mayDial: () => true,
       meter: new Meter(),
