@@ -43,19 +43,22 @@ function killAllOnExit(): void {
   for (const child of running) killGroup(child, 'SIGKILL')
 }
 
+// Registered first (prependListener), so that it sees every other handler of the signal, `once` ones
+// included, before they remove themselves: a process that handles the signal shuts down in its own way
+// and the exit hook stops Anvil; only one that does not is killed by the signal, Anvil first.
 function killAllOnSignal(signal: NodeJS.Signals): void {
+  if (process.listenerCount(signal) > 1) return
   killAllOnExit()
   process.off('SIGINT', killAllOnSignal)
   process.off('SIGTERM', killAllOnSignal)
-  // Keep the default meaning of the signal (terminate) unless someone else handles it.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal)
+  process.kill(process.pid, signal)
 }
 
 function track(child: ChildProcess): void {
   if (running.size === 0) {
     process.on('exit', killAllOnExit)
-    process.on('SIGINT', killAllOnSignal)
-    process.on('SIGTERM', killAllOnSignal)
+    process.prependListener('SIGINT', killAllOnSignal)
+    process.prependListener('SIGTERM', killAllOnSignal)
   }
   running.add(child)
 }

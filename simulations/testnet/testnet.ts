@@ -167,9 +167,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
     // Ledgers one after another, then relays, then witnesses and the proxy, which take a few seconds more
-    // to hold every relay record: 28 s for 4 ledgers, 8 relays and 4 witnesses on 2 cores. Overrunning
-    // genesis costs a whole epoch; a few idle seconds cost little.
-    const startupMs = 12_000 + 2000 * o.ledgers + 1000 * (o.relays + o.witnesses)
+    // to hold every relay record and locate every relay: 36 s for 4 ledgers, 5 relays and 3 witnesses on
+    // 2 cores. Overrunning genesis costs a whole epoch; a few idle seconds cost little.
+    const startupMs = 20_000 + 2000 * o.ledgers + 1000 * o.relays + 3000 * o.witnesses
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,
