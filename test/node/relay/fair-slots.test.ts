@@ -12,6 +12,7 @@ import { TokenBucket } from '../../../node/relay/token-bucket.ts'
 import { type ExitDecision, type TunnelLimits, TunnelServer } from '../../../node/relay/tunnel-server.ts'
 import { openCircuit, openTunnelStream } from '../../../node/tunnel/client.ts'
 import { decodeReply, encodeRequest } from '../../../node/tunnel/wire.ts'
+import { pumpForever } from '../../helpers/servers.ts'
 
 // Cheap identities against a relay's tunnel slots and buffer memory: real libp2p hosts on loopback, the
 // real tunnel server, limits lowered so the attack stays small.
@@ -84,13 +85,7 @@ describe('tunnel slots and buffers shared fairly (real libp2p hosts)', function 
     hosts.push(relay.host)
     const held = await listen(socket => socket.resume())
     const block = randomBytes(256 * 1024)
-    const source = await listen(socket => {
-      const pump = () => {
-        while (!socket.destroyed && socket.write(block));
-      }
-      socket.on('drain', pump)
-      pump()
-    })
+    const source = await listen(socket => pumpForever(socket, block))
     servers.push(held.server, source.server)
 
     const attackers = await Promise.all([1, 2, 3, 4].map(() => newHost()))

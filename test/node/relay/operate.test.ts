@@ -13,6 +13,7 @@ import { openCircuit } from '../../../node/tunnel/client.ts'
 import { nodeArgs, WEIR_ENTRY } from '../../../simulations/testnet/supervisor.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 import { exited, Processes } from '../processes.ts'
+import { endlessSource } from '../../helpers/servers.ts'
 
 // Operating a relay, with real `weir relay` processes on 127.0.0.1: what it logs, SIGHUP with a broken
 // config file, and SIGTERM draining open tunnels. (test/node/relay/reload-cap.test.ts measures how fast
@@ -124,15 +125,7 @@ describe('operating weir relay (real processes)', function () {
   before(async () => {
     startedAt = Date.now()
     work = mkdtempSync(join(tmpdir(), 'weir-operate-'))
-    endless = createServer(socket => {
-      socket.on('error', () => {})
-      const chunk = Buffer.alloc(64 * 1024, 7)
-      const pump = () => {
-        while (!socket.destroyed && socket.write(chunk)) {}
-      }
-      socket.on('drain', pump)
-      pump()
-    })
+    endless = endlessSource()
     sized = createServer(socket => {
       socket.on('error', () => {})
       socket.end(Buffer.alloc(2 * MB, 9))

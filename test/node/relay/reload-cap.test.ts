@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:net'
+import type { Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -10,6 +10,7 @@ import { createHost, type Host } from '../../../node/host/host.ts'
 import { openCircuit } from '../../../node/tunnel/client.ts'
 import { sleep, waitFor } from '../../helpers/wait.ts'
 import { Processes } from '../processes.ts'
+import { endlessSource } from '../../helpers/servers.ts'
 
 // SIGHUP with a lower cap reaches a tunnel that is already open: a real `weir relay` process carries an
 // endless transfer at cap A, the config file is rewritten with cap B < A and the relay gets SIGHUP; the
@@ -31,15 +32,7 @@ describe('weir relay: SIGHUP lowers the cap of open tunnels (real process)', fun
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'weir-reload-'))
-    source = createServer(socket => {
-      socket.on('error', () => {})
-      const chunk = Buffer.alloc(64 * 1024, 7)
-      const pump = () => {
-        while (!socket.destroyed && socket.write(chunk)) {}
-      }
-      socket.on('drain', pump)
-      pump()
-    })
+    source = endlessSource()
     await new Promise<void>(resolve => source.listen(0, '127.0.0.1', resolve))
     procs.run(['network', 'new', '--out', join(work, 'net'), '--witnesses', '1', '--committee', '1'])
     client = await createHost({
