@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage } from 'node:http'
 import { isIP, type Socket } from 'node:net'
 import { pipeline } from 'node:stream'
 import { type SocksConnect, SocksReply, type SocksTarget } from './socks5.ts'
+import { listenTcp } from '../host/listen.ts'
 
 export interface HttpConnectServerOptions {
   /** Address to listen on; 127.0.0.1 unless the caller asks otherwise. */
@@ -54,17 +55,9 @@ export async function startHttpConnectServer(options: HttpConnectServerOptions):
     (req: IncomingMessage, socket: Socket, head: Buffer) =>
       void tunnel(req, socket, head, options.connect, connectTimeoutMs),
   )
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const bound = server.address()
-  if (bound === null || typeof bound === 'string') throw new Error('HTTP proxy server has no TCP address')
+  const address = await listenTcp(server, options.host ?? '127.0.0.1', options.port ?? 0)
   return {
-    address: { host: bound.address, port: bound.port },
+    address,
     close: async () => {
       const closed = new Promise<void>(resolve => server.close(() => resolve()))
       for (const socket of clients) socket.destroy()

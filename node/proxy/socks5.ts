@@ -11,6 +11,7 @@
 // `for await (const chunk of stream)` (`.subarray()` for Uint8ArrayList), then push(null).
 import { createServer, type Socket } from 'node:net'
 import { type Duplex, pipeline } from 'node:stream'
+import { listenTcp } from '../host/listen.ts'
 
 export const SocksReply = {
   Succeeded: 0x00,
@@ -96,17 +97,9 @@ export async function startSocksServer(options: SocksServerOptions): Promise<Soc
     })
     live.add(stop)
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  const bound = server.address()
-  if (bound === null || typeof bound === 'string') throw new Error('SOCKS server has no TCP address')
+  const address = await listenTcp(server, options.host ?? '127.0.0.1', options.port ?? 0)
   return {
-    address: { host: bound.address, port: bound.port },
+    address,
     openConnections: () => live.size,
     close: async () => {
       const closed = new Promise<void>(resolve => server.close(() => resolve()))
