@@ -70,10 +70,11 @@ describe('ledger: a flood of validly signed relay records', function () {
     t = makeNetwork({
       committee: 1,
       witnesses: 3,
-      epochSeconds: 30,
+      // long enough for the whole flood (about 3 s idle) to land in one epoch, short enough not to wait
+      epochSeconds: 15,
       graceSeconds: 2,
       relays: 4,
-      genesisInMs: 15_000,
+      genesisInMs: 10_000,
     })
     const dir = t.ledgerDirs[0] as string
     ledger = await Ledger.start({
