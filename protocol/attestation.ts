@@ -101,21 +101,23 @@ export function encodeAttestation(a: Attestation): Uint8Array {
 /** Strictly decodes an attestation of either version; throws DecodeError. Does not check the signature. */
 export function decodeAttestation(bytes: Uint8Array): Attestation {
   const f = decodeFields(bytes, MAX_ATTESTATION_BYTES, { 1: 14, 2: 16 }, 'attestation')
-  return f[0] === 2 ? decodeV2(f) : {
-    net: text(f[1], 'net', 32),
-    epoch: uint(f[2], 'epoch', 2 ** 32),
-    relay: bytesField(f[3], 'relay', PEER_ID_BYTES),
-    witness: bytesField(f[4], 'witness', PEER_ID_BYTES),
-    helper: bytesField(f[5], 'helper', PEER_ID_BYTES),
-    startedAt: uint(f[6], 'startedAt'),
-    durationMs: uint(f[7], 'durationMs', 2 ** 32),
-    bytes: uint(f[8], 'bytes'),
-    forwardBps: uint(f[9], 'forwardBps'),
-    reverseBps: uint(f[10], 'reverseBps'),
-    rttMs: uint(f[11], 'rttMs', 2 ** 32),
-    outcome: OUTCOMES[uint(f[12], 'outcome', OUTCOMES.length - 1)] as Outcome,
-    signature: bytesField(f[13], 'signature', 64),
-  }
+  return f[0] === 2
+    ? decodeV2(f)
+    : {
+        net: text(f[1], 'net', 32),
+        epoch: uint(f[2], 'epoch', 2 ** 32),
+        relay: bytesField(f[3], 'relay', PEER_ID_BYTES),
+        witness: bytesField(f[4], 'witness', PEER_ID_BYTES),
+        helper: bytesField(f[5], 'helper', PEER_ID_BYTES),
+        startedAt: uint(f[6], 'startedAt'),
+        durationMs: uint(f[7], 'durationMs', 2 ** 32),
+        bytes: uint(f[8], 'bytes'),
+        forwardBps: uint(f[9], 'forwardBps'),
+        reverseBps: uint(f[10], 'reverseBps'),
+        rttMs: uint(f[11], 'rttMs', 2 ** 32),
+        outcome: OUTCOMES[uint(f[12], 'outcome', OUTCOMES.length - 1)] as Outcome,
+        signature: bytesField(f[13], 'signature', 64),
+      }
 }
 
 function decodeV2(f: unknown[]): Attestation {

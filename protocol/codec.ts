@@ -66,11 +66,16 @@ export function decodeFields(
   return fields
 }
 
-function checkShape(value: unknown, arity: number | Readonly<Record<number, number>>, what: string): unknown[] {
+function checkShape(
+  value: unknown,
+  arity: number | Readonly<Record<number, number>>,
+  what: string,
+): unknown[] {
   if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
   const arities = typeof arity === 'number' ? { 1: arity } : arity
   const version = value[0]
-  const expected = typeof version === 'number' && Object.hasOwn(arities, version) ? arities[version] : undefined
+  const expected =
+    typeof version === 'number' && Object.hasOwn(arities, version) ? arities[version] : undefined
   if (expected === undefined)
     throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
   if (value.length !== expected)

@@ -423,15 +423,15 @@ export class Simulation {
   }
 
   /**
-   * The probe's helpers, as `weir witness` chooses them (witness/schedule.ts chooseHelpers): one at random
-   * among relays whose last score is at least twice the target's; when none is, the fastest relays, as
-   * many as it takes for their scores to add up to twice the target's (at most `helperLanes`, none slower
-   * than the target's ÷ helperLanes), each carrying one lane of the probe; with `helperLanes: 1`, one of
-   * the fastest 1%. Any relay while nothing is known. Online, never on the target's own machine.
+   * The probe's helpers, much as `weir witness` chooses them (witness/schedule.ts chooseHelpers), aiming at
+   * `helperAim` times the target's last score (the witness aims at twice): one at random among relays
+   * whose last score reaches the aim; when none does, several lanes whose scores add up to it
+   * (spreadLanes); with `helperLanes: 1`, one of the fastest 1%. Any relay while nothing is known. Online,
+   * never on the target's own machine.
    */
   private chooseHelpers(rng: Rng, target: number, p: number, probes: Probes): void {
     const n = this.helperOrder.length
-    const want = 2 * (this.knownScore[target] as number)
+    const want = this.s.helperAim * (this.knownScore[target] as number)
     let lo = 0
     if (want > 0) {
       let hi = n
@@ -440,7 +440,7 @@ export class Simulation {
         if ((this.helperScores[mid] as number) < want) lo = mid + 1
         else hi = mid
       }
-      if (lo >= n && this.s.helperLanes > 1 && this.fastestLanes(target, want, p, probes)) return
+      if (lo >= n && this.s.helperLanes > 1) return this.spreadLanes(rng, target, want, p, probes)
       if (lo >= n) lo = Math.max(0, n - Math.max(1, Math.ceil(n / 100)))
     }
     probes.helpers[p * probes.maxLanes] = this.anyHelper(rng, target, lo)
@@ -463,22 +463,50 @@ export class Simulation {
     return this.world.relayMachine[h] !== this.world.relayMachine[target] && this.online[h] === 1
   }
 
-  /** The fastest usable relays as the probe's lanes (see chooseHelpers); false if there is none. */
-  private fastestLanes(target: number, want: number, p: number, probes: Probes): boolean {
+  /**
+   * Lanes for a target no one helper carries: the fewest lanes n ≤ helperLanes such that more than n usable
+   * relays score aim ÷ n or more, drawn at random among them (so together they reach the aim, and the
+   * load of helping big relays spreads over every relay that can, where the witness takes the fastest
+   * relays, which then carry every big relay's probes at once); when even helperLanes
+   * lanes cannot reach that, helperLanes lanes drawn from the fastest 1% (at least helperLanes + 1 relays).
+   */
+  private spreadLanes(rng: Rng, target: number, want: number, p: number, probes: Probes): void {
+    const n = this.helperOrder.length
     const max = this.s.helperLanes
-    const slowest = (this.knownScore[target] as number) / max
-    let lanes = 0
-    let sum = 0
-    for (let i = this.helperOrder.length - 1; i >= 0 && lanes < max && sum < want; i--) {
-      const h = this.helperOrder[i] as number
-      const score = this.helperScores[i] as number
-      if (lanes > 0 && score < slowest) break
-      if (!this.usableHelper(h, target)) continue
-      probes.helpers[p * probes.maxLanes + lanes++] = h
-      sum += score
+    for (let lanes = 2; lanes <= max; lanes++) {
+      // the pool: relays from rank `lo` up, each scoring at least want ÷ lanes
+      let lo = 0
+      let hi = n
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if ((this.helperScores[mid] as number) < want / lanes) lo = mid + 1
+        else hi = mid
+      }
+      if (n - lo > lanes && this.drawLanes(rng, target, lo, lanes, p, probes)) return
     }
-    probes.lanes[p] = Math.max(1, lanes)
-    return lanes > 0
+    const lo = Math.max(0, n - Math.max(max + 1, Math.ceil(n / 100)))
+    if (!this.drawLanes(rng, target, lo, max, p, probes))
+      probes.helpers[p * probes.maxLanes] = this.anyHelper(rng, target, lo)
+  }
+
+  /** Draws `lanes` distinct usable helpers from rank `lo` up; false (and lanes unset) if it cannot. */
+  private drawLanes(rng: Rng, target: number, lo: number, lanes: number, p: number, probes: Probes): boolean {
+    const n = this.helperOrder.length
+    const at = p * probes.maxLanes
+    let chosen = 0
+    for (let tries = 0; tries < 8 * lanes && chosen < lanes; tries++) {
+      const h = this.helperOrder[lo + rng.int(n - lo)] as number
+      if (!this.usableHelper(h, target)) continue
+      let taken = false
+      for (let i = 0; i < chosen; i++) if (probes.helpers[at + i] === h) taken = true
+      if (!taken) probes.helpers[at + chosen++] = h
+    }
+    if (chosen < lanes) {
+      probes.helpers.fill(-1, at, at + lanes)
+      return false
+    }
+    probes.lanes[p] = lanes
+    return true
   }
 
   private startProbe(p: number, now: number): void {
@@ -524,7 +552,10 @@ export class Simulation {
     const wl = w.witnessLatencyMs[probes.witness[p] as number] as number
     let helper = 0
     for (let lane = 0; lane < (probes.lanes[p] as number); lane++)
-      helper = Math.max(helper, w.relayLatencyMs[probes.helpers[p * probes.maxLanes + lane] as number] as number)
+      helper = Math.max(
+        helper,
+        w.relayLatencyMs[probes.helpers[p * probes.maxLanes + lane] as number] as number,
+      )
     return 2 * (2 * wl + (w.relayLatencyMs[probes.relay[p] as number] as number) + helper)
   }
 

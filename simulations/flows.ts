@@ -171,13 +171,16 @@ export class FlowModel {
 
   /** what the user sessions and other probes on the machine got at the last share() of it (bytes/s) */
   private otherRate = 0
+  /** the other probes active at the instant share() looks at, by ascending demand per stream */
+  private active: number[] = []
 
   /**
    * The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets on machine slot i of the
-   * probe being measured at instant t: water-filling over the sessions active then (sorted by demand,
-   * so the smallest are satisfied first) and the probe streams active then — every probe's, or with
-   * `ownStreams` given, only the measured probe's. Leaves in `otherRate` what everything but the
-   * measured probe's `ownStreams` streams gets.
+   * probe being measured at instant t: water-filling over the sessions active then (each capped by its
+   * demand), the other probes active then (each capped by what the rest of its circuit carries, so a probe
+   * bottlenecked elsewhere leaves the rest to others) and the measured probe's own streams (elastic),
+   * satisfying the smallest demands per flow first. With `ownStreams` given, other probes are left out.
+   * Leaves in `otherRate` what everything but the measured probe gets.
    */
   private share(i: number, t: number, ownStreams = -1): number {
     const v = this.views[i] as MachineView
@@ -186,21 +189,53 @@ export class FlowModel {
     const to = v.to
     for (let j = 0; j < v.sessions; j++) if ((from[j] as number) <= t && t < (to[j] as number)) flows++
     const span = 2 * this.windowMs
+    const active = this.active
+    active.length = 0
     if (ownStreams >= 0) flows += ownStreams
     else
       for (let j = 0; j < v.probes; j++) {
         const s = v.probeStart[j] as number
-        if (s <= t && t < s + span) flows += this.streams * (v.probeWeight[j] as number)
+        if (!(s <= t && t < s + span)) continue
+        flows += this.streams * (v.probeWeight[j] as number)
+        if (v.probeCap[j] === Number.POSITIVE_INFINITY) continue
+        // insertion by demand per stream: a machine has a few probes at a time
+        const demand = (v.probeCap[j] as number) / (v.probeWeight[j] as number)
+        let k = active.length
+        active.push(j)
+        while (
+          k > 0 &&
+          (v.probeCap[active[k - 1] as number] as number) /
+            (v.probeWeight[active[k - 1] as number] as number) >
+            demand
+        ) {
+          active[k] = active[k - 1] as number
+          k--
+        }
+        active[k] = j
       }
     let left = this.capacity[v.machine] as number
     let satisfied = 0
-    for (let j = 0; j < v.sessions; j++) {
-      if (!((from[j] as number) <= t && t < (to[j] as number))) continue
-      const d = v.demand[j] as number
-      if (d * flows > left) break
-      left -= d
-      satisfied += d
-      flows--
+    let j = 0
+    let a = 0
+    for (;;) {
+      while (j < v.sessions && !((from[j] as number) <= t && t < (to[j] as number))) j++
+      const session = j < v.sessions ? (v.demand[j] as number) : Number.POSITIVE_INFINITY
+      const q = active[a]
+      const streams = q === undefined ? 0 : this.streams * (v.probeWeight[q] as number)
+      const probe = q === undefined ? Number.POSITIVE_INFINITY : (v.probeCap[q] as number) / streams
+      if (session <= probe) {
+        if (session === Number.POSITIVE_INFINITY || session * flows > left) break
+        left -= session
+        satisfied += session
+        flows--
+        j++
+      } else {
+        if (probe * flows > left) break
+        left -= v.probeCap[q as number] as number
+        satisfied += v.probeCap[q as number] as number
+        flows -= streams
+        a++
+      }
     }
     const level = left / Math.max(1, flows)
     this.otherRate = satisfied + level * (flows - v.own * this.streams)
@@ -225,7 +260,7 @@ export class FlowModel {
     for (let i = 0; i < slots; i++) {
       const v = this.views[i] as MachineView
       const m = probes.machines[stride * p + i] as number
-      v.load(m, this.sessions[m], this.attached[m], probes, start, end, span)
+      v.load(m, this.sessions[m], this.attached[m], probes, p, this.capacity, start, end, span)
       v.own = i === 1 || i > 2 ? 1 : lanes
       for (let j = 0; j < v.sessions; j++) {
         this.cut(v.from[j] as number)
@@ -342,6 +377,11 @@ class MachineView {
   probeStart = new Float64Array(64)
   /** each overlapping probe's lanes crossing the machine: all of them at its target and witness, one at a helper */
   probeWeight = new Float64Array(64)
+  /**
+   * each overlapping probe's demand here: what the rest of its circuit carries at most (its other machines'
+   * capacities; a helper carries one lane's share of the target); unbounded for the measured probe
+   */
+  probeCap = new Float64Array(64)
   /** the measured probe's own lanes crossing the machine */
   own = 1
   private order: number[] = []
@@ -352,6 +392,8 @@ class MachineView {
     list: number[] | undefined,
     attached: number[] | undefined,
     table: Probes,
+    measured: number,
+    capacity: Float64Array,
     start: number,
     end: number,
     span: number,
@@ -400,12 +442,32 @@ class MachineView {
         const weights = new Float64Array(this.probes * 2)
         weights.set(this.probeWeight)
         this.probeWeight = weights
+        const caps = new Float64Array(this.probes * 2)
+        caps.set(this.probeCap)
+        this.probeCap = caps
       }
       const atEnds = table.machines[stride * q] === machine || table.machines[stride * q + 2] === machine
       this.probeWeight[this.probes] = atEnds ? (table.lanes[q] as number) : 1
+      this.probeCap[this.probes] =
+        q === measured ? Number.POSITIVE_INFINITY : elsewhere(table, q, machine, capacity)
       this.probeStart[this.probes++] = s
     }
   }
+}
+
+/** What probe q's circuit carries at most outside `machine` (bytes/s): its other machines' capacities. */
+function elsewhere(table: Probes, q: number, machine: number, capacity: Float64Array): number {
+  const base = (2 + table.maxLanes) * q
+  const lanes = table.lanes[q] as number
+  const target = capacity[table.machines[base] as number] as number
+  const witness = capacity[table.machines[base + 2] as number] as number
+  let helpers = 0
+  for (let lane = 0; lane < lanes; lane++)
+    helpers += capacity[table.machines[base + (lane === 0 ? 1 : 2 + lane)] as number] as number
+  if (table.machines[base] === machine) return Math.min(helpers, witness)
+  if (table.machines[base + 2] === machine) return Math.min(target, helpers)
+  // one lane through this helper: its share of the target
+  return Math.min(target, witness) / lanes
 }
 
 /**

@@ -102,6 +102,12 @@ const scenarioSchema = v.nullish(
         3,
         'most helpers (parallel circuits) for a target no one helper has twice the score of; 1: one of the fastest 1%',
       ),
+      helperAim: num(
+        1,
+        100,
+        4,
+        "helpers' last scores add up to this many times the target's (weir witness: 2; see docs/simulator.md)",
+      ),
       backgroundCredit: flag(
         true,
         "relays report their other traffic during a probe, credited up to a third of the probe's (attestation v2)",
@@ -132,7 +138,10 @@ const scenarioSchema = v.nullish(
         inflating: adversary('relays that try to spot probes and give them all their capacity', {
           fraction: fraction(0.05, 'share of relays that inflate'),
           detection: fraction(0.5, 'chance that such a relay recognises a probe'),
-          fakeBackground: flag(false, 'also report its whole capacity as background traffic during every probe'),
+          fakeBackground: flag(
+            false,
+            'also report its whole capacity as background traffic during every probe',
+          ),
         }),
         lazy: adversary('witnesses that attest a made-up value without probing', {
           fraction: fraction(0.2, 'share of witnesses that are lazy'),
