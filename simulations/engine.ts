@@ -440,7 +440,10 @@ export class Simulation {
         if ((this.helperScores[mid] as number) < want) lo = mid + 1
         else hi = mid
       }
-      if (lo >= n && this.s.helperLanes > 1) return this.spreadLanes(rng, target, want, p, probes)
+      if (lo >= n && this.s.helperLanes > 1) {
+        this.spreadLanes(rng, target, want, p, probes)
+        return
+      }
       if (lo >= n) lo = Math.max(0, n - Math.max(1, Math.ceil(n / 100)))
     }
     probes.helpers[p * probes.maxLanes] = this.anyHelper(rng, target, lo)
