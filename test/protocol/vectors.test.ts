@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { assignedWitnessIndices, drawWitnesses } from '../../protocol/assignment.ts'
 import {
   type AttestationBody,
+  capacityOf,
   decodeAttestation,
   encodeAttestation,
   signAttestation,
@@ -89,6 +90,26 @@ describe('pinned vectors', () => {
       assert.equal(to0x(itemId('attestation', bytes)), v.id)
       assert.deepEqual(decodeAttestation(b(v.bytes)), a)
       assert.ok(verifyAttestation(a))
+    }
+  })
+
+  it('attestations v2 (background): signing bytes, signature, encoding, id, credited capacity', () => {
+    for (const v of load('attestations-v2.json')) {
+      const body: AttestationBody = {
+        ...v.body,
+        relay: b(v.body.relay),
+        witness: b(v.body.witness),
+        helper: b(v.body.helper),
+      }
+      const a = signAttestation(body, b(v.signerSeed))
+      const bytes = encodeAttestation(a)
+      assert.equal(to0x(a.signature), v.signature)
+      assert.equal(to0x(bytes), v.bytes)
+      assert.equal(to0x(signingBytes('weir/attestation/v2', net.id, unsigned(bytes))), v.signingBytes)
+      assert.equal(to0x(itemId('attestation', bytes)), v.id)
+      assert.deepEqual(decodeAttestation(b(v.bytes)), a)
+      assert.ok(verifyAttestation(a))
+      assert.equal(capacityOf(a), v.capacity)
     }
   })
 
