@@ -169,7 +169,11 @@ export class FlowModel {
     this.sessions[m] = list
   }
 
-  /** what the user sessions and other probes on the machine got at the last share() of it (bytes/s) */
+  /**
+   * what the user sessions and other probes on the machine got at the last share() of it (bytes/s),
+   * leaving out the witness's own probes of other identities of the machine: the witness knows it sent
+   * those, so it credits none of them as the target's background
+   */
   private otherRate = 0
   /** the other probes active at the instant share() looks at, by ascending demand per stream */
   private active: number[] = []
@@ -180,7 +184,7 @@ export class FlowModel {
    * demand), the other probes active then (each capped by what the rest of its circuit carries, so a probe
    * bottlenecked elsewhere leaves the rest to others) and the measured probe's own streams (elastic),
    * satisfying the smallest demands per flow first. With `ownStreams` given, other probes are left out.
-   * Leaves in `otherRate` what everything but the measured probe gets.
+   * Leaves in `otherRate` what everything but the measured probe and its siblings gets.
    */
   private share(i: number, t: number, ownStreams = -1): number {
     const v = this.views[i] as MachineView
@@ -191,12 +195,14 @@ export class FlowModel {
     const span = 2 * this.windowMs
     const active = this.active
     active.length = 0
+    let siblingFlows = 0
     if (ownStreams >= 0) flows += ownStreams
     else
       for (let j = 0; j < v.probes; j++) {
         const s = v.probeStart[j] as number
         if (!(s <= t && t < s + span)) continue
         flows += this.streams * (v.probeWeight[j] as number)
+        if (v.probeSibling[j]) siblingFlows += this.streams * (v.probeWeight[j] as number)
         if (v.probeCap[j] === Number.POSITIVE_INFINITY) continue
         // insertion by demand per stream: a machine has a few probes at a time
         const demand = (v.probeCap[j] as number) / (v.probeWeight[j] as number)
@@ -232,13 +238,14 @@ export class FlowModel {
       } else {
         if (probe * flows > left) break
         left -= v.probeCap[q as number] as number
-        satisfied += v.probeCap[q as number] as number
+        if (v.probeSibling[q as number]) siblingFlows -= streams
+        else satisfied += v.probeCap[q as number] as number
         flows -= streams
         a++
       }
     }
     const level = left / Math.max(1, flows)
-    this.otherRate = satisfied + level * (flows - v.own * this.streams)
+    this.otherRate = satisfied + level * (flows - v.own * this.streams - siblingFlows)
     return level
   }
 
@@ -382,6 +389,8 @@ class MachineView {
    * capacities; a helper carries one lane's share of the target); unbounded for the measured probe
    */
   probeCap = new Float64Array(64)
+  /** 1 for a probe of another identity of this machine by the measured probe's witness, started with it */
+  probeSibling = new Uint8Array(64)
   /** the measured probe's own lanes crossing the machine */
   own = 1
   private order: number[] = []
@@ -445,11 +454,21 @@ class MachineView {
         const caps = new Float64Array(this.probes * 2)
         caps.set(this.probeCap)
         this.probeCap = caps
+        const siblings = new Uint8Array(this.probes * 2)
+        siblings.set(this.probeSibling)
+        this.probeSibling = siblings
       }
       const atEnds = table.machines[stride * q] === machine || table.machines[stride * q + 2] === machine
       this.probeWeight[this.probes] = atEnds ? (table.lanes[q] as number) : 1
       this.probeCap[this.probes] =
         q === measured ? Number.POSITIVE_INFINITY : elsewhere(table, q, machine, capacity)
+      this.probeSibling[this.probes] =
+        q !== measured &&
+        table.machines[stride * q] === machine &&
+        table.witness[q] === table.witness[measured] &&
+        s === table.start[measured]
+          ? 1
+          : 0
       this.probeStart[this.probes++] = s
     }
   }
