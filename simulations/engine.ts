@@ -151,6 +151,8 @@ export class Simulation {
   private knownScore = new Float64Array(0)
   private helperOrder = new Int32Array(0)
   private helperScores = new Float64Array(0)
+  /** each relay's user session arrivals per millisecond (its machine's are the sum over its identities) */
+  private userRate: Float64Array
   private arrivals: Float64Array
   private draws = new Uint32Array(0)
   private windowMs: number
@@ -169,6 +171,7 @@ export class Simulation {
     this.online = Uint8Array.from(w.relayJoinEpoch, e => (e === -1 ? 1 : 0))
     this.lastDownAt = new Float64Array(relays).fill(Number.NEGATIVE_INFINITY)
     this.lastScore = new Float64Array(relays)
+    this.userRate = new Float64Array(relays)
     this.windowMs = scenario.network.probeWindowSeconds * 1000
     const owner = new Int32Array(w.machineCapacity.length)
     for (let r = relays - 1; r >= 0; r--) owner[w.relayMachine[r] as number] = r
@@ -394,6 +397,7 @@ export class Simulation {
     const t = this.s.traffic
     const rates = this.flows.sessionRate
     rates.fill(0)
+    this.userRate.fill(0)
     this.knownScore = Float64Array.from(this.lastScore)
     const known = Array.from(this.lastScore)
       .filter(v => v > 0)
@@ -413,6 +417,7 @@ export class Simulation {
       const share = ((this.lastScore[r] as number) || fallback) / weights
       const m = w.relayMachine[r] as number
       rates[m] = (rates[m] as number) + arrivalsPerMs * share
+      this.userRate[r] = arrivalsPerMs * share
     }
     // helpers are drawn by last score: keep the eligible relays sorted by it
     const order = Array.from(eligible).sort(
@@ -632,8 +637,10 @@ export class Simulation {
   }
 
   /**
-   * What the target reports as its other traffic during the probe's windows: the truth (its user sessions
-   * and other probes crossing its machine), or, for an inflating relay that fakes it, its whole capacity.
+   * What the target reports as its other traffic during the probe's windows: the truth (the other probes
+   * crossing its machine and its own users: on a machine of several identities, its share of the
+   * machine's user sessions, since each identity reports its own circuits), or, for an inflating relay
+   * that fakes it, its whole capacity.
    */
   private reportedBackground(r: number, m: Measurement): NonNullable<AttestationBody['background']> {
     const inflating = this.s.adversaries.inflating
@@ -641,7 +648,14 @@ export class Simulation {
       const all = Math.round(this.world.relayTruth[r] as number)
       return { forwardBps: all, reverseBps: all }
     }
-    return { forwardBps: m.forwardBackgroundBps, reverseBps: m.reverseBackgroundBps }
+    const machine = this.flows.sessionRate[this.world.relayMachine[r] as number] as number
+    const own = this.userRate[r] as number
+    if (own === machine) return { forwardBps: m.forwardBackgroundBps, reverseBps: m.reverseBackgroundBps }
+    const others = (total: number, users: number) => Math.round(total - users + (users * own) / machine)
+    return {
+      forwardBps: others(m.forwardBackgroundBps, m.forwardUsersBps),
+      reverseBps: others(m.reverseBackgroundBps, m.reverseUsersBps),
+    }
   }
 
   /**

@@ -48,6 +48,9 @@ export interface Measurement {
    */
   forwardBackgroundBps: number
   reverseBackgroundBps: number
+  /** the part of the background that is the machine's user sessions (bytes/s, each window) */
+  forwardUsersBps: number
+  reverseUsersBps: number
   /**
    * What the probe would have read, min(forward, reverse) without background, with parts of the contention
    * taken away, for the error breakdown by cause (never attested): `targetOnly` without the limits of the
@@ -65,7 +68,8 @@ const TARGET_ONLY = 1
 const USERS_ONLY = 2
 const IDEAL = 3
 const BACKGROUND = 4
-const SERIES = 5
+const USERS = 5
+const SERIES = 6
 
 /**
  * The flow-level network model. Every machine is one resource of capacity min(up, down): a relayed byte
@@ -175,6 +179,8 @@ export class FlowModel {
    * those, so it credits none of them as the target's background
    */
   private otherRate = 0
+  /** the user sessions' part of otherRate */
+  private usersRate = 0
   /** the other probes active at the instant share() looks at, by ascending demand per stream */
   private active: number[] = []
 
@@ -192,6 +198,7 @@ export class FlowModel {
     const from = v.from
     const to = v.to
     for (let j = 0; j < v.sessions; j++) if ((from[j] as number) <= t && t < (to[j] as number)) flows++
+    const sessions = flows
     const span = 2 * this.windowMs
     const active = this.active
     active.length = 0
@@ -221,6 +228,8 @@ export class FlowModel {
       }
     let left = this.capacity[v.machine] as number
     let satisfied = 0
+    let users = 0
+    let unserved = sessions
     let j = 0
     let a = 0
     for (;;) {
@@ -233,6 +242,8 @@ export class FlowModel {
         if (session === Number.POSITIVE_INFINITY || session * flows > left) break
         left -= session
         satisfied += session
+        users += session
+        unserved--
         flows--
         j++
       } else {
@@ -246,6 +257,7 @@ export class FlowModel {
     }
     const level = left / Math.max(1, flows)
     this.otherRate = satisfied + level * (flows - v.own * this.streams - siblingFlows)
+    this.usersRate = users + level * unserved
     return level
   }
 
@@ -301,6 +313,7 @@ export class FlowModel {
       // a recognised probe gets the whole target: its users get nothing
       const target = prioritised ? targetCapacity : lanes * s * this.share(0, mid)
       const background = prioritised ? 0 : this.otherRate
+      const users = prioritised ? 0 : this.usersRate
       const usersOnly = prioritised ? targetCapacity : lanes * s * this.share(0, mid, lanes * s)
       let helpers = s * this.share(1, mid)
       for (let h = 3; h < slots; h++) helpers += s * this.share(h, mid)
@@ -316,6 +329,7 @@ export class FlowModel {
       bins[USERS_ONLY * n + bin] = (bins[USERS_ONLY * n + bin] as number) + ramped(usersOnly, u0, u1, rtt, iw)
       bins[IDEAL * n + bin] = (bins[IDEAL * n + bin] as number) + ramped(targetCapacity, u0, u1, rtt, iw)
       bins[BACKGROUND * n + bin] = (bins[BACKGROUND * n + bin] as number) + background * (u1 - u0)
+      bins[USERS * n + bin] = (bins[USERS * n + bin] as number) + users * (u1 - u0)
       bytes += got
     }
     const both = (series: number) => Math.min(this.median(series, 0), this.median(series, 1))
@@ -325,6 +339,8 @@ export class FlowModel {
       bytes,
       forwardBackgroundBps: Math.round(this.mean(BACKGROUND, 0)),
       reverseBackgroundBps: Math.round(this.mean(BACKGROUND, 1)),
+      forwardUsersBps: this.mean(USERS, 0),
+      reverseUsersBps: this.mean(USERS, 1),
       targetOnly: both(TARGET_ONLY),
       usersOnly: both(USERS_ONLY),
       ideal: both(IDEAL),
