@@ -428,15 +428,14 @@ export class Simulation {
   }
 
   /**
-   * The probe's helpers, much as `weir witness` chooses them (witness/schedule.ts chooseHelpers), aiming at
-   * `helperAim` times the target's last score (the witness aims at twice): one at random among relays
-   * whose last score reaches the aim; when none does, several lanes whose scores add up to it
-   * (spreadLanes); with `helperLanes: 1`, one of the fastest 1%. Any relay while nothing is known. Online,
-   * never on the target's own machine.
+   * The probe's helpers, much as `weir witness` chooses them (witness/schedule.ts chooseHelpers): one at
+   * random among relays whose last score is at least twice the target's; when none is, several lanes
+   * whose scores add up to that (spreadLanes); with `helperLanes: 1`, one of the fastest 1%. Any relay
+   * while nothing is known. Online, never on the target's own machine.
    */
   private chooseHelpers(rng: Rng, target: number, p: number, probes: Probes): void {
     const n = this.helperOrder.length
-    const want = this.s.helperAim * (this.knownScore[target] as number)
+    const want = 2 * (this.knownScore[target] as number)
     let lo = 0
     if (want > 0) {
       let hi = n
@@ -473,10 +472,11 @@ export class Simulation {
 
   /**
    * Lanes for a target no one helper carries: the fewest lanes n ≤ helperLanes such that more than n usable
-   * relays score aim ÷ n or more, drawn at random among them (so together they reach the aim, and the
-   * load of helping big relays spreads over every relay that can, where the witness takes the fastest
-   * relays, which then carry every big relay's probes at once); when even helperLanes
-   * lanes cannot reach that, helperLanes lanes drawn from the fastest 1% (at least helperLanes + 1 relays).
+   * relays score want ÷ n or more (want: twice the target's score), drawn at random among them, so that
+   * together they carry twice the target and the load of helping big relays spreads over every relay
+   * that can (the witness takes the fastest relays, which then carry every big relay's probes at once);
+   * when even helperLanes lanes cannot, helperLanes lanes drawn from the fastest 1% (at least
+   * helperLanes + 1 relays).
    */
   private spreadLanes(rng: Rng, target: number, want: number, p: number, probes: Probes): void {
     const n = this.helperOrder.length

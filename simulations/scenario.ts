@@ -95,18 +95,12 @@ const scenarioSchema = v.nullish(
         downRatio: num(0.01, 100, 4, 'download capacity ÷ upload capacity'),
       }),
       witnessCapacity: num(1e3, 1e12, 1.25e9, "each witness machine's capacity (bytes/s)"),
-      probeStreams: int(1, 256, 4, 'parallel TCP streams a probe opens (each takes a fair share)'),
+      probeStreams: int(1, 256, 32, 'parallel TCP streams a probe opens per lane (each takes a fair share)'),
       helperLanes: int(
         1,
         8,
         3,
         'most helpers (parallel circuits) for a target no one helper has twice the score of; 1: one of the fastest 1%',
-      ),
-      helperAim: num(
-        1,
-        100,
-        4,
-        "helpers' last scores add up to this many times the target's (weir witness: 2; see docs/simulator.md)",
       ),
       backgroundCredit: flag(
         true,
