@@ -48,10 +48,11 @@ export interface Attestation extends AttestationBody {
   signature: Uint8Array
 }
 
+/** The signed fields: version 2 has the background's two between reverseBps and rttMs. */
 function bodyFields(a: AttestationBody) {
-  if (a.background) return v2Fields(a, a.background)
+  const b = a.background
   return [
-    1,
+    b ? 2 : 1,
     a.net,
     a.epoch,
     a.relay,
@@ -62,26 +63,7 @@ function bodyFields(a: AttestationBody) {
     a.bytes,
     a.forwardBps,
     a.reverseBps,
-    a.rttMs,
-    OUTCOMES.indexOf(a.outcome),
-  ]
-}
-
-function v2Fields(a: AttestationBody, background: NonNullable<AttestationBody['background']>) {
-  return [
-    2,
-    a.net,
-    a.epoch,
-    a.relay,
-    a.witness,
-    a.helper,
-    a.startedAt,
-    a.durationMs,
-    a.bytes,
-    a.forwardBps,
-    a.reverseBps,
-    background.forwardBps,
-    background.reverseBps,
+    ...(b ? [b.forwardBps, b.reverseBps] : []),
     a.rttMs,
     OUTCOMES.indexOf(a.outcome),
   ]
@@ -101,27 +83,11 @@ export function encodeAttestation(a: Attestation): Uint8Array {
 /** Strictly decodes an attestation of either version; throws DecodeError. Does not check the signature. */
 export function decodeAttestation(bytes: Uint8Array): Attestation {
   const f = decodeFields(bytes, MAX_ATTESTATION_BYTES, { 1: 14, 2: 16 }, 'attestation')
-  return f[0] === 2
-    ? decodeV2(f)
-    : {
-        net: text(f[1], 'net', 32),
-        epoch: uint(f[2], 'epoch', 2 ** 32),
-        relay: bytesField(f[3], 'relay', PEER_ID_BYTES),
-        witness: bytesField(f[4], 'witness', PEER_ID_BYTES),
-        helper: bytesField(f[5], 'helper', PEER_ID_BYTES),
-        startedAt: uint(f[6], 'startedAt'),
-        durationMs: uint(f[7], 'durationMs', 2 ** 32),
-        bytes: uint(f[8], 'bytes'),
-        forwardBps: uint(f[9], 'forwardBps'),
-        reverseBps: uint(f[10], 'reverseBps'),
-        rttMs: uint(f[11], 'rttMs', 2 ** 32),
-        outcome: OUTCOMES[uint(f[12], 'outcome', OUTCOMES.length - 1)] as Outcome,
-        signature: bytesField(f[13], 'signature', 64),
-      }
-}
-
-function decodeV2(f: unknown[]): Attestation {
-  return {
+  const v2 = f[0] === 2
+  const bps = v2 ? MAX_V2_BPS : Number.MAX_SAFE_INTEGER
+  // in version 2 the background's two fields come before rttMs
+  const at = v2 ? 2 : 0
+  const a: Attestation = {
     net: text(f[1], 'net', 32),
     epoch: uint(f[2], 'epoch', 2 ** 32),
     relay: bytesField(f[3], 'relay', PEER_ID_BYTES),
@@ -130,16 +96,18 @@ function decodeV2(f: unknown[]): Attestation {
     startedAt: uint(f[6], 'startedAt'),
     durationMs: uint(f[7], 'durationMs', 2 ** 32),
     bytes: uint(f[8], 'bytes'),
-    forwardBps: uint(f[9], 'forwardBps', MAX_V2_BPS),
-    reverseBps: uint(f[10], 'reverseBps', MAX_V2_BPS),
-    rttMs: uint(f[13], 'rttMs', 2 ** 32),
-    outcome: OUTCOMES[uint(f[14], 'outcome', OUTCOMES.length - 1)] as Outcome,
-    background: {
+    forwardBps: uint(f[9], 'forwardBps', bps),
+    reverseBps: uint(f[10], 'reverseBps', bps),
+    rttMs: uint(f[11 + at], 'rttMs', 2 ** 32),
+    outcome: OUTCOMES[uint(f[12 + at], 'outcome', OUTCOMES.length - 1)] as Outcome,
+    signature: bytesField(f[13 + at], 'signature', 64),
+  }
+  if (v2)
+    a.background = {
       forwardBps: uint(f[11], 'forwardBackgroundBps', MAX_V2_BPS),
       reverseBps: uint(f[12], 'reverseBackgroundBps', MAX_V2_BPS),
-    },
-    signature: bytesField(f[15], 'signature', 64),
-  }
+    }
+  return a
 }
 
 export function verifyAttestation(a: Attestation): boolean {

@@ -139,6 +139,21 @@ const assignment = [
 }))
 write('assignment.json', assignment)
 
+/** An attestation's vector fields: signer seed, body, signing bytes under `tag`, signature, bytes, id. */
+function attestationVector(body: AttestationBody, seed: Uint8Array, tag: string) {
+  const attestation = signAttestation(body, seed)
+  const bytes = encodeAttestation(attestation)
+  const vector = {
+    signerSeed: hex(seed),
+    body: { ...body, relay: hex(body.relay), witness: hex(body.witness), helper: hex(body.helper) },
+    signingBytes: hex(signingBytes(tag, net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
+    signature: hex(attestation.signature),
+    bytes: hex(bytes),
+    id: hex(itemId('attestation', bytes)),
+  }
+  return { vector, attestation }
+}
+
 // attestations of epoch 3: every assigned witness of relays 0..3 (relay 3 also by an unassigned
 // witness, which the tally ignores); relay 2's first witness reports a timeout
 const epoch = 3
@@ -162,17 +177,8 @@ const attestations = relays.flatMap((r, ri) => {
       rttMs: 12 + ri + j,
       outcome: ri === 2 && j === 0 ? 'timeout' : 'ok',
     }
-    const a = signAttestation(body, witness.seed)
-    const bytes = encodeAttestation(a)
-    return {
-      signerSeed: hex(witness.seed),
-      body: { ...body, relay: hex(body.relay), witness: hex(body.witness), helper: hex(body.helper) },
-      signingBytes: hex(signingBytes('weir/attestation/v1', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
-      signature: hex(a.signature),
-      bytes: hex(bytes),
-      id: hex(itemId('attestation', bytes)),
-      decoded: a,
-    }
+    const { vector, attestation } = attestationVector(body, witness.seed, 'weir/attestation/v1')
+    return { ...vector, decoded: attestation }
   })
 })
 write(
@@ -208,17 +214,8 @@ const attestationsV2 = assignedWitnessIndices(seed3, v2Relay.peerId, net.witness
       outcome: 'ok',
       background,
     }
-    const a = signAttestation(body, witness.seed)
-    const bytes = encodeAttestation(a)
-    return {
-      signerSeed: hex(witness.seed),
-      body: { ...body, relay: hex(body.relay), witness: hex(body.witness), helper: hex(body.helper) },
-      signingBytes: hex(signingBytes('weir/attestation/v2', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
-      signature: hex(a.signature),
-      bytes: hex(bytes),
-      id: hex(itemId('attestation', bytes)),
-      capacity: capacityOf(a),
-    }
+    const { vector, attestation } = attestationVector(body, witness.seed, 'weir/attestation/v2')
+    return { ...vector, capacity: capacityOf(attestation) }
   },
 )
 write('attestations-v2.json', attestationsV2)
