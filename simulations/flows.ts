@@ -63,13 +63,8 @@ export interface Measurement {
 }
 
 /** Bins of one probe's per-second bytes: the measurement, its what-ifs and the target's background. */
-const ACTUAL = 0
-const TARGET_ONLY = 1
-const USERS_ONLY = 2
-const IDEAL = 3
-const BACKGROUND = 4
-const USERS = 5
-const SERIES = 6
+const SERIES = { actual: 0, targetOnly: 1, usersOnly: 2, ideal: 3, background: 4, users: 5 } as const
+const SERIES_COUNT = 6
 
 /**
  * The flow-level network model. Every machine is one resource of capacity min(up, down): a relayed byte
@@ -263,7 +258,7 @@ export class FlowModel {
 
   private cuts = new Float64Array(256)
   private ncuts = 0
-  private bins = new Float64Array(64 * SERIES)
+  private bins = new Float64Array(64 * SERIES_COUNT)
 
   /** What the witness measures for probe p: median per-second goodput after warm-up, each direction. */
   measure(p: number, rttMs: number): Measurement {
@@ -300,8 +295,8 @@ export class FlowModel {
     // each lane's streams start from the initial window
     const iw = this.traffic.initialWindowBytes * lanes
     const n = 2 * seconds
-    if (this.bins.length < SERIES * n) this.bins = new Float64Array(SERIES * n)
-    const bins = this.bins.fill(0, 0, SERIES * n)
+    if (this.bins.length < SERIES_COUNT * n) this.bins = new Float64Array(SERIES_COUNT * n)
+    const bins = this.bins.fill(0, 0, SERIES_COUNT * n)
     const targetCapacity = this.capacity[(this.views[0] as MachineView).machine] as number
     const s = this.streams
     let bytes = 0
@@ -324,26 +319,30 @@ export class FlowModel {
       const u1 = (t1 - a) / 1000
       const bin = phase * seconds + Math.min(seconds - 1, Math.floor(u0))
       const got = ramped(rate, u0, u1, rtt, iw)
-      bins[ACTUAL * n + bin] = (bins[ACTUAL * n + bin] as number) + got
-      bins[TARGET_ONLY * n + bin] = (bins[TARGET_ONLY * n + bin] as number) + ramped(target, u0, u1, rtt, iw)
-      bins[USERS_ONLY * n + bin] = (bins[USERS_ONLY * n + bin] as number) + ramped(usersOnly, u0, u1, rtt, iw)
-      bins[IDEAL * n + bin] = (bins[IDEAL * n + bin] as number) + ramped(targetCapacity, u0, u1, rtt, iw)
-      bins[BACKGROUND * n + bin] = (bins[BACKGROUND * n + bin] as number) + background * (u1 - u0)
-      bins[USERS * n + bin] = (bins[USERS * n + bin] as number) + users * (u1 - u0)
+      bins[SERIES.actual * n + bin] = (bins[SERIES.actual * n + bin] as number) + got
+      bins[SERIES.targetOnly * n + bin] =
+        (bins[SERIES.targetOnly * n + bin] as number) + ramped(target, u0, u1, rtt, iw)
+      bins[SERIES.usersOnly * n + bin] =
+        (bins[SERIES.usersOnly * n + bin] as number) + ramped(usersOnly, u0, u1, rtt, iw)
+      bins[SERIES.ideal * n + bin] =
+        (bins[SERIES.ideal * n + bin] as number) + ramped(targetCapacity, u0, u1, rtt, iw)
+      bins[SERIES.background * n + bin] =
+        (bins[SERIES.background * n + bin] as number) + background * (u1 - u0)
+      bins[SERIES.users * n + bin] = (bins[SERIES.users * n + bin] as number) + users * (u1 - u0)
       bytes += got
     }
     const both = (series: number) => Math.min(this.median(series, 0), this.median(series, 1))
     return {
-      forwardBps: Math.round(this.median(ACTUAL, 0)),
-      reverseBps: Math.round(this.median(ACTUAL, 1)),
+      forwardBps: Math.round(this.median(SERIES.actual, 0)),
+      reverseBps: Math.round(this.median(SERIES.actual, 1)),
       bytes,
-      forwardBackgroundBps: Math.round(this.mean(BACKGROUND, 0)),
-      reverseBackgroundBps: Math.round(this.mean(BACKGROUND, 1)),
-      forwardUsersBps: this.mean(USERS, 0),
-      reverseUsersBps: this.mean(USERS, 1),
-      targetOnly: both(TARGET_ONLY),
-      usersOnly: both(USERS_ONLY),
-      ideal: both(IDEAL),
+      forwardBackgroundBps: Math.round(this.mean(SERIES.background, 0)),
+      reverseBackgroundBps: Math.round(this.mean(SERIES.background, 1)),
+      forwardUsersBps: this.mean(SERIES.users, 0),
+      reverseUsersBps: this.mean(SERIES.users, 1),
+      targetOnly: both(SERIES.targetOnly),
+      usersOnly: both(SERIES.usersOnly),
+      ideal: both(SERIES.ideal),
     }
   }
 
@@ -461,18 +460,10 @@ class MachineView {
       const s = table.start[q] as number
       if (s >= end || s + span <= start) continue
       if (this.probes === this.probeStart.length) {
-        const grown = new Float64Array(this.probes * 2)
-        grown.set(this.probeStart)
-        this.probeStart = grown
-        const weights = new Float64Array(this.probes * 2)
-        weights.set(this.probeWeight)
-        this.probeWeight = weights
-        const caps = new Float64Array(this.probes * 2)
-        caps.set(this.probeCap)
-        this.probeCap = caps
-        const siblings = new Uint8Array(this.probes * 2)
-        siblings.set(this.probeSibling)
-        this.probeSibling = siblings
+        this.probeStart = grown(this.probeStart)
+        this.probeWeight = grown(this.probeWeight)
+        this.probeCap = grown(this.probeCap)
+        this.probeSibling = grown(this.probeSibling)
       }
       const atEnds = table.machines[stride * q] === machine || table.machines[stride * q + 2] === machine
       this.probeWeight[this.probes] = atEnds ? (table.lanes[q] as number) : 1
@@ -488,6 +479,13 @@ class MachineView {
       this.probeStart[this.probes++] = s
     }
   }
+}
+
+/** A typed array of twice the length with the same leading values. */
+function grown<T extends Float64Array | Uint8Array>(a: T): T {
+  const b = new (a.constructor as new (n: number) => T)(2 * a.length)
+  b.set(a)
+  return b
 }
 
 /** What probe q's circuit carries at most outside `machine` (bytes/s): its other machines' capacities. */
