@@ -73,6 +73,17 @@ describe('simulator accuracy', () => {
     assert.ok(fake <= 4 / 3, `fake background gain ${fake}`)
   })
 
+  it('holds users to a fair share with 32 streams per lane: p95 within 5% at 20% load and 10% at 50%', () => {
+    const at = (load: number, probeStreams: number) =>
+      runSimulation(network({ probeStreams, traffic: { load } }), 2).recorder.headline()
+    assert.ok(headline.medianRelError <= 0.02 && headline.p95RelError <= 0.05, JSON.stringify(headline))
+    assert.ok(headline.spearman >= 0.99, `spearman ${headline.spearman}`)
+    const half = at(0.5, 32)
+    assert.ok(half.p95RelError <= 0.1, `p95 at 50% load ${half.p95RelError}`)
+    // with 4 streams the users keep more than the credit can give back
+    assert.ok(at(0.5, 4).p95RelError > 0.2)
+  })
+
   it('ships a load sweep from 0 to 60% and the fake-background scenario', () => {
     const sweep = loadScenario('simulations/scenarios/load-sweep.yaml')
     assert.deepEqual(sweep.sweep['traffic.load'], [0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
