@@ -32,8 +32,16 @@ export function encodeFields(fields: Field[]): Uint8Array {
   return new Uint8Array(encode(fields))
 }
 
-/** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`. */
-export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number, what: string): unknown[] {
+/**
+ * Decodes a canonical CBOR array no longer than `maxBytes` whose first field is its version: `arity` fields
+ * of version 1, or for a message with several versions, the arity of each (version → fields).
+ */
+export function decodeFields(
+  bytes: Uint8Array,
+  maxBytes: number,
+  arity: number | Readonly<Record<number, number>>,
+  what: string,
+): unknown[] {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
   if (bytes.length > maxBytes)
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
@@ -58,12 +66,20 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   return fields
 }
 
-function checkShape(value: unknown, arity: number, what: string): unknown[] {
+function checkShape(
+  value: unknown,
+  arity: number | Readonly<Record<number, number>>,
+  what: string,
+): unknown[] {
   if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
-  if (value[0] !== 1)
+  const arities = typeof arity === 'number' ? { 1: arity } : arity
+  const version = value[0]
+  const expected =
+    typeof version === 'number' && Object.hasOwn(arities, version) ? arities[version] : undefined
+  if (expected === undefined)
     throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
-  if (value.length !== arity)
-    throw new DecodeError('malformed', `${what}: expected ${arity} fields, got ${value.length}`)
+  if (value.length !== expected)
+    throw new DecodeError('malformed', `${what}: expected ${expected} fields, got ${value.length}`)
   return value
 }
 

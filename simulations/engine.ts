@@ -1,5 +1,10 @@
 import { assignedWitnessIndices } from '../protocol/assignment.ts'
-import { type AttestationBody, encodeAttestation, signAttestation } from '../protocol/attestation.ts'
+import {
+  type AttestationBody,
+  capacityOf,
+  encodeAttestation,
+  signAttestation,
+} from '../protocol/attestation.ts'
 import { parseHex } from '../protocol/bytes.ts'
 import { epochEnd, epochStart, graceEnd, isTimely } from '../protocol/epoch.ts'
 import {
@@ -12,9 +17,10 @@ import { buildRegistry, eligibleRelays, type Registry, relayKey } from '../proto
 import { epochSeed } from '../protocol/seed.ts'
 import { type AttestationContext, validateAttestation, validateRelayRecord } from '../protocol/validate.ts'
 import type { EpochRoot } from '../protocol/vote.ts'
-import { FlowModel, Probes } from './flows.ts'
+import { FlowModel, type Measurement, Probes } from './flows.ts'
+import { lowerMedian } from '../protocol/tally.ts'
 import { finalize } from './ledger.ts'
-import { type EpochInput, type EpochMetrics, EpochRecorder } from './metrics.ts'
+import { ESTIMATE, ESTIMATES, type EpochInput, type EpochMetrics, EpochRecorder } from './metrics.ts'
 import { Closer, type CloseResult } from './closer.ts'
 import { EventQueue } from './queue.ts'
 import type { Rng } from './rng.ts'
@@ -86,6 +92,8 @@ interface EpochState {
   wholeEpoch: Uint8Array
   /** relays assigned at least one lazy witness */
   lazyAssigned: Uint8Array
+  /** per probe, its readings for the error breakdown (ESTIMATES values each; NaN until attested) */
+  readings: Float64Array
   records: { record: RelayRecord; bytes: Uint8Array }[]
   attestations: number
 }
@@ -143,6 +151,8 @@ export class Simulation {
   private knownScore = new Float64Array(0)
   private helperOrder = new Int32Array(0)
   private helperScores = new Float64Array(0)
+  /** each relay's user session arrivals per millisecond (its machine's are the sum over its identities) */
+  private userRate: Float64Array
   private arrivals: Float64Array
   private draws = new Uint32Array(0)
   private windowMs: number
@@ -161,6 +171,7 @@ export class Simulation {
     this.online = Uint8Array.from(w.relayJoinEpoch, e => (e === -1 ? 1 : 0))
     this.lastDownAt = new Float64Array(relays).fill(Number.NEGATIVE_INFINITY)
     this.lastScore = new Float64Array(relays)
+    this.userRate = new Float64Array(relays)
     this.windowMs = scenario.network.probeWindowSeconds * 1000
     const owner = new Int32Array(w.machineCapacity.length)
     for (let r = relays - 1; r >= 0; r--) owner[w.relayMachine[r] as number] = r
@@ -171,6 +182,7 @@ export class Simulation {
       scenario.network.probeWarmupSeconds,
       m => w.relayRng[owner[m] as number] as Rng,
       scenario.probeStreams,
+      scenario.helperLanes,
     )
     this.registry = buildRegistry(w.net, [])
     this.arrivals = new Float64Array(w.members.length)
@@ -267,6 +279,7 @@ export class Simulation {
       received: new Uint8Array(probes.count * w.members.length),
       wholeEpoch: Uint8Array.from(this.online),
       lazyAssigned: new Uint8Array(relays),
+      readings: new Float64Array(probes.count * ESTIMATES).fill(Number.NaN),
       records: [],
       attestations: 0,
     }
@@ -312,7 +325,7 @@ export class Simulation {
     }
     const assigned = relay.length
     this.probeTogether(eligible, relay, witness, start)
-    const probes = new Probes(relay.length, assigned)
+    const probes = new Probes(relay.length, assigned, this.s.helperLanes)
     for (let p = 0; p < relay.length; p++) {
       probes.relay[p] = relay[p] as number
       probes.witness[p] = witness[p] as number
@@ -384,6 +397,7 @@ export class Simulation {
     const t = this.s.traffic
     const rates = this.flows.sessionRate
     rates.fill(0)
+    this.userRate.fill(0)
     this.knownScore = Float64Array.from(this.lastScore)
     const known = Array.from(this.lastScore)
       .filter(v => v > 0)
@@ -403,6 +417,7 @@ export class Simulation {
       const share = ((this.lastScore[r] as number) || fallback) / weights
       const m = w.relayMachine[r] as number
       rates[m] = (rates[m] as number) + arrivalsPerMs * share
+      this.userRate[r] = arrivalsPerMs * share
     }
     // helpers are drawn by last score: keep the eligible relays sorted by it
     const order = Array.from(eligible).sort(
@@ -412,8 +427,13 @@ export class Simulation {
     this.helperScores = Float64Array.from(order, r => this.lastScore[r] as number)
   }
 
-  /** A helper at least twice the target's last score when one is known, else any relay; online, not the target. */
-  private chooseHelper(rng: Rng, target: number): number {
+  /**
+   * The probe's helpers, much as `weir witness` chooses them (witness/schedule.ts chooseHelpers): one at
+   * random among relays whose last score is at least twice the target's; when none is, several lanes
+   * whose scores add up to that (spreadLanes); with `helperLanes: 1`, one of the fastest 1%. Any relay
+   * while nothing is known. Online, never on the target's own machine.
+   */
+  private chooseHelpers(rng: Rng, target: number, p: number, probes: Probes): void {
     const n = this.helperOrder.length
     const want = 2 * (this.knownScore[target] as number)
     let lo = 0
@@ -424,15 +444,77 @@ export class Simulation {
         if ((this.helperScores[mid] as number) < want) lo = mid + 1
         else hi = mid
       }
+      if (lo >= n && this.s.helperLanes > 1) {
+        this.spreadLanes(rng, target, want, p, probes)
+        return
+      }
       if (lo >= n) lo = Math.max(0, n - Math.max(1, Math.ceil(n / 100)))
     }
+    probes.helpers[p * probes.maxLanes] = this.anyHelper(rng, target, lo)
+  }
+
+  /** A random helper among the relays from rank `lo` of the helper order (any, after 8 misses). */
+  private anyHelper(rng: Rng, target: number, from: number): number {
+    const n = this.helperOrder.length
+    let lo = from
     for (let tries = 0; tries < 16; tries++) {
       const h = this.helperOrder[lo + rng.int(n - lo)] as number
       // never a helper on the target's own machine (co-located identities are probed as targets together)
-      if (this.world.relayMachine[h] !== this.world.relayMachine[target] && this.online[h]) return h
+      if (this.usableHelper(h, target)) return h
       if (tries >= 8) lo = 0
     }
     return (target + 1) % this.world.relays.length
+  }
+
+  private usableHelper(h: number, target: number): boolean {
+    return this.world.relayMachine[h] !== this.world.relayMachine[target] && this.online[h] === 1
+  }
+
+  /**
+   * Lanes for a target no one helper carries: the fewest lanes n ≤ helperLanes such that more than n usable
+   * relays score want ÷ n or more (want: twice the target's score), drawn at random among them, so that
+   * together they carry twice the target and the load of helping big relays spreads over every relay
+   * that can (the witness takes the fastest relays, which then carry every big relay's probes at once);
+   * when even helperLanes lanes cannot, helperLanes lanes drawn from the fastest 1% (at least
+   * helperLanes + 1 relays).
+   */
+  private spreadLanes(rng: Rng, target: number, want: number, p: number, probes: Probes): void {
+    const n = this.helperOrder.length
+    const max = this.s.helperLanes
+    for (let lanes = 2; lanes <= max; lanes++) {
+      // the pool: relays from rank `lo` up, each scoring at least want ÷ lanes
+      let lo = 0
+      let hi = n
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1
+        if ((this.helperScores[mid] as number) < want / lanes) lo = mid + 1
+        else hi = mid
+      }
+      if (n - lo > lanes && this.drawLanes(rng, target, lo, lanes, p, probes)) return
+    }
+    const lo = Math.max(0, n - Math.max(max + 1, Math.ceil(n / 100)))
+    if (!this.drawLanes(rng, target, lo, max, p, probes))
+      probes.helpers[p * probes.maxLanes] = this.anyHelper(rng, target, lo)
+  }
+
+  /** Draws `lanes` distinct usable helpers from rank `lo` up; false (and lanes unset) if it cannot. */
+  private drawLanes(rng: Rng, target: number, lo: number, lanes: number, p: number, probes: Probes): boolean {
+    const n = this.helperOrder.length
+    const at = p * probes.maxLanes
+    let chosen = 0
+    for (let tries = 0; tries < 8 * lanes && chosen < lanes; tries++) {
+      const h = this.helperOrder[lo + rng.int(n - lo)] as number
+      if (!this.usableHelper(h, target)) continue
+      let taken = false
+      for (let i = 0; i < chosen; i++) if (probes.helpers[at + i] === h) taken = true
+      if (!taken) probes.helpers[at + chosen++] = h
+    }
+    if (chosen < lanes) {
+      probes.helpers.fill(-1, at, at + lanes)
+      return false
+    }
+    probes.lanes[p] = lanes
+    return true
   }
 
   private startProbe(p: number, now: number): void {
@@ -442,8 +524,7 @@ export class Simulation {
     const r = probes.relay[p] as number
     const wi = probes.witness[p] as number
     const rng = w.witnessRng[wi] as Rng
-    const helper = this.chooseHelper(rng, r)
-    probes.helper[p] = helper
+    this.chooseHelpers(rng, r, p, probes)
     const companion = probes.companion[p] === 1
     if (companion && (w.witnessLazy[wi] || !this.online[r])) return
     if (w.witnessLazy[wi]) {
@@ -456,9 +537,14 @@ export class Simulation {
       this.queue.push(now + 1000, PROBE_END, p)
       return
     }
-    probes.machines[3 * p] = w.relayMachine[r] as number
-    probes.machines[3 * p + 1] = w.relayMachine[helper] as number
-    probes.machines[3 * p + 2] = w.relayMachines + wi
+    const lanes = probes.lanes[p] as number
+    const slot = (2 + probes.maxLanes) * p
+    probes.machines[slot] = w.relayMachine[r] as number
+    probes.machines[slot + 2] = w.relayMachines + wi
+    for (let lane = 0; lane < lanes; lane++) {
+      const helper = probes.helpers[p * probes.maxLanes + lane] as number
+      probes.machines[slot + (lane === 0 ? 1 : 2 + lane)] = w.relayMachine[helper] as number
+    }
     const inflating = this.s.adversaries.inflating
     if (inflating && (w.relayRole[r] as number) & ROLE.inflating) {
       if ((w.relayRng[r] as Rng).float() < inflating.detection) probes.priority[p] = 1
@@ -467,16 +553,18 @@ export class Simulation {
     if (!companion) this.queue.push(now + 2 * this.windowMs, PROBE_END, p)
   }
 
+  /** The probe's round trip: through its slowest lane's helper. */
   private rttMs(p: number): number {
     const w = this.world
     const probes = (this.current as EpochState).probes
     const wl = w.witnessLatencyMs[probes.witness[p] as number] as number
-    return (
-      2 *
-      (2 * wl +
-        (w.relayLatencyMs[probes.relay[p] as number] as number) +
-        (w.relayLatencyMs[probes.helper[p] as number] as number))
-    )
+    let helper = 0
+    for (let lane = 0; lane < (probes.lanes[p] as number); lane++)
+      helper = Math.max(
+        helper,
+        w.relayLatencyMs[probes.helpers[p * probes.maxLanes + lane] as number] as number,
+      )
+    return 2 * (2 * wl + (w.relayLatencyMs[probes.relay[p] as number] as number) + helper)
   }
 
   private endProbe(p: number, now: number): void {
@@ -492,6 +580,8 @@ export class Simulation {
     let forwardBps = 0
     let reverseBps = 0
     let bytes = 0
+    let background: AttestationBody['background']
+    const readings = st.readings.subarray(p * ESTIMATES, (p + 1) * ESTIMATES)
     const kind = st.kind[p]
     if (kind === LAZY) {
       const claim = this.s.adversaries.lazy?.claimBps || (this.knownScore[r] as number)
@@ -511,7 +601,13 @@ export class Simulation {
       forwardBps = Math.round(m.forwardBps * boost)
       reverseBps = Math.round(m.reverseBps * boost)
       bytes = Math.round(m.bytes)
+      readings[ESTIMATE.probe] = Math.min(forwardBps, reverseBps)
+      readings[ESTIMATE.targetOnly] = m.targetOnly * boost
+      readings[ESTIMATE.usersOnly] = m.usersOnly * boost
+      readings[ESTIMATE.ideal] = m.ideal * boost
+      if (this.s.backgroundCredit) background = this.reportedBackground(r, m)
     }
+    if (this.s.backgroundCredit && !background) background = { forwardBps: 0, reverseBps: 0 }
     const relay = w.relays[r] as { peer: Uint8Array }
     const witness = w.witnesses[wi] as { peer: Uint8Array; seed: Uint8Array }
     const body: AttestationBody = {
@@ -519,7 +615,7 @@ export class Simulation {
       epoch: st.epoch,
       relay: relay.peer,
       witness: witness.peer,
-      helper: (w.relays[probes.helper[p] as number] as { peer: Uint8Array }).peer,
+      helper: (w.relays[probes.helpers[p * probes.maxLanes] as number] as { peer: Uint8Array }).peer,
       startedAt: Math.round(start),
       durationMs: Math.round(now - start),
       bytes,
@@ -527,7 +623,10 @@ export class Simulation {
       reverseBps,
       rttMs: Math.round(rttMs),
       outcome,
+      ...(background ? { background } : {}),
     }
+    readings[ESTIMATE.attested] = capacityOf(body)
+    for (let i = 1; i < ESTIMATES; i++) if (Number.isNaN(readings[i])) readings[i] = readings[0] as number
     const attestation =
       this.s.crypto === 'real' ? signAttestation(body, witness.seed) : { ...body, signature: NO_SIGNATURE }
     const encoded = encodeAttestation(attestation)
@@ -535,6 +634,28 @@ export class Simulation {
     this.trace.number(reverseBps)
     st.attestations++
     this.gossip(p, r, wi, now, encoded, st)
+  }
+
+  /**
+   * What the target reports as its other traffic during the probe's windows: the truth (the other probes
+   * crossing its machine and its own users: on a machine of several identities, its share of the
+   * machine's user sessions, since each identity reports its own circuits), or, for an inflating relay
+   * that fakes it, its whole capacity.
+   */
+  private reportedBackground(r: number, m: Measurement): NonNullable<AttestationBody['background']> {
+    const inflating = this.s.adversaries.inflating
+    if (inflating?.fakeBackground && (this.world.relayRole[r] as number) & ROLE.inflating) {
+      const all = Math.round(this.world.relayTruth[r] as number)
+      return { forwardBps: all, reverseBps: all }
+    }
+    const machine = this.flows.sessionRate[this.world.relayMachine[r] as number] as number
+    const own = this.userRate[r] as number
+    if (own === machine) return { forwardBps: m.forwardBackgroundBps, reverseBps: m.reverseBackgroundBps }
+    const others = (total: number, users: number) => Math.round(total - users + (users * own) / machine)
+    return {
+      forwardBps: others(m.forwardBackgroundBps, m.forwardUsersBps),
+      reverseBps: others(m.reverseBackgroundBps, m.reverseUsersBps),
+    }
   }
 
   /**
@@ -676,8 +797,34 @@ export class Simulation {
         attestations: st.attestations,
         content: kept.length,
         coverage: st.attestations ? Math.min(...honestCoverage) / st.attestations : 1,
+        estimates: this.relayEstimates(st),
       },
     })
+  }
+
+  /**
+   * Per relay, each reading's lower median over the relay's assigned probes, as the tally takes a score
+   * from its attestations (ESTIMATES values per relay; NaN for a relay not probed).
+   */
+  private relayEstimates(st: EpochState): Float64Array {
+    const out = new Float64Array(this.world.relays.length * ESTIMATES).fill(Number.NaN)
+    const byRelay = new Map<number, number[]>()
+    for (let p = 0; p < st.probes.assigned; p++) {
+      const r = st.probes.relay[p] as number
+      const list = byRelay.get(r)
+      if (list) list.push(p)
+      else byRelay.set(r, [p])
+    }
+    for (const [r, probes] of byRelay) {
+      for (let i = 0; i < ESTIMATES; i++) {
+        const values = probes
+          .map(p => st.readings[p * ESTIMATES + i] as number)
+          .filter(Number.isFinite)
+          .sort((a, b) => a - b)
+        if (values.length > 0) out[r * ESTIMATES + i] = lowerMedian(values)
+      }
+    }
+    return out
   }
 
   /** Applies a closed epoch: committee votes, certificate, scores, metrics. */

@@ -17,6 +17,8 @@ export interface EpochInput {
   content: number
   coverage: number
   events: number
+  /** per relay, its readings' medians (ESTIMATES values each, see ESTIMATE; NaN if not probed) */
+  estimates: Float64Array
 }
 
 /** The per-epoch summary row (epochs.csv). */
@@ -42,12 +44,108 @@ export interface EpochMetrics {
 
 export const HISTOGRAM_BINS = 40
 
+/**
+ * A probe's readings for the error breakdown: the capacity attested (background credit included), the
+ * probe's own min(forward, reverse), and the flow model's what-ifs (flows.ts Measurement)
+ */
+export const ESTIMATES = 5
+export const ESTIMATE = { attested: 0, probe: 1, targetOnly: 2, usersOnly: 3, ideal: 4 } as const
+
+/** Relay sizes the error is broken down by: ranges of true capacity's quantiles, smallest first. */
+export const SIZE_BUCKETS: readonly [number, number][] = [
+  [0, 0.2],
+  [0.2, 0.4],
+  [0.4, 0.6],
+  [0.6, 0.8],
+  [0.8, 0.95],
+  [0.95, 0.99],
+  [0.99, 1],
+]
+
+/**
+ * Where the relative error comes from, by cause: each term is a mean share of true capacity the score
+ * falls short by, so the terms of a row add up to its `bias` (mean of truth − score, ÷ truth):
+ * `sampling` slow start and the per-second median (the whole target to the probe), `users` capacity the
+ * target's user sessions took, `probes` other probes crossing the target (as their helper or target),
+ * `helpers` the probe's helpers (and witness) carrying less than the target had for it, `credit` the
+ * background credited (negative: it adds), `tally` what gossip losses and the tally's median of
+ * different witnesses' probes add.
+ */
+export interface ErrorBreakdownRow {
+  /** "q0-20" etc. (capacity quantiles), or "all" */
+  size: string
+  /** the smallest true capacity in the range (bytes/s) */
+  fromBps: number
+  /** relay-epochs observed */
+  count: number
+  median: number
+  p95: number
+  bias: number
+  sampling: number
+  users: number
+  probes: number
+  helpers: number
+  credit: number
+  tally: number
+}
+
+export const CAUSES = ['sampling', 'users', 'probes', 'helpers', 'credit', 'tally'] as const
+
 export interface Headline {
   medianRelError: number
   p95RelError: number
   spearman: number
   gini: number
   gains: Partial<Record<AdversaryName, number>>
+  breakdown: ErrorBreakdownRow[]
+}
+
+/** Accumulates steady-state relay-epochs for one row of the breakdown. */
+class BreakdownBucket {
+  errors: number[] = []
+  sums = new Float64Array(CAUSES.length + 1)
+  constructor(
+    readonly size: string,
+    readonly fromBps: number,
+  ) {}
+
+  add(truth: number, score: number, e: ArrayLike<number>): void {
+    // e: attested, probe, targetOnly, usersOnly, ideal (ESTIMATE)
+    const [attested, probe, targetOnly, usersOnly, ideal] = Array.from(e)
+    this.errors.push(Math.abs(score / truth - 1))
+    const terms = [
+      truth - (ideal as number),
+      (ideal as number) - (usersOnly as number),
+      (usersOnly as number) - (targetOnly as number),
+      (targetOnly as number) - (probe as number),
+      (probe as number) - (attested as number),
+      (attested as number) - score,
+      truth - score,
+    ]
+    terms.forEach((t, i) => {
+      this.sums[i] = (this.sums[i] as number) + t / truth
+    })
+  }
+
+  row(): ErrorBreakdownRow {
+    const n = this.errors.length
+    const sorted = sortedCopy(this.errors)
+    const mean = (i: number) => (n ? (this.sums[i] as number) / n : Number.NaN)
+    return {
+      size: this.size,
+      fromBps: this.fromBps,
+      count: n,
+      median: quantile(sorted, 0.5),
+      p95: quantile(sorted, 0.95),
+      bias: mean(CAUSES.length),
+      sampling: mean(0),
+      users: mean(1),
+      probes: mean(2),
+      helpers: mean(3),
+      credit: mean(4),
+      tally: mean(5),
+    }
+  }
 }
 
 /**
@@ -127,6 +225,10 @@ export class EpochRecorder {
   sample: { truth: number; estimate: number; reward: number; role: string }[] = []
   private adversaries: AdversaryName[]
   private steadyFrom: number
+  /** each relay's size range (index into SIZE_BUCKETS) by its true capacity's rank */
+  private sizeOf: Uint8Array
+  private buckets: BreakdownBucket[]
+  private overall = new BreakdownBucket('all', 0)
 
   constructor(
     readonly world: World,
@@ -139,6 +241,17 @@ export class EpochRecorder {
     // learning capacities (epochs 0 and 1 spread users evenly, as nothing is certified yet).
     const epochs = world.scenario.epochs
     this.steadyFrom = Math.min(epochs - 1, Math.max(2, Math.floor(epochs / 2)))
+    const n = world.relays.length
+    const byTruth = Array.from({ length: n }, (_, r) => r).sort(
+      (a, b) => (world.relayTruth[a] as number) - (world.relayTruth[b] as number) || a - b,
+    )
+    this.sizeOf = new Uint8Array(n)
+    this.buckets = SIZE_BUCKETS.map(([lo, hi], b) => {
+      const first = Math.ceil(lo * n)
+      for (let i = first; i < Math.ceil(hi * n); i++) this.sizeOf[byTruth[i] as number] = b
+      const from = world.relayTruth[byTruth[Math.min(first, n - 1)] as number] as number
+      return new BreakdownBucket(`q${Math.round(lo * 100)}-${Math.round(hi * 100)}`, from)
+    })
   }
 
   record(input: EpochInput): void {
@@ -175,6 +288,11 @@ export class EpochRecorder {
       const signed = got.score / truth - 1
       errors.push(Math.abs(signed))
       if (steady) {
+        const estimates = input.estimates.subarray(r * ESTIMATES, (r + 1) * ESTIMATES)
+        if (Number.isFinite(estimates[0])) {
+          this.overall.add(truth, got.score, estimates)
+          this.buckets[this.sizeOf[r] as number]?.add(truth, got.score, estimates)
+        }
         this.errors.push(Math.abs(signed))
         const bin = Math.floor(((Math.max(-1, Math.min(1, signed)) + 1) / 2) * HISTOGRAM_BINS)
         const at = Math.min(HISTOGRAM_BINS - 1, bin)
@@ -270,6 +388,7 @@ export class EpochRecorder {
       spearman: mean(steady.map(e => e.spearman)),
       gini: mean(steady.map(e => e.gini)),
       gains,
+      breakdown: [...this.buckets, this.overall].map(b => b.row()),
     }
   }
 }
@@ -285,6 +404,8 @@ export interface PointSummary {
   spearman: Interval
   gini: Interval
   gains: Partial<Record<AdversaryName, Interval>>
+  /** the runs' breakdowns, each figure the mean over runs */
+  breakdown: ErrorBreakdownRow[]
 }
 
 /** One sweep point's headline figures over its seeds, each as a t-interval. */
@@ -300,5 +421,32 @@ export function summarizePoint(point: string, headlines: Headline[]): PointSumma
     spearman: tInterval(headlines.map(h => h.spearman)),
     gini: tInterval(headlines.map(h => h.gini)),
     gains,
+    breakdown: meanBreakdown(headlines.map(h => h.breakdown)),
   }
+}
+
+function meanBreakdown(runs: ErrorBreakdownRow[][]): ErrorBreakdownRow[] {
+  const first = runs[0] ?? []
+  const mean = (xs: number[]) => {
+    const v = xs.filter(Number.isFinite)
+    return v.length ? v.reduce((a, b) => a + b, 0) / v.length : Number.NaN
+  }
+  return first.map((row, i) => {
+    const rows = runs.map(run => run[i] as ErrorBreakdownRow)
+    const of = (key: Exclude<keyof ErrorBreakdownRow, 'size'>) => mean(rows.map(r => r[key]))
+    return {
+      size: row.size,
+      fromBps: of('fromBps'),
+      count: rows.reduce((a, r) => a + r.count, 0),
+      median: of('median'),
+      p95: of('p95'),
+      bias: of('bias'),
+      sampling: of('sampling'),
+      users: of('users'),
+      probes: of('probes'),
+      helpers: of('helpers'),
+      credit: of('credit'),
+      tally: of('tally'),
+    }
+  })
 }

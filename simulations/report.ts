@@ -1,3 +1,4 @@
+import { breakdownHtml, CAUSE_NOTE } from './breakdown.ts'
 import { HISTOGRAM_BINS } from './metrics.ts'
 import type { JobResult } from './job.ts'
 import type { AdversaryName, Scenario } from './scenario.ts'
@@ -327,6 +328,9 @@ fingerprint <code>${meta.fingerprint}</code> · ${esc(meta.codeVersion)}</p>
 <h2>Headline (steady-state epochs; mean [95% t-interval across runs])</h2>
 <table><tr><th>point</th><th>runs</th><th>median rel. error</th><th>p95 rel. error</th><th>Spearman(reward, capacity)</th><th>Gini</th>${adversaries.map(a => `<th>gain: ${a}</th>`).join('')}</tr>
 ${rows}</table>
+<h2>Error by relay size and cause (steady-state epochs; mean over runs)</h2>
+<p>${esc(CAUSE_NOTE)}</p>
+${points.map(p => `<h3>${esc(p.point)}</h3>\n${breakdownHtml(p)}`).join('\n')}
 <h2>Charts</h2>
 <div class="charts">
 ${charts.join('\n')}

@@ -34,6 +34,8 @@ const int = (min: number, max: number, def: number, doc: string) =>
   )
 const fraction = (def: number, doc: string) => num(0, 1, def, doc)
 const text = (def: string, doc: string) => v.nullish(v.pipe(v.string(expected(doc)), v.description(doc)), def)
+const flag = (def: boolean, doc: string) =>
+  v.nullish(v.pipe(v.boolean(expected('true or false')), v.description(doc)), def)
 const oneOf = <const T extends string>(values: readonly [T, ...T[]], def: T, doc: string) =>
   v.nullish(v.pipe(v.picklist(values, expected(`one of ${values.join(', ')}`)), v.description(doc)), def)
 /** A map of settings; absent, every setting takes its default. */
@@ -93,7 +95,17 @@ const scenarioSchema = v.nullish(
         downRatio: num(0.01, 100, 4, 'download capacity ÷ upload capacity'),
       }),
       witnessCapacity: num(1e3, 1e12, 1.25e9, "each witness machine's capacity (bytes/s)"),
-      probeStreams: int(1, 256, 4, 'parallel TCP streams a probe opens (each takes a fair share)'),
+      probeStreams: int(1, 256, 32, 'parallel TCP streams a probe opens per lane (each takes a fair share)'),
+      helperLanes: int(
+        1,
+        8,
+        3,
+        'most helpers (parallel circuits) for a target no one helper has twice the score of; 1: one of the fastest 1%',
+      ),
+      backgroundCredit: flag(
+        true,
+        "relays report their other traffic during a probe, credited up to a third of the probe's (attestation v2)",
+      ),
       latency: section("each node's one-way access latency", {
         medianMs: num(0.1, 5000, 20, 'median one-way latency (ms)'),
         sigma: num(0, 3, 0.5, 'lognormal sigma'),
@@ -120,6 +132,10 @@ const scenarioSchema = v.nullish(
         inflating: adversary('relays that try to spot probes and give them all their capacity', {
           fraction: fraction(0.05, 'share of relays that inflate'),
           detection: fraction(0.5, 'chance that such a relay recognises a probe'),
+          fakeBackground: flag(
+            false,
+            'also report its whole capacity as background traffic during every probe',
+          ),
         }),
         lazy: adversary('witnesses that attest a made-up value without probing', {
           fraction: fraction(0.2, 'share of witnesses that are lazy'),
@@ -158,10 +174,7 @@ const scenarioSchema = v.nullish(
         }),
       }),
       output: section('what a run writes', {
-        nodes: v.nullish(
-          v.pipe(v.boolean(expected('true or false')), v.description('write nodes.csv (epoch × node)')),
-          true,
-        ),
+        nodes: flag(true, 'write nodes.csv (epoch × node)'),
       }),
       sweep: v.nullish(
         v.pipe(

@@ -9,6 +9,7 @@ import { sha256 } from '../protocol/hash.ts'
 import { utf8 } from '../protocol/bytes.ts'
 import { type Job, type JobResult, runJob } from './job.ts'
 import { NODES_HEADER, type PointSummary, summarizePoint } from './metrics.ts'
+import { breakdownDocument } from './breakdown.ts'
 import { writeReport } from './report.ts'
 import { moduleWorker } from './threads.ts'
 import { type AdversaryName, type Scenario, sweepPoints } from './scenario.ts'
@@ -82,7 +83,7 @@ async function runOnWorkers(
 
 /**
  * Runs every sweep point × `runs` seeds (seed, seed+1, …) and writes the run folder: scenario.yaml (resolved),
- * meta.json (seeds, code version, fingerprints), epochs.csv, nodes.csv, runs.csv, summary.json and report.html.
+ * meta.json (seeds, code version, fingerprints), epochs.csv, nodes.csv, runs.csv, summary.json, breakdown.md and report.html.
  */
 export async function runSweep(scenario: Scenario, options: SweepOptions): Promise<SweepResult> {
   const started = performance.now()
@@ -150,6 +151,7 @@ export async function runSweep(scenario: Scenario, options: SweepOptions): Promi
     rerun: `weir sim ${join(out, 'scenario.yaml')} --seed ${scenario.seed} --runs ${scenario.runs}`,
   }
   writeFileSync(join(out, 'meta.json'), `${JSON.stringify(meta, null, 2)}\n`)
+  writeFileSync(join(out, 'breakdown.md'), breakdownDocument(scenario.name, summaries))
   writeFileSync(join(out, 'summary.json'), `${JSON.stringify({ fingerprint, points: summaries }, null, 2)}\n`)
   writeFileSync(
     join(out, 'report.html'),

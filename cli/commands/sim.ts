@@ -1,5 +1,6 @@
 import { join } from 'node:path'
 import { loadScenario, ScenarioError } from '../../simulations/scenario.ts'
+import { breakdownMarkdown, pointsMarkdown } from '../../simulations/breakdown.ts'
 import { runSweep } from '../../simulations/sweep.ts'
 import type { Interval } from '../../simulations/stats.ts'
 import { intFlag, parseFlags, UsageError } from '../args.ts'
@@ -9,7 +10,8 @@ const USAGE = `weir sim SCENARIO.yaml [--out DIR] [--seed N] [--runs N] [--worke
 
 Runs the scenario (every sweep point × N seeds, in parallel on worker threads) and writes DIR:
 scenario.yaml (resolved), meta.json (seeds, code version, fingerprints), epochs.csv, nodes.csv,
-runs.csv, summary.json and report.html. The last line printed is one JSON object.`
+runs.csv, summary.json, breakdown.md (error by relay size and cause) and report.html. The last line
+printed is one JSON object.`
 
 const show = (v: Interval) =>
   v.n > 1 ? `${v.mean.toFixed(4)} [${v.low.toFixed(4)}, ${v.high.toFixed(4)}]` : v.mean.toFixed(4)
@@ -67,8 +69,11 @@ export const command: Command = {
       console.log(`  Gini of rewards                 ${show(p.gini)}`)
       for (const [name, gain] of Object.entries(p.gains))
         console.log(`  gain ratio: ${name.padEnd(19)} ${show(gain)}`)
+      console.log(`  error by relay size and cause (% of true capacity; breakdown.md explains):\n`)
+      console.log(`${breakdownMarkdown(p)}\n`)
     }
-    console.log(`wrote ${out}/ (report.html, epochs.csv, nodes.csv, runs.csv, meta.json)`)
+    if (result.points.length > 1) console.log(`${pointsMarkdown(result.points)}\n`)
+    console.log(`wrote ${out}/ (report.html, breakdown.md, epochs.csv, nodes.csv, runs.csv, meta.json)`)
     const first = result.points[0]
     const summary = {
       fingerprint: result.fingerprint,

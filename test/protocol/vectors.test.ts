@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { assignedWitnessIndices, drawWitnesses } from '../../protocol/assignment.ts'
 import {
   type AttestationBody,
+  capacityOf,
   decodeAttestation,
   encodeAttestation,
   signAttestation,
@@ -73,24 +74,30 @@ describe('pinned vectors', () => {
     }
   })
 
-  it('attestations: signing bytes, signature, encoding, id', () => {
-    for (const v of load('attestations.json')) {
-      const body: AttestationBody = {
-        ...v.body,
-        relay: b(v.body.relay),
-        witness: b(v.body.witness),
-        helper: b(v.body.helper),
+  for (const [file, tag] of [
+    ['attestations.json', 'weir/attestation/v1'],
+    ['attestations-v2.json', 'weir/attestation/v2'],
+  ]) {
+    it(`${file}: signing bytes, signature, encoding, id (and credited capacity)`, () => {
+      for (const v of load(file as string)) {
+        const body: AttestationBody = {
+          ...v.body,
+          relay: b(v.body.relay),
+          witness: b(v.body.witness),
+          helper: b(v.body.helper),
+        }
+        const a = signAttestation(body, b(v.signerSeed))
+        const bytes = encodeAttestation(a)
+        assert.equal(to0x(a.signature), v.signature)
+        assert.equal(to0x(bytes), v.bytes)
+        assert.equal(to0x(signingBytes(tag as string, net.id, unsigned(bytes))), v.signingBytes)
+        assert.equal(to0x(itemId('attestation', bytes)), v.id)
+        assert.deepEqual(decodeAttestation(b(v.bytes)), a)
+        assert.ok(verifyAttestation(a))
+        if (v.capacity !== undefined) assert.equal(capacityOf(a), v.capacity)
       }
-      const a = signAttestation(body, b(v.signerSeed))
-      const bytes = encodeAttestation(a)
-      assert.equal(to0x(a.signature), v.signature)
-      assert.equal(to0x(bytes), v.bytes)
-      assert.equal(to0x(signingBytes('weir/attestation/v1', net.id, unsigned(bytes))), v.signingBytes)
-      assert.equal(to0x(itemId('attestation', bytes)), v.id)
-      assert.deepEqual(decodeAttestation(b(v.bytes)), a)
-      assert.ok(verifyAttestation(a))
-    }
-  })
+    })
+  }
 
   it('seeds of epochs 0..3', () => {
     for (const v of load('seeds.json')) {

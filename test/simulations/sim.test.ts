@@ -82,15 +82,12 @@ describe('simulator', () => {
     }
   })
 
-  it('sybil-shared: identities at one address gain no more than the machine split into capped identities', function () {
+  it('sybil-shared: identities at one address gain at most 1.1 per machine; behind five addresses, far more', function () {
     this.timeout(60_000)
-    // The yardstick is split mode (the same machines, each identity capped at its share) rather than
-    // 1: the simulator under-measures the largest honest relays (no multi-lane helpers), so any
-    // machine split into smaller identities beats the honest reference a little (docs/simulator.md).
+    // All 12 epochs of the scenario (its steady state is the second half), on a smaller network.
     const gain = (seed: number, sybil: Record<string, unknown>): number => {
       const scenario = loadScenario('simulations/scenarios/sybil-shared.yaml')
       scenario.sweep = {}
-      scenario.epochs = 6
       scenario.network.relays = 200
       scenario.network.witnesses = 12
       Object.assign(scenario.adversaries.sybil as object, sybil)
@@ -98,12 +95,10 @@ describe('simulator', () => {
     }
     const seeds = [1, 2, 3, 4, 5]
     const together = seeds.map(seed => gain(seed, { mode: 'shared', addresses: 1 }))
-    const split = seeds.map(seed => gain(seed, { mode: 'split' }))
     const apart = seeds.map(seed => gain(seed, { mode: 'shared', addresses: 5 }))
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
     seeds.forEach((seed, i) => {
-      const ratio = (together[i] as number) / (split[i] as number)
-      assert.ok(ratio <= 1.1, `seed ${seed}: shared ${together[i]} against split ${split[i]}`)
+      assert.ok((together[i] as number) <= 1.1, `seed ${seed}: shared ${together[i]}`)
     })
     // behind five addresses the rule cannot see the machine: each identity reads all of it
     assert.ok(mean(apart) > 2 * mean(together), `five addresses ${apart}, one ${together}`)

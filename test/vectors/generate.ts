@@ -7,7 +7,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { decode as decodeCbor } from 'cborg'
 import { join } from 'node:path'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
-import { type AttestationBody, encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
+import { type AttestationBody, capacityOf, encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
 import { to0x, utf8 } from '../../protocol/bytes.ts'
 import { encodeFields, signingBytes } from '../../protocol/codec.ts'
 import { contentRoot } from '../../protocol/content.ts'
@@ -139,6 +139,21 @@ const assignment = [
 }))
 write('assignment.json', assignment)
 
+/** An attestation's vector fields: signer seed, body, signing bytes under `tag`, signature, bytes, id. */
+function attestationVector(body: AttestationBody, seed: Uint8Array, tag: string) {
+  const attestation = signAttestation(body, seed)
+  const bytes = encodeAttestation(attestation)
+  const vector = {
+    signerSeed: hex(seed),
+    body: { ...body, relay: hex(body.relay), witness: hex(body.witness), helper: hex(body.helper) },
+    signingBytes: hex(signingBytes(tag, net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
+    signature: hex(attestation.signature),
+    bytes: hex(bytes),
+    id: hex(itemId('attestation', bytes)),
+  }
+  return { vector, attestation }
+}
+
 // attestations of epoch 3: every assigned witness of relays 0..3 (relay 3 also by an unassigned
 // witness, which the tally ignores); relay 2's first witness reports a timeout
 const epoch = 3
@@ -162,23 +177,48 @@ const attestations = relays.flatMap((r, ri) => {
       rttMs: 12 + ri + j,
       outcome: ri === 2 && j === 0 ? 'timeout' : 'ok',
     }
-    const a = signAttestation(body, witness.seed)
-    const bytes = encodeAttestation(a)
-    return {
-      signerSeed: hex(witness.seed),
-      body: { ...body, relay: hex(body.relay), witness: hex(body.witness), helper: hex(body.helper) },
-      signingBytes: hex(signingBytes('weir/attestation/v1', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
-      signature: hex(a.signature),
-      bytes: hex(bytes),
-      id: hex(itemId('attestation', bytes)),
-      decoded: a,
-    }
+    const { vector, attestation } = attestationVector(body, witness.seed, 'weir/attestation/v1')
+    return { ...vector, decoded: attestation }
   })
 })
 write(
   'attestations.json',
   attestations.map(({ decoded: _, ...a }) => a),
 )
+
+// version 2 (background traffic) of epoch 3: relay 0's assigned witnesses, with background under the
+// credit's cap, at it, and far above it (a third of the probe is credited); `capacity` is capacityOf
+const v2Relay = relays[0]!
+const attestationsV2 = assignedWitnessIndices(seed3, v2Relay.peerId, net.witnesses.length, net.witnessesPerRelay).map(
+  (w, j) => {
+    const witness = witnesses.find(x => x.text === net.witnesses[w])!
+    const forwardBps = 7_500_000 + j
+    const reverseBps = 8_000_000 + 3 * j
+    const background = [
+      { forwardBps: 1_000_000, reverseBps: 500_000 },
+      { forwardBps: Math.floor(forwardBps / 3), reverseBps: Math.floor(reverseBps / 3) },
+      { forwardBps: 2 ** 48, reverseBps: 40_000_000 },
+    ][j]!
+    const body: AttestationBody = {
+      net: net.id,
+      epoch,
+      relay: v2Relay.peerId,
+      witness: witness.peerId,
+      helper: relays[1]!.peerId,
+      startedAt: net.genesis + epoch * 3_600_000 + 120_000 * (1 + j),
+      durationMs: 20_400,
+      bytes: 300_000_000 + j,
+      forwardBps,
+      reverseBps,
+      rttMs: 30 + j,
+      outcome: 'ok',
+      background,
+    }
+    const { vector, attestation } = attestationVector(body, witness.seed, 'weir/attestation/v2')
+    return { ...vector, capacity: capacityOf(attestation) }
+  },
+)
+write('attestations-v2.json', attestationsV2)
 
 // content root of epoch 3: its attestations and no records; and of epoch 0: the four records
 write('content-root.json', [
