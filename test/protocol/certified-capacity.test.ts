@@ -66,6 +66,10 @@ function evidence(o: { signers?: typeof members; epochOf?: (i: number) => number
   return { evidence: result, seed, assigned }
 }
 
+function flipBit(bytes: Uint8Array, at: number): void {
+  bytes[at] = (bytes[at] as number) ^ 0x80
+}
+
 function rejected(verdict: CertifiedCapacity, reason: RegExp): void {
   assert.equal(verdict.ok, false, 'accepted')
   assert.match((verdict as { reason: string }).reason, reason)
@@ -81,7 +85,7 @@ describe('content tree proofs', () => {
         assert.ok(verifyContentProof(tree.root, id, i, n, proof), `item ${i} of ${n}`)
         if (n === 1) return
         const tampered = proof.map(p => new Uint8Array(p))
-        ;(tampered[0] as Uint8Array)[0] ^= 1
+        flipBit(tampered[0] as Uint8Array, 0)
         assert.equal(verifyContentProof(tree.root, id, i, n, tampered), false)
         assert.equal(verifyContentProof(tree.root, sha256(id), i, n, proof), false)
         assert.equal(verifyContentProof(tree.root, id, i, n, [...proof, proof[0] as Uint8Array]), false)
@@ -113,7 +117,7 @@ describe('certified capacity of a relay', () => {
     const { evidence: e } = evidence()
     const [first, ...rest] = e.attestations
     const proof = first!.proof.map(p => new Uint8Array(p))
-    proof[1]![5] ^= 0x80
+    flipBit(proof[1] as Uint8Array, 5)
     rejected(
       verifyCapacityEvidence(network, { ...e, attestations: [{ ...first!, proof }, ...rest] }, EPOCH),
       /not proven to be in the certified content of epoch 5/,
