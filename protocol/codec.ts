@@ -32,14 +32,27 @@ export function encodeFields(fields: Field[]): Uint8Array {
   return new Uint8Array(encode(fields))
 }
 
-/** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`. */
+/** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`, of version 1. */
 export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number, what: string): unknown[] {
+  return decodeVersionedFields(bytes, maxBytes, { 1: arity }, what)
+}
+
+/**
+ * Decodes a canonical CBOR array no longer than `maxBytes` whose first field is one of the versions in
+ * `arities`, with that version's number of fields.
+ */
+export function decodeVersionedFields(
+  bytes: Uint8Array,
+  maxBytes: number,
+  arities: Readonly<Record<number, number>>,
+  what: string,
+): unknown[] {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
   if (bytes.length > maxBytes)
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
   // canonical input in the common subset (./fast/cbor.ts) needs neither cborg nor the check below
   const direct = decodeSubset(bytes)
-  if (direct !== undefined) return checkShape(direct, arity, what)
+  if (direct !== undefined) return checkShape(direct, arities, what)
   let value: unknown
   try {
     value = decode(bytes, DECODE_OPTIONS)
@@ -47,7 +60,7 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
     const message = (err as Error).message
     throw new DecodeError(NONSHORTEST.test(message) ? 'noncanonical' : 'malformed', `${what}: ${message}`)
   }
-  const fields = checkShape(value, arity, what)
+  const fields = checkShape(value, arities, what)
   let canonical: Uint8Array
   try {
     canonical = encode(value)
@@ -58,9 +71,10 @@ export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number,
   return fields
 }
 
-function checkShape(value: unknown, arity: number, what: string): unknown[] {
+function checkShape(value: unknown, arities: Readonly<Record<number, number>>, what: string): unknown[] {
   if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
-  if (value[0] !== 1)
+  const arity = typeof value[0] === 'number' ? arities[value[0]] : undefined
+  if (arity === undefined)
     throw new DecodeError('version', `${what}: unknown version ${String(value[0]).slice(0, 20)}`)
   if (value.length !== arity)
     throw new DecodeError('malformed', `${what}: expected ${arity} fields, got ${value.length}`)
