@@ -88,7 +88,11 @@ export const command: Command = {
         : new CertifiedCapacities(ledgerUrl, network, relayIds, log)
     capacities?.start()
     const candidates = (): Candidate[] =>
-      relayIds().map(peerId => ({ peerId, capacityBps: capacities?.get(peerId) }))
+      relayIds().map(peerId => ({
+        peerId,
+        capacityBps: capacities?.get(peerId),
+        exits: directory.get(peerId)?.record.exits,
+      }))
     const health = new RelayHealth()
     const session = new ProxySession({ peerId: host.peerId.toString(), hops }, health)
     const connect = circuitConnect({
