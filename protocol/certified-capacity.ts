@@ -126,7 +126,10 @@ function safePeerId(bytes: Uint8Array): string {
 }
 
 /** The evidence in a ledger's `GET /relays/:peerId/capacity` answer; throws DecodeError for a bad certificate. */
-export function evidenceOf(relay: Uint8Array, answer: v.InferOutput<typeof capacityAnswer>): CapacityEvidence {
+export function evidenceOf(
+  relay: Uint8Array,
+  answer: v.InferOutput<typeof capacityAnswer>,
+): CapacityEvidence {
   return {
     relay,
     certificate: decodeCertificate(answer.certificate),
