@@ -5,6 +5,7 @@ import { to0x } from '../protocol/bytes.ts'
 import { epochAt, epochEnd, epochStart, graceEnd } from '../protocol/epoch.ts'
 import type {
   Answer,
+  capacityAnswer,
   certificateAnswer,
   epochAnswer,
   epochsAnswer,
@@ -22,6 +23,7 @@ import type { Address, NetworkDefinition } from '../protocol/network.ts'
 import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { Registry } from '../protocol/registry.ts'
 import { type Certificate, decodeCertificate, decodeVote, sameRoot } from '../protocol/vote.ts'
+import { CapacityEvidenceBook } from './capacity-evidence.ts'
 import { leavesOf } from './epoch-tally.ts'
 import type { Metrics } from './metrics.ts'
 import type { LedgerStore, StoredCertificate } from './store.ts'
@@ -94,8 +96,11 @@ export function certificateJson(stored: StoredCertificate): Answer<typeof certif
 export class LedgerApi {
   private server: Server | undefined
   private treeCache: { epoch: number; tree: RewardsTree } | undefined
+  private readonly evidence: CapacityEvidenceBook
 
-  constructor(private readonly ctx: ApiContext) {}
+  constructor(private readonly ctx: ApiContext) {
+    this.evidence = new CapacityEvidenceBook(ctx.store)
+  }
 
   /** Listens and returns the bound HOST:PORT. */
   async listen(host: string, port: number): Promise<string> {
@@ -192,6 +197,7 @@ export class LedgerApi {
     if (a === 'relays') {
       if (b === undefined) return this.relays()
       if (c === undefined) return this.relay(parsePeerId(b))
+      if (c === 'capacity') return this.capacity(parsePeerId(b))
     }
     throw new HttpError(404, 'no such route')
   }
@@ -334,6 +340,17 @@ export class LedgerApi {
       }
     })
     return { relays }
+  }
+
+  /** The relay's attestations in the latest settled epoch, proven against its certificate. */
+  private capacity(peerId: string): Answer<typeof capacityAnswer> {
+    const epoch = this.ctx.nextToFinish() - 1
+    if (epoch < 0) throw new HttpError(404, 'no epoch is certified yet')
+    try {
+      return this.evidence.answer(epoch, peerIdFromString(peerId))
+    } catch (err) {
+      throw new HttpError(503, (err as Error).message)
+    }
   }
 
   private relay(peerId: string): Answer<typeof relayAnswer> {

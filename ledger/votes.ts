@@ -14,16 +14,10 @@ import {
   type Vote,
   type VoteDomain,
   verifyCertificate,
+  voteDomain,
 } from '../protocol/vote.ts'
 import type { Metrics } from './metrics.ts'
 import type { LedgerStore } from './store.ts'
-
-export const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000'
-
-/** The EIP-712 domain of the network's votes; the zero address stands in until a rewards contract exists. */
-export function voteDomain(network: NetworkDefinition): VoteDomain {
-  return { chainId: network.chain.chainId, verifyingContract: network.chain.rewards ?? ZERO_ADDRESS }
-}
 
 /** Groups votes for the same root: a hash of every signed field. */
 export function rootKey(r: EpochRoot): Uint8Array {

@@ -1,5 +1,13 @@
 import { equalBytes } from './bytes.ts'
-import { bytesField, decodeFields, encodeFields, signingBytes, text, uint } from './codec.ts'
+import {
+  bytesField,
+  decodeFields,
+  decodeVersionedFields,
+  encodeFields,
+  signingBytes,
+  text,
+  uint,
+} from './codec.ts'
 import { signEd25519, verifyEd25519 } from './ed25519.ts'
 import { PEER_ID_BYTES, publicKeyOfPeerId } from './peer.ts'
 
@@ -82,7 +90,7 @@ export function encodeAttestation(a: Attestation): Uint8Array {
 
 /** Strictly decodes an attestation of either version; throws DecodeError. Does not check the signature. */
 export function decodeAttestation(bytes: Uint8Array): Attestation {
-  const f = decodeFields(bytes, MAX_ATTESTATION_BYTES, { 1: 14, 2: 16 }, 'attestation')
+  const f = decodeVersionedFields(bytes, MAX_ATTESTATION_BYTES, { 1: 14, 2: 16 }, 'attestation')
   const v2 = f[0] === 2
   const bps = v2 ? MAX_V2_BPS : Number.MAX_SAFE_INTEGER
   // in version 2 the background's two fields come before rttMs

@@ -32,14 +32,19 @@ export function encodeFields(fields: Field[]): Uint8Array {
   return new Uint8Array(encode(fields))
 }
 
+/** Decodes a canonical CBOR array of `arity` fields no longer than `maxBytes`, of version 1. */
+export function decodeFields(bytes: Uint8Array, maxBytes: number, arity: number, what: string): unknown[] {
+  return decodeVersionedFields(bytes, maxBytes, { 1: arity }, what)
+}
+
 /**
- * Decodes a canonical CBOR array no longer than `maxBytes` whose first field is its version: `arity` fields
- * of version 1, or for a message with several versions, the arity of each (version → fields).
+ * Decodes a canonical CBOR array no longer than `maxBytes` whose first field is one of the versions in
+ * `arities`, with that version's number of fields.
  */
-export function decodeFields(
+export function decodeVersionedFields(
   bytes: Uint8Array,
   maxBytes: number,
-  arity: number | Readonly<Record<number, number>>,
+  arities: Readonly<Record<number, number>>,
   what: string,
 ): unknown[] {
   if (!(bytes instanceof Uint8Array)) throw new DecodeError('malformed', `${what}: expected bytes`)
@@ -47,7 +52,7 @@ export function decodeFields(
     throw new DecodeError('oversize', `${what}: ${bytes.length} bytes, limit ${maxBytes}`)
   // canonical input in the common subset (./fast/cbor.ts) needs neither cborg nor the check below
   const direct = decodeSubset(bytes)
-  if (direct !== undefined) return checkShape(direct, arity, what)
+  if (direct !== undefined) return checkShape(direct, arities, what)
   let value: unknown
   try {
     value = decode(bytes, DECODE_OPTIONS)
@@ -55,7 +60,7 @@ export function decodeFields(
     const message = (err as Error).message
     throw new DecodeError(NONSHORTEST.test(message) ? 'noncanonical' : 'malformed', `${what}: ${message}`)
   }
-  const fields = checkShape(value, arity, what)
+  const fields = checkShape(value, arities, what)
   let canonical: Uint8Array
   try {
     canonical = encode(value)
@@ -66,13 +71,8 @@ export function decodeFields(
   return fields
 }
 
-function checkShape(
-  value: unknown,
-  arity: number | Readonly<Record<number, number>>,
-  what: string,
-): unknown[] {
+function checkShape(value: unknown, arities: Readonly<Record<number, number>>, what: string): unknown[] {
   if (!Array.isArray(value)) throw new DecodeError('malformed', `${what}: expected a CBOR array`)
-  const arities = typeof arity === 'number' ? { 1: arity } : arity
   const version = value[0]
   const expected =
     typeof version === 'number' && Object.hasOwn(arities, version) ? arities[version] : undefined

@@ -16,6 +16,12 @@ const hexOf = (bytes?: number) => {
   return v.custom<Hex>(value => typeof value === 'string' && pattern.test(value), expected(what))
 }
 const hash = hexOf(32)
+/** Hex on the wire, bytes once parsed. */
+const bytesOf = (length?: number) =>
+  v.pipe(
+    hexOf(length),
+    v.transform(text => parseHex(text) as Uint8Array),
+  )
 const address = v.custom<Address>(
   value => typeof value === 'string' && /^0x[0-9a-fA-F]{40}$/.test(value),
   expected('a 0x-prefixed 20-byte hex address'),
@@ -107,10 +113,7 @@ export const certificateAnswer = v.object({
   cumulativeTotal: amount,
   signers: v.array(v.string()),
   signatures: v.array(hexOf(65)),
-  encoded: v.pipe(
-    hexOf(),
-    v.transform(text => parseHex(text) as Uint8Array),
-  ),
+  encoded: bytesOf(),
 })
 
 /** `GET /rewards/:account`: the cumulative amount and its proof against the latest settled epoch. */
@@ -144,6 +147,21 @@ export const relayAnswer = v.object({
   addrs: v.array(v.string()),
   registeredIn: v.nullable(registeredIn),
   history: v.array(relayLine),
+})
+
+/**
+ * `GET /relays/:peerId/capacity`: the relay's attestations in the latest settled epoch, each with its
+ * proof against the certified content root, and the certificates that make them checkable
+ * (protocol/certified-capacity.ts): the epoch's and, from epoch 2 on, the one of the epoch two before,
+ * which seeds the epoch's witness assignment. Certificates as their CBOR.
+ */
+export const capacityAnswer = v.object({
+  peerId: v.string(),
+  epoch,
+  certificate: bytesOf(),
+  seedCertificate: v.nullable(bytesOf()),
+  items: count,
+  attestations: v.array(v.object({ bytes: bytesOf(), index: count, proof: v.array(bytesOf(32)) })),
 })
 
 /** What a ledger answers on a route, as its handler builds it. */

@@ -3,7 +3,7 @@ import { compareBytes, concatBytes, fromU256be, parseHex, to0x, u256be, utf8 } f
 import { bytesField, decodeFields, encodeFields, text, uint } from './codec.ts'
 import { DecodeError } from './errors.ts'
 import { keccak256 } from './hash.ts'
-import type { Address } from './network.ts'
+import type { Address, NetworkDefinition } from './network.ts'
 
 // Ledger votes are EIP-712 typed data, so the rewards contract checks them with ecrecover.
 // Domain: { name: 'Weir', version: '1', chainId, verifyingContract: the rewards contract }.
@@ -35,6 +35,13 @@ export interface Vote extends EpochRoot {
 export interface Certificate extends EpochRoot {
   /** at least quorum signatures of distinct committee members, ordered by signer address */
   signatures: Uint8Array[]
+}
+
+const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000'
+
+/** The EIP-712 domain of the network's votes; the zero address stands in until a rewards contract exists. */
+export function voteDomain(network: Pick<NetworkDefinition, 'chain'>): VoteDomain {
+  return { chainId: network.chain.chainId, verifyingContract: network.chain.rewards ?? ZERO_ADDRESS }
 }
 
 const word = (bytes: Uint8Array): Uint8Array => {

@@ -5,7 +5,7 @@ import { createHost, peerIdOfAddress } from '../../node/host/host.ts'
 import { startStatusServer } from '../../node/host/status-server.ts'
 import type { Candidate } from '../../node/proxy/circuit-choice.ts'
 import { startHttpConnectServer } from '../../node/proxy/http-connect.ts'
-import { LedgerCapacities } from '../../node/proxy/ledger-capacities.ts'
+import { CertifiedCapacities } from '../../node/proxy/certified-capacities.ts'
 import { circuitConnect, learnNetworkId, peerOf } from '../../node/proxy/proxy.ts'
 import { RelayHealth } from '../../node/proxy/relay-health.ts'
 import { ProxySession } from '../../node/proxy/session.ts'
@@ -24,7 +24,9 @@ const USAGE = `weir proxy [--socks HOST:PORT] [--http HOST:PORT] [--status HOST:
 A local proxy that sends each connection through 1 or 2 relays: a SOCKS5 server (--socks; no auth,
 CONNECT, names resolved at the exit) and/or an HTTP proxy (--http; CONNECT only). Relays are the
 --relay ones if given, else those found through the network whose records are current, drawn in
-proportion to their capacity as the --ledger reports it (unverified). A connection whose relay fails
+proportion to their latest certified capacity: with --ledger (and --network, whose committee certifies
+them) the proxy fetches each relay's attestations with their Merkle proofs and certificates and checks
+them itself; a relay without a verified figure weighs as the median one. A connection whose relay fails
 before the tunnel is open is retried on other relays (up to 3, within 10 s) before the client gets a
 reply; failed relays are skipped for a back-off that doubles with each failure. --status serves
 /status (JSON) and /metrics. Listeners must be on loopback unless --listen-public is given. Without
@@ -60,6 +62,11 @@ export const command: Command = {
     const stopRequested = untilSignal()
     const bootstrap = [...(v.bootstrap ?? []), ...pinned.map(String)]
     const network = v.network === undefined ? undefined : readNetworkFile(v.network)
+    if (ledgerUrl !== undefined && network === undefined) {
+      throw new UsageError(
+        '--ledger needs --network FILE: its committee is what certifies the capacities a ledger serves',
+      )
+    }
     bootstrap.push(...(network?.bootstrap ?? []))
     const first = bootstrap[0]
     if (network === undefined && first === undefined) {
@@ -72,14 +79,20 @@ export const command: Command = {
     const directory = new RelayDirectory(host, network ?? networkId)
     directory.start()
     const stopDiscovering = directory.keepDiscovering(30_000)
-    const capacities = ledgerUrl === undefined ? undefined : new LedgerCapacities(ledgerUrl, log)
-    capacities?.start()
     const pinnedById = new Map(pinned.map(addr => [peerOf(addr), addr]))
+    const relayIds = () =>
+      pinnedById.size > 0 ? [...pinnedById.keys()] : directory.fresh(MAX_RECORD_AGE_EPOCHS).map(r => r.peerId)
+    const capacities =
+      ledgerUrl === undefined || network === undefined
+        ? undefined
+        : new CertifiedCapacities(ledgerUrl, network, relayIds, log)
+    capacities?.start()
     const candidates = (): Candidate[] =>
-      (pinnedById.size > 0
-        ? [...pinnedById.keys()]
-        : directory.fresh(MAX_RECORD_AGE_EPOCHS).map(r => r.peerId)
-      ).map(peerId => ({ peerId, capacityBps: capacities?.get(peerId) }))
+      relayIds().map(peerId => ({
+        peerId,
+        capacityBps: capacities?.get(peerId),
+        exits: directory.get(peerId)?.record.exits,
+      }))
     const health = new RelayHealth()
     const session = new ProxySession({ peerId: host.peerId.toString(), hops }, health)
     const connect = circuitConnect({

@@ -1,3 +1,4 @@
+import { exitSummary } from '../../node/relay/exit-policy.ts'
 import { join } from 'node:path'
 import { joinAttestations } from '../../node/network/attestations.ts'
 import { loadDataDir } from '../../node/host/datadir.ts'
@@ -165,6 +166,7 @@ export const command: Command = {
       identity: data.identity,
       payout,
       maxBandwidthBps: live.maxBandwidthBps ?? 0,
+      exits: exitSummary(live.exitPolicy),
       directory,
     })
     await publisher.start()
@@ -212,6 +214,7 @@ export const command: Command = {
       }
       relay.reconfigure(changed)
       publisher.setMaxBandwidth(changed.maxBandwidthBps ?? 0)
+      publisher.setExits(exitSummary(changed.exitPolicy))
       log.level = changed.logLevel
       const later = Object.keys(FLAGS).filter(
         key =>

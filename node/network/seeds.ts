@@ -8,14 +8,8 @@ import {
   decodeCertificate,
   verifyCertificate,
   type VoteDomain,
+  voteDomain,
 } from '../../protocol/vote.ts'
-
-const ZERO_ADDRESS: Address = '0x0000000000000000000000000000000000000000'
-
-/** The EIP-712 domain of the network's votes (the zero address until a rewards contract exists). */
-export function voteDomain(network: NetworkDefinition): VoteDomain {
-  return { chainId: network.chain.chainId, verifyingContract: network.chain.rewards ?? ZERO_ADDRESS }
-}
 
 /**
  * The epoch seeds this node knows (docs/PROTOCOL.md §7): epochs 0 and 1 from the genesis seed, every later one

@@ -1,7 +1,11 @@
-/** A relay a client may route through, with its measured capacity when known. */
+import type { ExitSummary } from '../../protocol/record.ts'
+
+/** A relay a client may route through, with its measured capacity and advertised exits when known. */
 export interface Candidate {
   peerId: string
   capacityBps?: number
+  /** from a version 2 record; a relay with a version 1 record is taken to allow every destination */
+  exits?: ExitSummary
 }
 
 /**

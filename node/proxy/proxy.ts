@@ -9,6 +9,7 @@ import type { ProxySession } from './session.ts'
 import { type SocksConnect, SocksReply, type SocksTarget, type Traffic } from './socks5.ts'
 import { openCircuit, type RelayRef, TunnelRefusedError } from '../tunnel/client.ts'
 import { type ReplyCode, socksReply } from '../tunnel/wire.ts'
+import { exitAllows } from '../../protocol/record.ts'
 
 export interface FailoverLimits {
   /** Circuits tried per connection before it fails. */
@@ -76,7 +77,19 @@ export function circuitConnect(options: ProxyRouteOptions): SocksConnect {
       retry: false,
     }
     for (let attempt = 0; attempt < limits.attempts; attempt++) {
-      const relays = pick(options.candidates(), excluded, hops, health, options.random)
+      const candidates = options.candidates()
+      const exits = candidates.filter(
+        c => c.exits === undefined || exitAllows(c.exits, target.port, familyOf(target)),
+      )
+      if (candidates.length >= hops && exits.length === 0) {
+        failure = {
+          reply: SocksReply.NotAllowed,
+          reason: `no relay's exit policy allows ${familyOf(target) === 6 ? 'IPv6 to ' : familyOf(target) === 4 ? 'IPv4 to ' : ''}port ${target.port}`,
+          retry: false,
+        }
+        break
+      }
+      const relays = pick(candidates, exits, excluded, hops, health, options.random)
       if (relays === undefined) break
       try {
         await host.dial(refOf(relays[0] as string), {
@@ -134,21 +147,36 @@ function withDeadline(signal: AbortSignal, ms: number): { signal: AbortSignal; c
 }
 
 /**
- * A circuit among the candidates not excluded for this connection, preferring relays not backed off; a
- * relay still backed off is used only when too few others remain (it may be back, and no circuit is
- * sure to fail).
+ * A circuit among the candidates not excluded for this connection, its exit (the last relay) among those
+ * whose advertised policy allows the target, preferring relays not backed off; a relay still backed off
+ * is used only when too few others remain (it may be back, and no circuit is sure to fail).
  */
 function pick(
   candidates: Candidate[],
+  exits: Candidate[],
   excluded: Set<string>,
   hops: number,
   health: RelayHealth,
   random?: () => number,
 ): string[] | undefined {
-  const open = candidates.filter(c => !excluded.has(c.peerId))
-  const healthy = open.filter(c => !health.skipped(c.peerId))
-  const pool = healthy.length >= hops ? healthy : open
-  return pool.length >= hops ? chooseRelays(pool, hops, random) : undefined
+  const usable = (list: Candidate[], wanted: number) => {
+    const open = list.filter(c => !excluded.has(c.peerId))
+    const healthy = open.filter(c => !health.skipped(c.peerId))
+    return healthy.length >= wanted ? healthy : open
+  }
+  const exitPool = usable(exits, 1)
+  if (exitPool.length === 0) return undefined
+  const [exit] = chooseRelays(exitPool, 1, random) as [string]
+  const rest = usable(
+    candidates.filter(c => c.peerId !== exit),
+    hops - 1,
+  )
+  return rest.length >= hops - 1 ? [...chooseRelays(rest, hops - 1, random), exit] : undefined
+}
+
+/** The address family of a target given as an address; undefined for a name (resolved at the exit). */
+function familyOf(target: SocksTarget): 4 | 6 | undefined {
+  return target.addressType === 'ipv4' ? 4 : target.addressType === 'ipv6' ? 6 : undefined
 }
 
 /** Relay codes that speak of the target (final), of the exit's policy (try another exit), or of the relay. */

@@ -3,6 +3,7 @@
 // system resolver would accept is parsed here and judged as the address it denotes, names are judged
 // by every address they resolve to, and the caller connects to exactly the address that was checked.
 import { lookup as dnsLookup } from 'node:dns/promises'
+import { type ExitSummary, MAX_EXIT_PORT_RANGES } from '../../protocol/record.ts'
 
 export interface ExitPolicy {
   /** Local testnets only: permit loopback, private, link-local, CGNAT and site-local targets. */
@@ -18,6 +19,23 @@ export interface ExitPolicy {
 
 /** SMTP: an exit that sends strangers' mail soon has its address on every blocklist. Allow-lists may name it. */
 export const DEFAULT_REFUSED_PORTS: ReadonlySet<number> = new Set([25])
+
+/**
+ * What the relay's record advertises of its policy: both families (the policy refuses addresses, not
+ * families) and its allowed ports as ranges; of an allow-list too scattered for a record, the lowest
+ * MAX_EXIT_PORT_RANGES ranges, so clients may miss some ports it allows but never pick it for one it refuses.
+ */
+export function exitSummary(policy: Pick<ExitPolicy, 'ports'>): ExitSummary {
+  const allowed = (port: number) => (policy.ports ? policy.ports.has(port) : !DEFAULT_REFUSED_PORTS.has(port))
+  const ports: [number, number][] = []
+  for (let port = 1; port <= 65535 && ports.length <= MAX_EXIT_PORT_RANGES; port++) {
+    if (!allowed(port)) continue
+    const last = ports.at(-1)
+    if (last && last[1] === port - 1) last[1] = port
+    else ports.push([port, port])
+  }
+  return { ipv4: true, ipv6: true, ports: ports.slice(0, MAX_EXIT_PORT_RANGES) }
+}
 
 export type ExitRefusal = 'policy' | 'port' | 'unresolvable' | 'invalid'
 

@@ -1,7 +1,12 @@
 import { lpStream } from '@libp2p/utils'
 import { epochAt } from '../../protocol/epoch.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
-import { encodeRelayRecord, type RelayRecord, signRelayRecord } from '../../protocol/record.ts'
+import {
+  encodeRelayRecord,
+  type ExitSummary,
+  type RelayRecord,
+  signRelayRecord,
+} from '../../protocol/record.ts'
 import { rendezvousKey, type RelayDirectory } from '../network/directory.ts'
 import { type Host, protocolId, topic } from '../host/host.ts'
 import type { Identity } from '../host/identity.ts'
@@ -13,6 +18,8 @@ export interface RecordPublisherOptions {
   payout: Uint8Array
   /** The operator's cap in bytes/s, 0 when uncapped. */
   maxBandwidthBps: number
+  /** The exit policy to advertise (a version 2 record); without it the record is of version 1. */
+  exits?: ExitSummary
   /** The relay's own directory: its own record belongs in it too. */
   directory: RelayDirectory
   republishMs?: number
@@ -31,6 +38,7 @@ export class RecordPublisher {
   private provided = false
   private readonly now: () => number
   private maxBandwidthBps: number
+  private exits: ExitSummary | undefined
 
   constructor(
     private readonly host: Host,
@@ -38,6 +46,7 @@ export class RecordPublisher {
   ) {
     this.now = options.now ?? Date.now
     this.maxBandwidthBps = options.maxBandwidthBps
+    this.exits = options.exits
   }
 
   get current(): RelayRecord {
@@ -75,6 +84,13 @@ export class RecordPublisher {
     this.tick(true)
   }
 
+  /** A new exit policy: re-signed and gossiped now. */
+  setExits(exits: ExitSummary): void {
+    if (JSON.stringify(exits) === JSON.stringify(this.exits)) return
+    this.exits = exits
+    this.tick(true)
+  }
+
   stop(): void {
     clearInterval(this.timer)
     clearTimeout(this.genesisTimer)
@@ -101,6 +117,7 @@ export class RecordPublisher {
         addrs,
         payout,
         maxBandwidthBps,
+        ...(this.exits ? { exits: this.exits } : {}),
       },
       identity.key.seed,
     )

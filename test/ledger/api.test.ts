@@ -4,6 +4,8 @@ import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
 import { LedgerApi } from '../../ledger/api.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { epochEnd, epochStart, graceEnd } from '../../protocol/epoch.ts'
+import { evidenceOf, verifyCapacityEvidence } from '../../protocol/certified-capacity.ts'
+import { capacityAnswer, parseAnswer, type StoredTallyJson } from '../../protocol/ledger-api.ts'
 import { decodeCertificate } from '../../protocol/vote.ts'
 import {
   certify,
@@ -267,6 +269,36 @@ describe('ledger HTTP API', () => {
     assert.deepEqual((await get(`/relays/${stranger}`)).body, {
       error: `relay ${stranger} is not registered`,
     })
+  })
+
+  it("GET /relays/:peerId/capacity: each relay's attestations in the settled epoch, proven; the tally's score verifies", async () => {
+    const tallied = JSON.parse((m.store.tally(0) as { json: string }).json) as StoredTallyJson
+    for (const relay of m.t.relays) {
+      const { status, body } = await get(`/relays/${relay.text}/capacity`)
+      assert.equal(status, 200)
+      assert.equal(body.epoch, 0)
+      assert.equal(body.seedCertificate, null)
+      const answer = parseAnswer(capacityAnswer, body, 'test')
+      const verdict = verifyCapacityEvidence(m.network, evidenceOf(relay.peerId, answer), 0)
+      assert.ok(verdict.ok, verdict.ok ? '' : verdict.reason)
+      const line = tallied.relays.find(l => l.peerId === relay.text)
+      assert.equal(verdict.score, line?.score ?? 0, relay.text)
+    }
+    // relay 0's witnesses equivocated: every attestation is shown, and none counts
+    const equivocated = await get(`/relays/${m.t.relays[0]?.text}/capacity`)
+    assert.equal(equivocated.body.attestations.length, 2 * m.network.witnessesPerRelay)
+    assert.equal((await get('/relays/nope/capacity')).status, 400)
+  })
+
+  it('GET /relays/:peerId/capacity answers 404 before any epoch is settled', async () => {
+    const early = await start(m, () => 0)
+    try {
+      assert.deepEqual((await early.get(`/relays/${m.t.relays[1]?.text}/capacity`)).body, {
+        error: 'no epoch is certified yet',
+      })
+    } finally {
+      await early.api.close()
+    }
   })
 
   it('GET /metrics: Prometheus text, requests counted by status', async () => {

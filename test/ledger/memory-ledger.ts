@@ -73,7 +73,12 @@ export function memoryLedger(t: TestNetwork = unitNetwork()): MemoryLedger {
 export async function ingestAttestations(
   m: MemoryLedger,
   epoch: number,
-  o: { relays?: TestNetwork['relays']; variant?: number } = {},
+  o: {
+    relays?: TestNetwork['relays']
+    variant?: number
+    /** what relay r (by index in `relays`) is attested to carry by witness w */
+    capacity?: (r: number, w: number) => number
+  } = {},
 ): Promise<Uint8Array[]> {
   const seed = m.seedOf(epoch)
   assert.ok(seed, `seed of epoch ${epoch} unknown`)
@@ -82,7 +87,7 @@ export async function ingestAttestations(
     epoch,
     seed,
     o.relays ?? m.t.relays,
-    (r, w) => 1_000_000 * (r + 1) + 1000 * w,
+    o.capacity ?? ((r, w) => 1_000_000 * (r + 1) + 1000 * w),
     o.variant,
   )
   const saved = m.clock.ms

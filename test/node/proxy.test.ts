@@ -3,12 +3,14 @@ import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { type ChildProcess, spawnSync } from 'node:child_process'
 import { createServer, type RequestListener, type Server } from 'node:http'
+import { connect } from 'node:net'
 import { createServer as createHttpsServer } from 'node:https'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { launchChromium, pageErrors } from '../helpers/chromium.ts'
 import { exited, Processes } from './processes.ts'
+import { waitFor } from '../helpers/wait.ts'
 
 // `weir proxy` with real processes on 127.0.0.1: four `weir relay`s, proxies over them, curl and headless
 // Chromium as clients, a local web server (HTTP, and HTTPS for the HTTP CONNECT listener: browsers send
@@ -193,6 +195,29 @@ describe('weir proxy: failover, HTTP CONNECT and a browser (real processes)', fu
     })
   }
 
+  it('never picks a relay whose advertised exit policy refuses the port: SOCKS5 0x02 and HTTP 403 say so', async () => {
+    // port 9 is not in the relays' --exit-ports, which their records advertise
+    const refusal = await waitFor(
+      async () => {
+        const answer = await rawExchange(
+          single.http!,
+          'CONNECT 127.0.0.1:9 HTTP/1.1\r\nHost: 127.0.0.1:9\r\n\r\n',
+        )
+        return answer.includes('exit policy allows') && answer
+      },
+      { what: "the proxy to know the relay's exit policy", timeoutMs: 15_000, intervalMs: 200 },
+    )
+    assert.match(refusal, /^HTTP\/1\.1 403 Forbidden/)
+    assert.match(refusal, /no relay's exit policy allows IPv4 to port 9/)
+    // greeting (no auth), then CONNECT 127.0.0.1:9
+    const socks = await rawExchange(
+      single.socks!,
+      Buffer.from([5, 1, 0]),
+      Buffer.from([5, 1, 0, 1, 127, 0, 0, 1, 0, 9]),
+    )
+    assert.deepEqual([...Buffer.from(socks, 'latin1').subarray(2, 4)], [0x05, 0x02])
+  })
+
   it('keeps serving when a relay that carried requests dies: every request started after the kill succeeds', async () => {
     const results: Array<{ startedAt: number; code: number | null }> = []
     let killedAt = Number.POSITIVE_INFINITY
@@ -287,4 +312,20 @@ function bitmap(width: number, height: number): Buffer {
   header.writeUInt16LE(24, 28)
   header.writeUInt32LE(pixels.length, 34)
   return Buffer.concat([header, pixels])
+}
+
+/** Writes each message to HOST:PORT in turn and returns all that came back (latin1) once the server closes. */
+function rawExchange(address: string, ...messages: (string | Buffer)[]): Promise<string> {
+  const at = address.lastIndexOf(':')
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(address.slice(at + 1)), address.slice(0, at))
+    const chunks: Buffer[] = []
+    socket.setTimeout(10_000, () => socket.destroy(new Error('no answer within 10 s')))
+    socket.on('connect', () => {
+      for (const m of messages) socket.write(m)
+    })
+    socket.on('data', chunk => chunks.push(chunk))
+    socket.on('error', reject)
+    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1')))
+  })
 }

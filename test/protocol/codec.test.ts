@@ -14,8 +14,10 @@ import { PEER_ID_BYTES } from '../../protocol/peer.ts'
 import {
   decodeRelayRecord,
   encodeRelayRecord,
+  exitAllows,
   MAX_RELAY_RECORD_BYTES,
   type RelayRecord,
+  verifyRelayRecord,
 } from '../../protocol/record.ts'
 import {
   type Certificate,
@@ -55,6 +57,16 @@ const aCertificate: Certificate = {
   signatures: members.slice(0, 3).map(m => signVote(domain, root, m.signerKey).signature),
 }
 
+const webExits = {
+  ipv4: true,
+  ipv6: true,
+  ports: [
+    [80, 80],
+    [443, 443],
+    [8000, 8999],
+  ],
+} as const
+
 const codecs: Codec[] = [
   {
     name: 'relay record',
@@ -64,6 +76,7 @@ const codecs: Codec[] = [
     valid: [
       encodeRelayRecord(aRecord),
       encodeRelayRecord(record(party('relay-b'), { addrs: [], seq: 2 ** 40, maxBandwidthBps: 1e9 })),
+      encodeRelayRecord(record(party('relay-c'), { exits: webExits })),
     ],
   },
   {
@@ -203,7 +216,7 @@ describe('codecs', () => {
       for (const c of codecs) {
         const v = c.valid[0]!.slice()
         assert.equal(v[1], 0x01) // array header, then version 1
-        v[1] = 0x03 // attestations have a version 2 (test/protocol/attestation-v2.test.ts), nothing has 3
+        v[1] = 0x03 // no message has a version 3 (attestations and relay records have a version 2)
         expectDecodeError(c.decode, v, 'version')
       }
     })
@@ -414,3 +427,102 @@ describe('codecs', () => {
     })
   })
 })
+
+describe('relay records of version 2: the exit policy', () => {
+  /** A version 2 record's bytes with `exits` as given, whatever it is (the signature is not checked). */
+  const withExits = (exits: Field) => {
+    const r = aRecord
+    return encodeFields([
+      2,
+      r.net,
+      r.relay,
+      r.epoch,
+      r.seq,
+      r.addrs,
+      r.payout,
+      r.maxBandwidthBps,
+      exits,
+      r.signature,
+    ])
+  }
+
+  it('round-trips, and verifies under its own signing tag only', () => {
+    const v2 = record(party('relay-c'), { exits: webExits })
+    const decoded = decodeRelayRecord(encodeRelayRecord(v2))
+    assert.deepEqual(decoded.exits, webExits)
+    assert.ok(verifyRelayRecord(decoded))
+    // the same fields signed as version 1 do not verify as version 2
+    assert.equal(verifyRelayRecord({ ...decoded, signature: aRecord.signature }), false)
+    assert.equal(decodeRelayRecord(encodeRelayRecord(aRecord)).exits, undefined)
+  })
+
+  it('refuses every non-canonical or out-of-range policy with a DecodeError', () => {
+    const bad: Field[] = [
+      [0, [[80, 80]]],
+      [4, [[80, 80]]],
+      [3, []],
+      [3, [[0, 80]]],
+      [3, [[80, 65536]]],
+      [3, [[443, 80]]],
+      [
+        3,
+        [
+          [443, 443],
+          [80, 80],
+        ],
+      ],
+      [
+        3,
+        [
+          [80, 90],
+          [85, 100],
+        ],
+      ],
+      [
+        3,
+        [
+          [80, 90],
+          [91, 100],
+        ],
+      ],
+      [3, [[80, 80, 81]]],
+      [3, [80]],
+      [3],
+      [3, Array.from({ length: 65 }, (_, i) => [2 * i + 1, 2 * i + 1])],
+    ]
+    for (const exits of bad) expectDecodeError(decodeRelayRecord, withExits(exits), 'field')
+    assert.deepEqual(decodeRelayRecord(withExits([1, [[1, 65535]]])).exits, {
+      ipv4: true,
+      ipv6: false,
+      ports: [[1, 65535]],
+    })
+    expectDecodeError(
+      decodeRelayRecord,
+      concatBytes(withExits([3, [[80, 80]]]), Uint8Array.of(0)),
+      'malformed',
+    )
+    expectDecodeError(decodeRelayRecord, encodeFields([3, ...encodeFieldsOfRecord()]), 'version')
+  })
+
+  it('refuses to sign a policy it could not decode', () => {
+    assert.throws(
+      () => record(party('relay-c'), { exits: { ipv4: false, ipv6: false, ports: [[1, 2]] } }),
+      RangeError,
+    )
+  })
+
+  it('tells whether a destination port and family are allowed', () => {
+    assert.ok(exitAllows(webExits, 443, 6))
+    assert.ok(exitAllows(webExits, 8500, undefined))
+    assert.equal(exitAllows(webExits, 22, 4), false)
+    const v4 = { ipv4: true, ipv6: false, ports: [[1, 65535]] as [number, number][] }
+    assert.equal(exitAllows(v4, 443, 6), false)
+    assert.ok(exitAllows(v4, 443, undefined))
+  })
+})
+
+/** A version 1 record's fields after the version. */
+function encodeFieldsOfRecord(): Field[] {
+  const r = aRecord
+  return [r.net, r.relay, r.epoch, r.seq, r.addrs, r.payout, r.maxBandwidthBps, r.signature]
+}

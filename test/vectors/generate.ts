@@ -106,6 +106,30 @@ const records = recordBodies.map(({ signer, ...body }) => {
 })
 write('relay-records.json', records)
 
+// relay records of version 2, with exit policies: relay 1 allows web ports over both families, relay 2
+// everything but SMTP over IPv4 only
+const exitPolicies: NonNullable<RelayRecordBody['exits']>[] = [
+  { ipv4: true, ipv6: true, ports: [[80, 80], [443, 443], [8000, 8999]] },
+  { ipv4: true, ipv6: false, ports: [[1, 24], [26, 65535]] },
+]
+const recordsV2 = exitPolicies.map((exits, i) => {
+  const { signer, ...v1 } = recordBodies[i + 1] as RelayRecordBody & { signer: string }
+  const body: RelayRecordBody = { ...v1, seq: v1.seq + 1, exits }
+  const record = signRelayRecord(body, seedOf(signer))
+  const bytes = encodeRelayRecord(record)
+  return {
+    signerSeed: hex(seedOf(signer)),
+    body: { ...body, relay: hex(body.relay), payout: hex(body.payout) },
+    signingBytes: hex(
+      signingBytes('weir/relay-record/v2', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1))),
+    ),
+    signature: hex(record.signature),
+    bytes: hex(bytes),
+    id: hex(itemId('relay-record', bytes)),
+  }
+})
+write('relay-records-v2.json', recordsV2)
+
 // seeds: epochs 0 and 1 from the genesis seed; 2 and 3 from made-up certified roots of 0 and 1
 const certified = [0, 1].map(epoch => ({
   epoch,

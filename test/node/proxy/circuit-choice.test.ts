@@ -2,9 +2,19 @@ import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import { Logger } from '../../../node/host/log.ts'
 import { chooseRelays } from '../../../node/proxy/circuit-choice.ts'
-import { LedgerCapacities } from '../../../node/proxy/ledger-capacities.ts'
-import type { relaysAnswer } from '../../../protocol/ledger-api.ts'
-import type { Answer } from '../../../protocol/ledger-api.ts'
+import { CertifiedCapacities } from '../../../node/proxy/certified-capacities.ts'
+import { LedgerApi } from '../../../ledger/api.ts'
+import { graceEnd } from '../../../protocol/epoch.ts'
+import { party, testNetwork } from '../../helpers/network.ts'
+import {
+  certify,
+  GENESIS,
+  ingestAttestations,
+  type MemoryLedger,
+  memoryLedger,
+} from '../../ledger/memory-ledger.ts'
+
+const quiet = () => new Logger({ role: 'proxy', write: () => {} })
 
 /** A deterministic stream of numbers in [0, 1) for repeatable draws. */
 function seeded(seed: number): () => number {
@@ -49,35 +59,56 @@ describe('choosing relays for a circuit', () => {
     assert.throws(() => chooseRelays([{ peerId: 'only' }], 2), /needs 2 relays, 1 known/)
   })
 
-  describe('with capacities from a ledger', () => {
-    let ledger: Server
-    let url: string
-    let failing = false
-    const scores: Record<string, number | null> = { r1: 1e6, r2: 2e6, r4: 4e6, r8: 8e6, zero: 0, none: null }
-    const answer: Answer<typeof relaysAnswer> = {
-      relays: Object.entries(scores).map(([peerId, score]) => ({
-        peerId,
-        payout: `0x${'ab'.repeat(20)}`,
-        addrs: [],
-        registeredIn: 'genesis',
-        lastScore: score === null ? null : { epoch: 3, score, reward: '1' },
-      })),
-    }
-    before(async () => {
-      ledger = createServer((req, res) => {
-        if (failing) res.writeHead(503).end('{"error":"closing"}')
-        else if (req.url === '/relays') res.end(JSON.stringify(answer))
-        else res.writeHead(404).end('{"error":"not found"}')
-      })
-      await new Promise<void>(resolve => ledger.listen(0, '127.0.0.1', resolve))
-      url = `http://127.0.0.1:${(ledger.address() as { port: number }).port}`
+  describe('with capacities a ledger certified, verified by the proxy', () => {
+    // a real ledger's store, ingest, votes and HTTP API (test/ledger/memory-ledger.ts): 4 relays whose
+    // assigned witnesses attest 1, 2, 4 and 8 MB/s in epoch 0, certified by the committee fixture
+    const t = testNetwork({
+      label: 'certified-choice',
+      relays: 4,
+      overrides: { id: 'certified-choice', genesis: GENESIS, epochSeconds: 3600, graceSeconds: 10 },
     })
-    after(() => ledger.close())
+    const ids = t.relays.map(r => r.text)
+    let m: MemoryLedger
+    let api: LedgerApi
+    let url: string
+    let tamperer: Server
+    let tampered: string
 
-    it('spreads 2,000 choices over relays of capacities 1:2:4:8 as a chi-square test expects (p > 0.01)', async () => {
-      const capacities = new LedgerCapacities(url, new Logger({ role: 'proxy', write: () => {} }))
+    before(async () => {
+      m = memoryLedger(t)
+      await ingestAttestations(m, 0, { capacity: r => 1_000_000 * 2 ** r })
+      certify(m, 0)
+      m.clock.ms = graceEnd(m.network, 0) + 1000
+      api = new LedgerApi({
+        network: m.network,
+        store: m.store,
+        metrics: m.metrics,
+        registry: () => m.ingest.registry(),
+        nextToFinish: () => 1,
+        now: m.clock.now,
+      })
+      url = `http://${await api.listen('127.0.0.1', 0)}`
+      // the same ledger behind a front that flips one bit of a proof in the 8 MB/s relay's answer
+      tamperer = createServer(async (req, res) => {
+        const answer = await (await fetch(`${url}${req.url}`)).json()
+        if (req.url === `/relays/${ids[3]}/capacity`) {
+          const proof = answer.attestations[0].proof
+          proof[0] = `${proof[0].slice(0, -1)}${proof[0].endsWith('0') ? '1' : '0'}`
+        }
+        res.end(JSON.stringify(answer))
+      })
+      await new Promise<void>(resolve => tamperer.listen(0, '127.0.0.1', resolve))
+      tampered = `http://127.0.0.1:${(tamperer.address() as { port: number }).port}`
+    })
+    after(async () => {
+      tamperer?.close()
+      await api?.close()
+      m?.store.close()
+    })
+
+    it('spreads 2,000 choices over relays of certified capacities 1:2:4:8 as a chi-square test expects (p > 0.01)', async () => {
+      const capacities = new CertifiedCapacities(url, m.network, () => ids, quiet(), m.clock.now)
       await capacities.refresh()
-      const ids = ['r1', 'r2', 'r4', 'r8']
       const candidates = ids.map(peerId => ({ peerId, capacityBps: capacities.get(peerId) }))
       assert.deepEqual(
         candidates.map(c => c.capacityBps),
@@ -99,21 +130,40 @@ describe('choosing relays for a circuit', () => {
       assert(chiSquare < 11.345, `chi-square ${chiSquare.toFixed(2)} for counts ${[...counts.values()]}`)
     })
 
-    it('counts a score of 0 or none as unmeasured, and keeps the last scores when the ledger fails', async () => {
-      const log: string[] = []
-      const capacities = new LedgerCapacities(
-        url,
-        new Logger({ role: 'proxy', write: line => log.push(line) }),
+    it('leaves a relay whose evidence does not verify unmeasured, and says why once', async () => {
+      const lines: string[] = []
+      const log = new Logger({ role: 'proxy', write: line => lines.push(line) })
+      const stranger = party('certified-choice/stranger').text
+      const capacities = new CertifiedCapacities(
+        tampered,
+        m.network,
+        () => [...ids, stranger],
+        log,
+        m.clock.now,
       )
       await capacities.refresh()
-      assert.equal(capacities.get('zero'), undefined)
-      assert.equal(capacities.get('none'), undefined)
-      assert.equal(capacities.size, 4)
-      failing = true
+      m.clock.ms += 6 * 60_000
       await capacities.refresh()
-      failing = false
-      assert.equal(capacities.get('r8'), 8e6)
-      assert.match(log.join('\n'), /cannot read relay capacities from the ledger: .*answered 503/)
+      assert.deepEqual(
+        [...ids, stranger].map(id => capacities.get(id)),
+        [1e6, 2e6, 4e6, undefined, undefined],
+      )
+      const why = lines.filter(l => l.includes('no certified capacity'))
+      assert.equal(why.length, 2, why.join('\n'))
+      assert.match(why[0]!, /attestation is not proven to be in the certified content of epoch 0.*relay=/)
+      assert.match(why[1]!, /it scored 0 in epoch 0 \(0 attestations shown\)/)
+    })
+
+    it('keeps the figures it verified while the ledger cannot be read', async () => {
+      const lines: string[] = []
+      const log = new Logger({ role: 'proxy', write: line => lines.push(line) })
+      const capacities = new CertifiedCapacities(url, m.network, () => ids, log, m.clock.now)
+      await capacities.refresh()
+      await api.close()
+      m.clock.ms += 6 * 60_000
+      await capacities.refresh()
+      assert.equal(capacities.get(ids[3]!), 8e6)
+      assert.match(lines.join('\n'), /cannot read relay capacities from the ledger/)
     })
   })
 })

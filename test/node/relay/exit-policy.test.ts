@@ -3,6 +3,7 @@ import { isIPv6 } from 'node:net'
 import { multiaddr } from '@multiformats/multiaddr'
 import fc from 'fast-check'
 import {
+  exitSummary,
   classifyAddress,
   defaultLookup,
   type ExitPolicy,
@@ -40,6 +41,30 @@ function ip(text: string) {
 }
 
 describe('exit policy', () => {
+  it('is advertised as port ranges: by default all but SMTP, else the allow-list; both families', () => {
+    assert.deepEqual(exitSummary({}), {
+      ipv4: true,
+      ipv6: true,
+      ports: [
+        [1, 24],
+        [26, 65535],
+      ],
+    })
+    assert.deepEqual(exitSummary({ ports: new Set([443, 80, 81, 82, 8080]) }), {
+      ipv4: true,
+      ipv6: true,
+      ports: [
+        [80, 82],
+        [443, 443],
+        [8080, 8080],
+      ],
+    })
+    // an allow-list too scattered for a record: its lowest ranges only, never a port it refuses
+    const scattered = exitSummary({ ports: new Set(Array.from({ length: 100 }, (_, i) => 2 * i + 1)) })
+    assert.equal(scattered.ports.length, 64)
+    assert.deepEqual(scattered.ports.at(-1), [127, 127])
+  })
+
   describe('refuses every spelling of forbidden targets', () => {
     const spellings = [
       '127.0.0.1',
