@@ -10,6 +10,7 @@ import { epochSeed } from '../protocol/seed.ts'
 import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
 import { LedgerApi } from './api.ts'
 import { EpochCloser, type Reconciler } from './close.ts'
+import { logReachability } from '../node/host/reachability.ts'
 import { createHost, type Host, protocolId, topic } from '../node/host/host.ts'
 import { RecordLimits } from '../node/network/record-limits.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
@@ -29,6 +30,8 @@ export interface LedgerOptions {
   signer: VoteSigner
   api?: { host: string; port: number }
   listen?: string[]
+  /** addresses to announce instead of the listen addresses */
+  announce?: string[]
   bootstrap?: string[]
   /** the operator's log (by default text lines on stderr) */
   log?: Logger
@@ -122,9 +125,12 @@ export class Ledger {
       networkId: network.id,
       privateKey: identity.libp2pKey,
       listen: options.listen,
+      ...(options.announce ? { announce: options.announce } : {}),
       bootstrap: [...network.bootstrap, ...(options.bootstrap ?? [])],
+      local: network.local === true,
       ...(options.log ? { log: options.log } : {}),
     })
+    if (options.log) logReachability(host.services.reachability, options.log)
     const ledger = new Ledger(options, host)
     try {
       await ledger.begin()

@@ -12,6 +12,7 @@ import { relayCircuits } from './circuit.ts'
 import { dialLocate } from './locate.ts'
 import type { ProbeGate } from './probe-gate.ts'
 import { ProbeSink, sharedAddress } from './sink.ts'
+import { logReachability } from '../node/host/reachability.ts'
 import { witnessStatus } from './status.ts'
 import { Witness } from './witness.ts'
 
@@ -19,6 +20,8 @@ export interface WitnessRoleOptions {
   /** a witness data dir */
   dir: string
   listen?: string[]
+  /** addresses to announce instead of the listen addresses */
+  announce?: string[]
   bootstrap?: string[]
   /** where the probe sink listens; relays are told to connect there */
   sink: { host: string; port: number }
@@ -62,9 +65,12 @@ export async function startWitnessRole(
     networkId: network.id,
     privateKey: data.identity.libp2pKey,
     listen: o.listen,
+    ...(o.announce ? { announce: o.announce } : {}),
     bootstrap: [...network.bootstrap, ...(o.bootstrap ?? [])],
+    local: network.local === true,
     ...(o.logger ? { log: o.logger } : {}),
   })
+  if (o.logger) logReachability(host.services.reachability, o.logger)
   const directory = new RelayDirectory(host, network)
   directory.start()
   // helpers are chosen by their capacity and dialled at their addresses, both from relay records

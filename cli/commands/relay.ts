@@ -6,7 +6,8 @@ import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
 import { createHost } from '../../node/host/host.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
 import { Relay, type RelaySettings } from '../../node/relay/relay.ts'
-import { ProbeWatch, watchDialable } from '../../node/relay/relay-health.ts'
+import { ProbeWatch } from '../../node/relay/relay-health.ts'
+import { logReachability } from '../../node/host/reachability.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
 import { RelayDashboard } from '../../node/relay/relay-dashboard.ts'
 import { LedgerEarnings } from '../../node/relay/earnings.ts'
@@ -16,12 +17,13 @@ import { DEFAULT_LIMITS } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
 import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
 import { type FlagValues, readSettings, type Settings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, logFormatFlag, logLevelFlag } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
-       [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
+const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--no-port-mapping]
+       [--bootstrap MULTIADDR]... [--max-bandwidth RATE] [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
        [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
        [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
 
@@ -35,11 +37,18 @@ is JSON with the peer id, the listen addresses and the status address; the log g
 flag but --dir can also be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen":
 ["/ip4/0.0.0.0/tcp/4001"]}); flags on the command line win. SIGHUP reloads the cap, the quota, the exit
 policy and the log level from the file, keeping open tunnels; SIGTERM or SIGINT stops accepting
-tunnels, lets open ones finish for up to --drain-seconds (default 10), then stops.`
+tunnels, lets open ones finish for up to --drain-seconds (default 10), then stops.
+
+On a network that is not local the relay publishes its record only while peers can dial it: at an
+announced address, at a public address AutoNAT peers dialled back, or at a port the router mapped
+through UPnP IGD (asked for unless --no-port-mapping) and AutoNAT peers dialled back. /status and the
+log say which, or why not and what to do (docs/reachability.md). ${ANNOUNCE_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   listen: { type: 'string', multiple: true },
+  ...ANNOUNCE_FLAG,
+  'no-port-mapping': { type: 'boolean', default: false },
   bootstrap: { type: 'string', multiple: true },
   'max-bandwidth': { type: 'string' },
   'monthly-quota': { type: 'string' },
@@ -137,7 +146,10 @@ export const command: Command = {
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: v.listen,
+      announce: settings.check(values => announceFlag(values.announce, data.network)),
       bootstrap,
+      local: data.network.local === true,
+      portMapping: v['no-port-mapping'] !== true,
       log,
     })
     const directory = new RelayDirectory(host, data.network)
@@ -169,19 +181,23 @@ export const command: Command = {
     })
     await publisher.start()
     // the relay's own records never come back to it over gossip: its registry learns them here
-    attestations.registry.add(publisher.current)
+    const learnOwnRecord = () => {
+      const own = publisher.current
+      if (own) attestations.registry.add(own)
+    }
+    learnOwnRecord()
     probes = new ProbeWatch({
       network: data.network,
       relay: data.identity.peerIdBytes,
       registryFor: epoch => {
-        attestations.registry.add(publisher.current)
+        learnOwnRecord()
         return attestations.registry.registryFor(epoch)
       },
       seedKnown: epoch => attestations.seeds.seedOf(epoch) !== undefined,
       log,
     })
     probes.start()
-    const stopWatchingAddresses = watchDialable(host, bootstrap, log)
+    const stopWatchingReachability = logReachability(host.services.reachability, log)
     const dashboard = new RelayDashboard(relay, {
       log,
       earnings:
@@ -239,7 +255,7 @@ export const command: Command = {
     })
     publisher.stop()
     probes.stop()
-    stopWatchingAddresses()
+    stopWatchingReachability()
     attestations.topic.stop()
     dashboard.stop()
     const cut = await relay.stop(drainMs)

@@ -1,16 +1,19 @@
+import { autoNATv2 } from '@libp2p/autonat-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
 import type { ComponentLogger, PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
 import { gossipScoring } from './gossip-scoring.ts'
 import type { Logger } from './log.ts'
+import { isDialableAddress, reachability } from './reachability.ts'
 
 /** Nothing listens publicly unless the operator asks for it. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -30,7 +33,17 @@ export interface HostOptions {
   networkId: string
   privateKey: PrivateKey
   listen?: string[]
+  /** Addresses to announce instead of the listen addresses (`--announce`). */
+  announce?: string[]
   bootstrap?: string[]
+  /**
+   * The network definition's `local`: a local network's nodes announce loopback and private addresses
+   * and always serve the DHT. Elsewhere a node announces only addresses dialable from the Internet
+   * (announced, or confirmed by AutoNAT v2), and serves the DHT only while it has one.
+   */
+  local: boolean
+  /** Asks the router to map the listening ports (UPnP IGD); never on a local network. */
+  portMapping?: boolean
   /** where a node that reaches none of its bootstrap peers says so */
   log?: Logger
   /** Where libp2p's debug logs go (the `DEBUG` environment variable's stderr logger by default). */
@@ -60,20 +73,26 @@ const connecting = () => ({
 
 /** The libp2p node every role runs on; roles register their own handlers and topics on it. */
 export async function createHost(options: HostOptions) {
+  const { local } = options
+  const portMapping = !local && options.portMapping === true
   const node = await createLibp2p({
     privateKey: options.privateKey,
     logger: options.logger,
-    addresses: { listen: options.listen ?? DEFAULT_LISTEN },
+    addresses: {
+      listen: options.listen ?? DEFAULT_LISTEN,
+      announce: options.announce ?? [],
+      ...(local ? {} : { announceFilter: (addresses: Multiaddr[]) => addresses.filter(isDialableAddress) }),
+    },
     ...connecting(),
     services: {
       identify: identify(),
       ping: ping(),
-      // The default mapper drops private and loopback addresses, which would hide local testnets and
-      // LAN deployments from each other; addresses from the DHT are only dialling hints anyway.
+      // On a local network the DHT passes loopback and private addresses on (the default mapper drops
+      // them) and always serves; elsewhere it serves once AutoNAT confirmed a public address.
       dht: kadDHT({
         protocol: protocolId(options.networkId, 'kad'),
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
+        ...(local ? { clientMode: false, peerInfoMapper: passthroughMapper } : {}),
+        ...(local ? {} : { peerInfoMapper: removePrivateAddressesMapper }),
       }),
       pubsub: gossipsub({
         emitSelf: false,
@@ -81,6 +100,9 @@ export async function createHost(options: HostOptions) {
         fastMsgIdFn: fastMessageId,
         ...gossipScoring(options.networkId),
       }),
+      ...(local ? {} : { autonat: autoNATv2() }),
+      ...(portMapping ? { upnp: uPnPNAT() } : {}),
+      reachability: reachability({ local, portMapping }),
     },
   })
   keepBootstrapped(node, options.bootstrap ?? [], options.log)

@@ -22,10 +22,14 @@ export interface RecordPublisherOptions {
 /**
  * Keeps this relay's signed record current (a new sequence number whenever its addresses or the epoch
  * change, and at least every `republishMs`), gossips it on the relays topic, serves it over `/record`
- * and provides the network's rendezvous key in the DHT.
+ * and provides the network's rendezvous key in the DHT. The addresses are those libp2p announces, which
+ * on a network that is not local are only ones dialable from the Internet; while there is none the relay
+ * publishes nothing, so it is neither registered nor assigned witnesses that could not reach it.
  */
 export class RecordPublisher {
   private record: RelayRecord | undefined
+  /** the last sequence number signed: a record after a spell without one still supersedes the old */
+  private seq = 0
   private timer: NodeJS.Timeout | undefined
   private genesisTimer: NodeJS.Timeout | undefined
   private provided = false
@@ -40,7 +44,8 @@ export class RecordPublisher {
     this.maxBandwidthBps = options.maxBandwidthBps
   }
 
-  get current(): RelayRecord {
+  /** The current record; undefined while the relay has no dialable address. */
+  get current(): RelayRecord | undefined {
     return this.refresh()
   }
 
@@ -48,7 +53,9 @@ export class RecordPublisher {
     const protocol = protocolId(this.options.network.id, 'record')
     await this.host.handle(protocol, async stream => {
       try {
-        await lpStream(stream).write(encodeRelayRecord(this.refresh()), { signal: AbortSignal.timeout(5000) })
+        const record = this.refresh()
+        if (record === undefined) throw new Error('no dialable address: no record to serve')
+        await lpStream(stream).write(encodeRelayRecord(record), { signal: AbortSignal.timeout(5000) })
         await stream.close({ signal: AbortSignal.timeout(5000) })
       } catch (err) {
         stream.abort(err as Error)
@@ -80,8 +87,8 @@ export class RecordPublisher {
     clearTimeout(this.genesisTimer)
   }
 
-  /** Re-signs when anything in the record changed; returns the current record. */
-  private refresh(force = false): RelayRecord {
+  /** Re-signs when anything in the record changed; returns the current record, if there is one. */
+  private refresh(force = false): RelayRecord | undefined {
     const { network, identity, payout } = this.options
     const maxBandwidthBps = this.maxBandwidthBps
     const now = this.now()
@@ -91,19 +98,24 @@ export class RecordPublisher {
       .slice(0, 16)
     const epoch = Math.max(0, epochAt(network, now))
     const old = this.record
+    if (addrs.length === 0) {
+      this.record = undefined
+      return undefined
+    }
     if (!force && old && old.epoch === epoch && old.addrs.join(' ') === addrs.join(' ')) return old
     this.record = signRelayRecord(
       {
         net: network.id,
         relay: identity.peerIdBytes,
         epoch,
-        seq: Math.max(now, (old?.seq ?? 0) + 1),
+        seq: Math.max(now, this.seq + 1),
         addrs,
         payout,
         maxBandwidthBps,
       },
       identity.key.seed,
     )
+    this.seq = this.record.seq
     this.options.directory.add(this.record)
     return this.record
   }
@@ -111,6 +123,7 @@ export class RecordPublisher {
   private tick(force = false): void {
     const before = this.record
     const record = this.refresh(force)
+    if (record === undefined) return
     if (record !== before && epochAt(this.options.network, this.now()) >= 0) {
       this.host.services.pubsub
         .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
