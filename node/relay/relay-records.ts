@@ -6,6 +6,9 @@ import { rendezvousKey, type RelayDirectory } from '../network/directory.ts'
 import { type Host, protocolId, topic } from '../host/host.ts'
 import type { Identity } from '../host/identity.ts'
 
+// How soon a relay whose provider record no DHT server took tries again.
+const PROVIDE_RETRY_MS = 5000
+
 export interface RecordPublisherOptions {
   network: NetworkDefinition
   identity: Identity
@@ -33,6 +36,8 @@ export class RecordPublisher {
   private timer: NodeJS.Timeout | undefined
   private genesisTimer: NodeJS.Timeout | undefined
   private provided = false
+  private providing = false
+  private provideTimer: NodeJS.Timeout | undefined
   private readonly now: () => number
   private maxBandwidthBps: number
 
@@ -85,6 +90,7 @@ export class RecordPublisher {
   stop(): void {
     clearInterval(this.timer)
     clearTimeout(this.genesisTimer)
+    clearTimeout(this.provideTimer)
   }
 
   /** Re-signs when anything in the record changed; returns the current record, if there is one. */
@@ -129,15 +135,31 @@ export class RecordPublisher {
         .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
         .catch(() => {})
     }
-    if (!this.provided) {
-      rendezvousKey(this.options.network.id)
-        .then(key => this.host.contentRouting.provide(key, { signal: AbortSignal.timeout(30_000) }))
-        .then(
-          () => {
-            this.provided = true
-          },
-          () => {},
-        )
+    if (!this.provided && !this.providing) {
+      this.providing = true
+      this.provide()
+        .catch(() => false)
+        .then(reached => {
+          this.providing = false
+          this.provided = reached
+          if (reached || this.host.status !== 'started') return
+          clearTimeout(this.provideTimer)
+          this.provideTimer = setTimeout(() => this.tick(), PROVIDE_RETRY_MS)
+          this.provideTimer.unref()
+        })
     }
+  }
+
+  /**
+   * Provides the rendezvous key; resolves with whether a DHT server took the provider record. A relay
+   * that provides before it knows one (its bootstrap peers are still being dialled, or none serves the
+   * DHT yet) stores the record only itself, where nobody looks: it tries again until one takes it.
+   */
+  private async provide(): Promise<boolean> {
+    const key = await rendezvousKey(this.options.network.id)
+    let reached = 0
+    for await (const event of this.host.services.dht.provide(key, { signal: AbortSignal.timeout(30_000) }))
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') reached++
+    return reached > 0
   }
 }
