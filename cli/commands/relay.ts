@@ -131,6 +131,7 @@ export const command: Command = {
     const payout = data.config.payout && parseHex(data.config.payout, 20)
     if (!payout)
       throw new Error(`${join(dir, 'config.json')}: a relay needs a payout address (weir init --payout 0x…)`)
+    const announce = settings.check(values => announceFlag(values.announce, data.network))
     const log = new Logger({ role: 'relay', level: live.logLevel, format: logFormat })
     const warnPrivate = (allow: boolean) => {
       if (allow)
@@ -146,7 +147,7 @@ export const command: Command = {
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: v.listen,
-      announce: settings.check(values => announceFlag(values.announce, data.network)),
+      announce,
       bootstrap,
       local: data.network.local === true,
       portMapping: v['no-port-mapping'] !== true,

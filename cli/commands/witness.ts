@@ -71,13 +71,16 @@ function witnessConfig(v: FlagValues<typeof FLAGS>) {
       `--sink is the address relays connect to: give one they can reach, not '${sink.host}'`,
     )
   const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
-  return {
+  const checked = {
     dir,
-    announce: announceFlag(v.announce, readNetworkFile(join(dir, NETWORK_FILE))),
     sink,
     status: v.status === undefined ? undefined : hostPortFlag(v.status, 'status'),
     ledger: v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080'),
     concurrency: intFlag(v.concurrency, 'concurrency', 2, 1, 64),
     log: roleLogger('witness', v),
   }
+  // whether an announced address may be private depends on the network: read only when there is one
+  const announce =
+    v.announce === undefined ? [] : announceFlag(v.announce, readNetworkFile(join(dir, NETWORK_FILE)))
+  return { ...checked, announce }
 }
