@@ -10,6 +10,7 @@ import { epochSeed } from '../protocol/seed.ts'
 import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
 import { LedgerApi } from './api.ts'
 import { EpochCloser, type Reconciler } from './close.ts'
+import { openPeerKnowledge } from '../node/host/peer-knowledge.ts'
 import { logReachability } from '../node/host/reachability.ts'
 import { createHost, type Host, protocolId, topic } from '../node/host/host.ts'
 import { RecordLimits } from '../node/network/record-limits.ts'
@@ -67,6 +68,7 @@ export class Ledger {
   private constructor(
     readonly options: LedgerOptions,
     readonly host: Host,
+    private readonly peers: { close(): Promise<void> },
   ) {
     const { network } = options.data
     this.log = options.log ?? new Logger({ role: 'ledger' })
@@ -121,7 +123,9 @@ export class Ledger {
 
   static async start(options: LedgerOptions): Promise<Ledger> {
     const { network, identity } = options.data
+    const peers = await openPeerKnowledge(options.data.dir)
     const host = await createHost({
+      datastore: peers,
       networkId: network.id,
       privateKey: identity.libp2pKey,
       listen: options.listen,
@@ -131,7 +135,7 @@ export class Ledger {
       ...(options.log ? { log: options.log } : {}),
     })
     if (options.log) logReachability(host.services.reachability, options.log)
-    const ledger = new Ledger(options, host)
+    const ledger = new Ledger(options, host, peers)
     try {
       await ledger.begin()
     } catch (err) {
@@ -326,6 +330,7 @@ export class Ledger {
     if (this.timer) clearInterval(this.timer)
     await this.api?.close()
     await this.host.stop()
+    await this.peers.close()
     this.ingest.flush()
     this.store.close()
   }

@@ -12,6 +12,7 @@ import { relayCircuits } from './circuit.ts'
 import { dialLocate } from './locate.ts'
 import type { ProbeGate } from './probe-gate.ts'
 import { ProbeSink, sharedAddress } from './sink.ts'
+import { openPeerKnowledge } from '../node/host/peer-knowledge.ts'
 import { logReachability } from '../node/host/reachability.ts'
 import { witnessStatus } from './status.ts'
 import { Witness } from './witness.ts'
@@ -61,7 +62,9 @@ export async function startWitnessRole(
   if (witnessIndex(network, data.identity.peerIdBytes) === undefined) {
     throw new Error(`${o.dir}: ${data.identity.peerId} is not one of the network's witnesses`)
   }
+  const peers = await openPeerKnowledge(o.dir)
   const host = await createHost({
+    datastore: peers,
     networkId: network.id,
     privateKey: data.identity.libp2pKey,
     listen: o.listen,
@@ -71,7 +74,8 @@ export async function startWitnessRole(
     ...(o.logger ? { log: o.logger } : {}),
   })
   if (o.logger) logReachability(host.services.reachability, o.logger)
-  const directory = new RelayDirectory(host, network)
+  const directory = new RelayDirectory(host, network, Date.now, peers)
+  await directory.restore()
   directory.start()
   // helpers are chosen by their capacity and dialled at their addresses, both from relay records
   const stopDiscovering = directory.keepDiscovering(30_000)
@@ -81,6 +85,7 @@ export async function startWitnessRole(
     stopDiscovering()
     await sink.close()
     await host.stop()
+    await peers.close()
     throw new SinkAddressError(
       `--sink ${sink.host} is where this witness listens (${shared}): relays would know probes by ` +
         'where they exit; give the sink an address the witness does not listen on (on one machine, e.g. 127.0.0.2)',
@@ -142,6 +147,7 @@ export async function startWitnessRole(
       await statusServer?.close()
       await sink.close()
       await host.stop()
+      await peers.close()
     },
   }
 }

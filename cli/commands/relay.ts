@@ -4,6 +4,7 @@ import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
 import { createHost } from '../../node/host/host.ts'
+import { openPeerKnowledge } from '../../node/host/peer-knowledge.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
 import { Relay, type RelaySettings } from '../../node/relay/relay.ts'
 import { ProbeWatch } from '../../node/relay/relay-health.ts'
@@ -143,7 +144,9 @@ export const command: Command = {
 
     const stopRequested = untilSignal()
     const bootstrap = [...data.network.bootstrap, ...(v.bootstrap ?? [])]
+    const peers = await openPeerKnowledge(dir)
     const host = await createHost({
+      datastore: peers,
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: v.listen,
@@ -153,7 +156,8 @@ export const command: Command = {
       portMapping: v['no-port-mapping'] !== true,
       log,
     })
-    const directory = new RelayDirectory(host, data.network)
+    const directory = new RelayDirectory(host, data.network, Date.now, peers)
+    await directory.restore()
     directory.start()
     let probes: ProbeWatch | undefined
     // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
@@ -263,6 +267,7 @@ export const command: Command = {
     if (cut > 0) log.warn('drain time over: closed the tunnels still open', { closed: cut })
     await statusServer?.close()
     await host.stop()
+    await peers.close()
     log.info('stopped')
     return 0
   },

@@ -1,7 +1,7 @@
 import { autoNATv2 } from '@libp2p/autonat-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { ComponentLogger, PrivateKey } from '@libp2p/interface'
+import { type ComponentLogger, KEEP_ALIVE, type PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
@@ -10,6 +10,7 @@ import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { gossipScoring } from './gossip-scoring.ts'
 import type { Logger } from './log.ts'
@@ -46,6 +47,12 @@ export interface HostOptions {
   portMapping?: boolean
   /** where a node that reaches none of its bootstrap peers says so */
   log?: Logger
+  /**
+   * Where the peer store (and the DHT's provider records) persist: peers once reached through a
+   * bootstrap address are redialled at the next start, which then needs no bootstrap address. In memory
+   * when absent.
+   */
+  datastore?: Datastore
   /** Where libp2p's debug logs go (the `DEBUG` environment variable's stderr logger by default). */
   logger?: ComponentLogger
 }
@@ -78,6 +85,7 @@ export async function createHost(options: HostOptions) {
   const node = await createLibp2p({
     privateKey: options.privateKey,
     logger: options.logger,
+    ...(options.datastore ? { datastore: options.datastore } : {}),
     addresses: {
       listen: options.listen ?? DEFAULT_LISTEN,
       announce: options.announce ?? [],
@@ -139,7 +147,9 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
 
 /**
  * Dials every bootstrap address we are not connected to, now and periodically, until the node stops. A
- * round in which every dial failed and no bootstrap peer is connected is a problem told on `log`.
+ * round in which every dial failed and no bootstrap peer is connected is a problem told on `log`. A peer
+ * reached is tagged keep-alive: libp2p redials it when the connection drops and, from a persistent peer
+ * store, when the node starts again.
  */
 function keepBootstrapped(node: Host, addresses: string[], log: Logger | undefined): void {
   const self = node.peerId.toString()
@@ -154,7 +164,12 @@ function keepBootstrapped(node: Host, addresses: string[], log: Logger | undefin
     const failures = await Promise.all(
       pending.map(target =>
         node.dial(target).then(
-          () => undefined,
+          connection => {
+            node.peerStore
+              .merge(connection.remotePeer, { tags: { [KEEP_ALIVE]: { value: 1 } } })
+              .catch(() => {})
+            return undefined
+          },
           (err: Error) => {
             node.logger.forComponent('weir:bootstrap').error('dial %a: %e', target, err)
             return `${target}: ${err.message}`
