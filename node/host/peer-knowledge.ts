@@ -15,8 +15,9 @@ export async function openPeerKnowledge(dir: string): Promise<LevelDatastore> {
   try {
     await store.open()
   } catch (err) {
-    const cause = (err as { cause?: Error }).cause?.message ?? (err as Error).message
-    throw new Error(`${path}: cannot open the peer store (is another weir process using ${dir}?): ${cause}`)
+    let cause = err as Error
+    while (cause.cause instanceof Error) cause = cause.cause
+    throw new Error(`${path}: cannot open the peer store (is another weir process using ${dir}?): ${cause.message}`)
   }
   return store
 }
