@@ -17,7 +17,9 @@ export async function openPeerKnowledge(dir: string): Promise<LevelDatastore> {
   } catch (err) {
     let cause = err as Error
     while (cause.cause instanceof Error) cause = cause.cause
-    throw new Error(`${path}: cannot open the peer store (is another weir process using ${dir}?): ${cause.message}`)
+    throw new Error(
+      `${path}: cannot open the peer store (is another weir process using ${dir}?): ${cause.message}`,
+    )
   }
   return store
 }
