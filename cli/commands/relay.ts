@@ -24,9 +24,9 @@ import { LOG_FLAGS, LOG_USAGE, logFormatFlag, logLevelFlag } from '../log-flags.
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--no-port-mapping]
-       [--bootstrap MULTIADDR]... [--max-bandwidth RATE] [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
-       [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
-       [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
+       [--bootstrap MULTIADDR]... [--max-bandwidth RATE] [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...]
+       [--exit-dns HOST:PORT]... [--allow-private-exits] [--max-tunnels N] [--max-tunnels-per-peer N]
+       [--max-tunnel-memory BYTES] [--status HOST:PORT] [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-ports takes ports and

@@ -99,8 +99,9 @@ export async function createHost(options: HostOptions) {
       // them) and always serves; elsewhere it serves once AutoNAT confirmed a public address.
       dht: kadDHT({
         protocol: protocolId(options.networkId, 'kad'),
-        ...(local ? { clientMode: false, peerInfoMapper: passthroughMapper } : {}),
-        ...(local ? {} : { peerInfoMapper: removePrivateAddressesMapper }),
+        ...(local
+          ? { clientMode: false, peerInfoMapper: passthroughMapper }
+          : { peerInfoMapper: removePrivateAddressesMapper }),
       }),
       pubsub: gossipsub({
         emitSelf: false,
