@@ -19,7 +19,12 @@ export async function main(args: string[]): Promise<void> {
   await new Promise<void>(resolve => sink.listen(0, '127.0.0.1', resolve))
   const port = (sink.address() as { port: number }).port
   const relayKey = await generateKeyPair('Ed25519')
-  const relay = await createHost({ networkId: NET, privateKey: relayKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+  const relay = await createHost({
+    local: true,
+    networkId: NET,
+    privateKey: relayKey,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+  })
   await new TunnelServer(relay, {
     networkId: NET,
     privateKey: relayKey,
@@ -28,6 +33,7 @@ export async function main(args: string[]): Promise<void> {
     mayDial: () => true,
   }).start()
   const witness = await createHost({
+    local: true,
     networkId: NET,
     privateKey: await generateKeyPair('Ed25519'),
     listen: [],

@@ -52,7 +52,7 @@ export async function main(args: string[]): Promise<void> {
 
 async function run(scenario: Scenario, seconds: number): Promise<number> {
   const newHost = async (privateKey: PrivateKey) =>
-    createHost({ networkId: NET, privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    createHost({ local: true, networkId: NET, privateKey, listen: ['/ip4/127.0.0.1/tcp/0'] })
   const relayKey = await generateKeyPair('Ed25519')
   const [relay, client] = [await newHost(relayKey), await newHost(await generateKeyPair('Ed25519'))]
   const server = new TunnelServer(relay, {

@@ -10,6 +10,8 @@ import { epochSeed } from '../protocol/seed.ts'
 import { decodeCertificate, encodeCertificate } from '../protocol/vote.ts'
 import { LedgerApi } from './api.ts'
 import { EpochCloser, type Reconciler } from './close.ts'
+import { openPeerKnowledge } from '../node/host/peer-knowledge.ts'
+import { logReachability } from '../node/host/reachability.ts'
 import { createHost, type Host, protocolId, topic } from '../node/host/host.ts'
 import { RecordLimits } from '../node/network/record-limits.ts'
 import { Ingest, type IngestResult } from './ingest.ts'
@@ -29,6 +31,8 @@ export interface LedgerOptions {
   signer: VoteSigner
   api?: { host: string; port: number }
   listen?: string[]
+  /** addresses to announce instead of the listen addresses */
+  announce?: string[]
   bootstrap?: string[]
   /** the operator's log (by default text lines on stderr) */
   log?: Logger
@@ -64,6 +68,7 @@ export class Ledger {
   private constructor(
     readonly options: LedgerOptions,
     readonly host: Host,
+    private readonly peers: { close(): Promise<void> },
   ) {
     const { network } = options.data
     this.log = options.log ?? new Logger({ role: 'ledger' })
@@ -118,14 +123,19 @@ export class Ledger {
 
   static async start(options: LedgerOptions): Promise<Ledger> {
     const { network, identity } = options.data
+    const peers = await openPeerKnowledge(options.data.dir)
     const host = await createHost({
+      datastore: peers,
       networkId: network.id,
       privateKey: identity.libp2pKey,
       listen: options.listen,
+      ...(options.announce ? { announce: options.announce } : {}),
       bootstrap: [...network.bootstrap, ...(options.bootstrap ?? [])],
+      local: network.local === true,
       ...(options.log ? { log: options.log } : {}),
     })
-    const ledger = new Ledger(options, host)
+    if (options.log) logReachability(host.services.reachability, options.log)
+    const ledger = new Ledger(options, host, peers)
     try {
       await ledger.begin()
     } catch (err) {
@@ -320,6 +330,7 @@ export class Ledger {
     if (this.timer) clearInterval(this.timer)
     await this.api?.close()
     await this.host.stop()
+    await this.peers.close()
     this.ingest.flush()
     this.store.close()
   }

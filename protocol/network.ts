@@ -102,6 +102,11 @@ const networkJson = strictMap({
     ),
     [],
   ),
+  /**
+   * A network on one machine or one LAN (testnets): its nodes announce loopback and private addresses.
+   * Absent on every other network, whose nodes announce only addresses dialable from the Internet.
+   */
+  local: v.optional(v.literal(true, expected('true, or the key left out'))),
 })
 
 export type NetworkDefinition = Omit<v.InferOutput<typeof networkJson>, 'quorum'> & { quorum: number }

@@ -12,6 +12,8 @@ import { relayCircuits } from './circuit.ts'
 import { dialLocate } from './locate.ts'
 import type { ProbeGate } from './probe-gate.ts'
 import { ProbeSink, sharedAddress } from './sink.ts'
+import { openPeerKnowledge } from '../node/host/peer-knowledge.ts'
+import { logReachability } from '../node/host/reachability.ts'
 import { witnessStatus } from './status.ts'
 import { Witness } from './witness.ts'
 
@@ -19,6 +21,8 @@ export interface WitnessRoleOptions {
   /** a witness data dir */
   dir: string
   listen?: string[]
+  /** addresses to announce instead of the listen addresses */
+  announce?: string[]
   bootstrap?: string[]
   /** where the probe sink listens; relays are told to connect there */
   sink: { host: string; port: number }
@@ -58,14 +62,20 @@ export async function startWitnessRole(
   if (witnessIndex(network, data.identity.peerIdBytes) === undefined) {
     throw new Error(`${o.dir}: ${data.identity.peerId} is not one of the network's witnesses`)
   }
+  const peers = await openPeerKnowledge(o.dir)
   const host = await createHost({
+    datastore: peers,
     networkId: network.id,
     privateKey: data.identity.libp2pKey,
     listen: o.listen,
+    ...(o.announce ? { announce: o.announce } : {}),
     bootstrap: [...network.bootstrap, ...(o.bootstrap ?? [])],
+    local: network.local === true,
     ...(o.logger ? { log: o.logger } : {}),
   })
-  const directory = new RelayDirectory(host, network)
+  if (o.logger) logReachability(host.services.reachability, o.logger)
+  const directory = new RelayDirectory(host, network, Date.now, peers)
+  await directory.restore()
   directory.start()
   // helpers are chosen by their capacity and dialled at their addresses, both from relay records
   const stopDiscovering = directory.keepDiscovering(30_000)
@@ -75,6 +85,7 @@ export async function startWitnessRole(
     stopDiscovering()
     await sink.close()
     await host.stop()
+    await peers.close()
     throw new SinkAddressError(
       `--sink ${sink.host} is where this witness listens (${shared}): relays would know probes by ` +
         'where they exit; give the sink an address the witness does not listen on (on one machine, e.g. 127.0.0.2)',
@@ -136,6 +147,7 @@ export async function startWitnessRole(
       await statusServer?.close()
       await sink.close()
       await host.stop()
+      await peers.close()
     },
   }
 }

@@ -7,24 +7,27 @@ import { decodeCertificate } from '../../protocol/vote.ts'
 import type { Command } from '../command.ts'
 import { addressFlag, type FlagSpec, hostPortFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { secp256k1KeyFlag } from '../chain-flags.ts'
+import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
 import { type FlagValues, readSettings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir ledger --dir DIR --signer-key FILE [--api HOST:PORT] [--listen MULTIADDR]... [--bootstrap MULTIADDR]...
-       [--rpc URL --contract ADDR --anchor-key FILE] ${LOG_USAGE}
+const USAGE = `weir ledger --dir DIR --signer-key FILE [--api HOST:PORT] [--listen MULTIADDR]... ${ANNOUNCE_USAGE}
+       [--bootstrap MULTIADDR]... [--rpc URL --contract ADDR --anchor-key FILE] ${LOG_USAGE}
 
 Runs a ledger committee member: stores attestations and relay records from gossip, certifies each
 epoch's tally with the committee and serves the HTTP API (default 127.0.0.1:7380). The first stdout
 line is JSON: {"peerId", "addresses", "api" (HOST:PORT), "signer"}. With --rpc, --contract and
 --anchor-key it also anchors its certified epochs on chain, in order (the key pays the gas). The log
-goes to stderr. Every flag but --dir can also be set in DIR/config.json; flags on the command line win.`
+goes to stderr. Every flag but --dir can also be set in DIR/config.json; flags on the command line win.
+${ANNOUNCE_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   'signer-key': { type: 'string' },
   api: { type: 'string' },
   listen: { type: 'string', multiple: true },
+  ...ANNOUNCE_FLAG,
   bootstrap: { type: 'string', multiple: true },
   rpc: { type: 'string' },
   contract: { type: 'string' },
@@ -38,13 +41,14 @@ export const command: Command = {
   async run(argv) {
     const settings = readSettings(argv, FLAGS)
     const v = settings.values
-    const { log, chain, data, signer, api } = settings.check(ledgerConfig)
+    const { log, chain, data, signer, api, announce } = settings.check(ledgerConfig)
     const { Ledger } = await import('../../ledger/ledger.ts')
     const ledger = await Ledger.start({
       data,
       signer,
       api,
       ...(v.listen ? { listen: v.listen } : {}),
+      announce,
       ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
       log,
     })
@@ -93,5 +97,5 @@ function ledgerConfig(v: FlagValues<typeof FLAGS>) {
     if (!a.startsWith('/')) throw new UsageError(`--listen/--bootstrap expect multiaddrs, got '${a}'`)
   }
   const api = hostPortFlag(v.api ?? '127.0.0.1:7380', 'api')
-  return { log, chain, data, signer, api }
+  return { log, chain, data, signer, api, announce: announceFlag(v.announce, data.network) }
 }

@@ -6,13 +6,15 @@ import { intFlag, parseFlags, requireFlag, UsageError } from '../args.ts'
 
 const USAGE = `weir network new --out DIR [--id NAME] [--witnesses N] [--committee N] [--epoch-seconds S]
        [--grace-seconds S] [--probe-seconds S] [--witnesses-per-relay K] [--min-attestations M]
-       [--eligibility-delay D] [--emission UNITS] [--chain-id ID] [--rewards 0xADDR] [--genesis UNIX_MS]
+       [--eligibility-delay D] [--emission UNITS] [--chain-id ID] [--rewards 0xADDR] [--genesis UNIX_MS] [--internet]
 
 Writes DIR/network.json and a ready data dir for each witness (DIR/witness-N) and each committee
-member (DIR/ledger-N, with its secp256k1 signer.key). For local testnets: the keys are created here.`
+member (DIR/ledger-N, with its secp256k1 signer.key); the keys are created here. The network is local
+(its nodes announce loopback and private addresses, for one machine or a LAN) unless --internet is
+given: then nodes announce only addresses dialable from the Internet (docs/reachability.md).`
 
 export const command: Command = {
-  summary: 'create a local network definition with its witness and committee keys',
+  summary: 'create a network definition with its witness and committee keys',
   usage: USAGE,
   async run(argv) {
     const [sub, ...rest] = argv
@@ -32,6 +34,7 @@ export const command: Command = {
       'chain-id': { type: 'string' },
       rewards: { type: 'string' },
       genesis: { type: 'string' },
+      internet: { type: 'boolean', default: false },
     })
     if (v.emission !== undefined && !/^\d{1,38}$/.test(v.emission)) {
       throw new UsageError(`--emission expects a whole number of token base units, got '${v.emission}'`)
@@ -60,6 +63,7 @@ export const command: Command = {
       ...(v.rewards === undefined ? {} : { rewards: v.rewards.toLowerCase() as Address }),
       genesis:
         v.genesis === undefined ? Date.now() : intFlag(v.genesis, 'genesis', 0, 0, Number.MAX_SAFE_INTEGER),
+      internet: v.internet === true,
     })
     console.log(
       JSON.stringify({ network: made.path, witnesses: made.witnessDirs, ledgers: made.ledgerDirs }, null, 2),

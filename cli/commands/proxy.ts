@@ -2,6 +2,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { createHost, peerIdOfAddress } from '../../node/host/host.ts'
+import { isDialableAddress } from '../../node/host/reachability.ts'
 import { startStatusServer } from '../../node/host/status-server.ts'
 import type { Candidate } from '../../node/proxy/circuit-choice.ts'
 import { startHttpConnectServer } from '../../node/proxy/http-connect.ts'
@@ -75,7 +76,16 @@ export const command: Command = {
     const networkId =
       network?.id ??
       (await learnNetworkId(multiaddr(first as string), { signal: AbortSignal.timeout(15_000) }))
-    const host = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519'), bootstrap, log })
+    // Without --network the proxy knows only the peer it learnt the network from: one at a loopback or
+    // private address is on a local network.
+    const local = network ? network.local === true : !isDialableAddress(multiaddr(first as string))
+    const host = await createHost({
+      networkId,
+      privateKey: await generateKeyPair('Ed25519'),
+      bootstrap,
+      local,
+      log,
+    })
     const directory = new RelayDirectory(host, network ?? networkId)
     directory.start()
     const stopDiscovering = directory.keepDiscovering(30_000)

@@ -5,9 +5,11 @@ import { loadDataDir } from '../../node/host/datadir.ts'
 import { RelayDirectory } from '../../node/network/directory.ts'
 import { dnsServerLookup } from '../../node/relay/exit-dns.ts'
 import { createHost } from '../../node/host/host.ts'
+import { openPeerKnowledge } from '../../node/host/peer-knowledge.ts'
 import { parseBytes, parseRate } from '../../node/relay/rate.ts'
 import { Relay, type RelaySettings } from '../../node/relay/relay.ts'
-import { ProbeWatch, watchDialable } from '../../node/relay/relay-health.ts'
+import { ProbeWatch } from '../../node/relay/relay-health.ts'
+import { logReachability } from '../../node/host/reachability.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
 import { RelayDashboard } from '../../node/relay/relay-dashboard.ts'
 import { LedgerEarnings } from '../../node/relay/earnings.ts'
@@ -17,14 +19,15 @@ import { DEFAULT_LIMITS } from '../../node/relay/tunnel-server.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
 import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
 import { type FlagValues, readSettings, type Settings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, logFormatFlag, logLevelFlag } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--max-bandwidth RATE]
-       [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...] [--exit-dns HOST:PORT]... [--allow-private-exits]
-       [--max-tunnels N] [--max-tunnels-per-peer N] [--max-tunnel-memory BYTES] [--status HOST:PORT]
-       [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
+const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--no-port-mapping]
+       [--bootstrap MULTIADDR]... [--max-bandwidth RATE] [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...]
+       [--exit-dns HOST:PORT]... [--allow-private-exits] [--max-tunnels N] [--max-tunnels-per-peer N]
+       [--max-tunnel-memory BYTES] [--status HOST:PORT] [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
 
 Carries tunnels for the network. Listens on 127.0.0.1 unless --listen says otherwise. RATE is e.g.
 5MB/s, 500kB/s or 10Mbit/s (both directions together); BYTES e.g. 500GB. --exit-ports takes ports and
@@ -36,11 +39,18 @@ is JSON with the peer id, the listen addresses and the status address; the log g
 flag but --dir can also be set in DIR/config.json (e.g. {"max-bandwidth": "5MB/s", "listen":
 ["/ip4/0.0.0.0/tcp/4001"]}); flags on the command line win. SIGHUP reloads the cap, the quota, the exit
 policy and the log level from the file, keeping open tunnels; SIGTERM or SIGINT stops accepting
-tunnels, lets open ones finish for up to --drain-seconds (default 10), then stops.`
+tunnels, lets open ones finish for up to --drain-seconds (default 10), then stops.
+
+On a network that is not local the relay publishes its record only while peers can dial it: at an
+announced address, at a public address AutoNAT peers dialled back, or at a port the router mapped
+through UPnP IGD (asked for unless --no-port-mapping) and AutoNAT peers dialled back. /status and the
+log say which, or why not and what to do (docs/reachability.md). ${ANNOUNCE_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   listen: { type: 'string', multiple: true },
+  ...ANNOUNCE_FLAG,
+  'no-port-mapping': { type: 'boolean', default: false },
   bootstrap: { type: 'string', multiple: true },
   'max-bandwidth': { type: 'string' },
   'monthly-quota': { type: 'string' },
@@ -123,6 +133,7 @@ export const command: Command = {
     const payout = data.config.payout && parseHex(data.config.payout, 20)
     if (!payout)
       throw new Error(`${join(dir, 'config.json')}: a relay needs a payout address (weir init --payout 0x…)`)
+    const announce = settings.check(values => announceFlag(values.announce, data.network))
     const log = new Logger({ role: 'relay', level: live.logLevel, format: logFormat })
     const warnPrivate = (allow: boolean) => {
       if (allow)
@@ -134,14 +145,20 @@ export const command: Command = {
 
     const stopRequested = untilSignal()
     const bootstrap = [...data.network.bootstrap, ...(v.bootstrap ?? [])]
+    const peers = await openPeerKnowledge(dir)
     const host = await createHost({
+      datastore: peers,
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: v.listen,
+      announce,
       bootstrap,
+      local: data.network.local === true,
+      portMapping: v['no-port-mapping'] !== true,
       log,
     })
-    const directory = new RelayDirectory(host, data.network)
+    const directory = new RelayDirectory(host, data.network, Date.now, peers)
+    await directory.restore()
     directory.start()
     let probes: ProbeWatch | undefined
     // Relays validate and forward attestations too (docs/witness.md), keeping equivocation evidence.
@@ -171,19 +188,23 @@ export const command: Command = {
     })
     await publisher.start()
     // the relay's own records never come back to it over gossip: its registry learns them here
-    attestations.registry.add(publisher.current)
+    const learnOwnRecord = () => {
+      const own = publisher.current
+      if (own) attestations.registry.add(own)
+    }
+    learnOwnRecord()
     probes = new ProbeWatch({
       network: data.network,
       relay: data.identity.peerIdBytes,
       registryFor: epoch => {
-        attestations.registry.add(publisher.current)
+        learnOwnRecord()
         return attestations.registry.registryFor(epoch)
       },
       seedKnown: epoch => attestations.seeds.seedOf(epoch) !== undefined,
       log,
     })
     probes.start()
-    const stopWatchingAddresses = watchDialable(host, bootstrap, log)
+    const stopWatchingReachability = logReachability(host.services.reachability, log)
     const dashboard = new RelayDashboard(relay, {
       log,
       earnings:
@@ -242,13 +263,14 @@ export const command: Command = {
     })
     publisher.stop()
     probes.stop()
-    stopWatchingAddresses()
+    stopWatchingReachability()
     attestations.topic.stop()
     dashboard.stop()
     const cut = await relay.stop(drainMs)
     if (cut > 0) log.warn('drain time over: closed the tunnels still open', { closed: cut })
     await statusServer?.close()
     await host.stop()
+    await peers.close()
     log.info('stopped')
     return 0
   },

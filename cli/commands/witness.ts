@@ -1,13 +1,16 @@
 import { isIP } from 'node:net'
+import { join } from 'node:path'
+import { NETWORK_FILE, readNetworkFile } from '../../node/host/datadir.ts'
 import { SinkAddressError, startWitnessRole } from '../../witness/role.ts'
 import type { Command } from '../command.ts'
 import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
+import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
 import { type FlagValues, readSettings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... [--bootstrap MULTIADDR]... [--sink HOST:PORT]
-       [--status HOST:PORT] [--ledger URL] [--concurrency N] ${LOG_USAGE}
+const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--bootstrap MULTIADDR]...
+       [--sink HOST:PORT] [--status HOST:PORT] [--ledger URL] [--concurrency N] ${LOG_USAGE}
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
 TCP address probe circuits exit to (default 127.0.0.2:0; relays must be able to reach it), and must not
@@ -15,11 +18,12 @@ be an address the witness listens on: relays would know probes by where they exi
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
 The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses; the
 log goes to stderr. Every flag but --dir can also be set in DIR/config.json; flags on the command line
-win.`
+win. ${ANNOUNCE_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   listen: { type: 'string', multiple: true },
+  ...ANNOUNCE_FLAG,
   bootstrap: { type: 'string', multiple: true },
   sink: { type: 'string' },
   status: { type: 'string' },
@@ -34,12 +38,13 @@ export const command: Command = {
   async run(argv) {
     const settings = readSettings(argv, FLAGS)
     const v = settings.values
-    const { dir, sink, status, ledger, concurrency, log } = settings.check(witnessConfig)
+    const { dir, announce, sink, status, ledger, concurrency, log } = settings.check(witnessConfig)
 
     const stopRequested = untilSignal()
     const witness = await startWitnessRole({
       dir,
       ...(v.listen ? { listen: v.listen } : {}),
+      announce,
       ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
       sink,
       ...(status ? { status } : {}),
@@ -65,12 +70,17 @@ function witnessConfig(v: FlagValues<typeof FLAGS>) {
     throw new UsageError(
       `--sink is the address relays connect to: give one they can reach, not '${sink.host}'`,
     )
-  return {
-    dir: requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)'),
+  const dir = requireFlag(v.dir, 'dir', 'a witness data dir (weir network new makes witness-N/)')
+  const checked = {
+    dir,
     sink,
     status: v.status === undefined ? undefined : hostPortFlag(v.status, 'status'),
     ledger: v.ledger === undefined ? undefined : urlFlag(v.ledger, 'ledger', 'http://127.0.0.1:8080'),
     concurrency: intFlag(v.concurrency, 'concurrency', 2, 1, 64),
     log: roleLogger('witness', v),
   }
+  // whether an announced address may be private depends on the network: read only when there is one
+  const announce =
+    v.announce === undefined ? [] : announceFlag(v.announce, readNetworkFile(join(dir, NETWORK_FILE)))
+  return { ...checked, announce }
 }

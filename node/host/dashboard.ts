@@ -183,9 +183,11 @@ const RENDER = {
     card('Throughput (last 10 minutes)', rateChart('Relay throughput', s.throughput || [],
       { in: 'in (from clients)', out: 'out (to clients)' }), true),
     card('Reachability', [kv([
-      ['reachable from outside', s.reachability == null ? 'unknown (not tracked yet)' : String(s.reachability)],
+      ['reachable from outside', s.reachability ? s.reachability.state : 'unknown'],
+      ['why', s.reachability ? s.reachability.reason : ''],
+      ...(s.reachability && s.reachability.remedy ? [['what to do', s.reachability.remedy]] : []),
       ['peer id', s.peerId], ['network', s.network], ['connections', s.connections],
-    ]), el('h2', {}, ['Listen addresses']), list(s.addresses || [], 'none')]),
+    ]), el('h2', {}, ['Announced addresses']), list(s.addresses || [], 'none (no record is published)')]),
     card('Tunnels', [kv([['open now', s.openTunnels], ['opened since start', s.tunnels],
       ['bytes in', bytes(s.totals && s.totals.bytesIn)], ['bytes out', bytes(s.totals && s.totals.bytesOut)],
       ['known relays', (s.knownRelays || []).length]])]),

@@ -1,16 +1,20 @@
+import { autoNATv2 } from '@libp2p/autonat-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
-import type { ComponentLogger, PrivateKey } from '@libp2p/interface'
-import { kadDHT, passthroughMapper } from '@libp2p/kad-dht'
+import { type ComponentLogger, KEEP_ALIVE, type PrivateKey } from '@libp2p/interface'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
+import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { gossipScoring } from './gossip-scoring.ts'
 import type { Logger } from './log.ts'
+import { isDialableAddress, reachability } from './reachability.ts'
 
 /** Nothing listens publicly unless the operator asks for it. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -30,9 +34,25 @@ export interface HostOptions {
   networkId: string
   privateKey: PrivateKey
   listen?: string[]
+  /** Addresses to announce instead of the listen addresses (`--announce`). */
+  announce?: string[]
   bootstrap?: string[]
+  /**
+   * The network definition's `local`: a local network's nodes announce loopback and private addresses
+   * and always serve the DHT. Elsewhere a node announces only addresses dialable from the Internet
+   * (announced, or confirmed by AutoNAT v2), and serves the DHT only while it has one.
+   */
+  local: boolean
+  /** Asks the router to map the listening ports (UPnP IGD); never on a local network. */
+  portMapping?: boolean
   /** where a node that reaches none of its bootstrap peers says so */
   log?: Logger
+  /**
+   * Where the peer store (and the DHT's provider records) persist: peers once reached through a
+   * bootstrap address are redialled at the next start, which then needs no bootstrap address. In memory
+   * when absent.
+   */
+  datastore?: Datastore
   /** Where libp2p's debug logs go (the `DEBUG` environment variable's stderr logger by default). */
   logger?: ComponentLogger
 }
@@ -60,20 +80,28 @@ const connecting = () => ({
 
 /** The libp2p node every role runs on; roles register their own handlers and topics on it. */
 export async function createHost(options: HostOptions) {
+  const { local } = options
+  const portMapping = !local && options.portMapping === true
   const node = await createLibp2p({
     privateKey: options.privateKey,
     logger: options.logger,
-    addresses: { listen: options.listen ?? DEFAULT_LISTEN },
+    ...(options.datastore ? { datastore: options.datastore } : {}),
+    addresses: {
+      listen: options.listen ?? DEFAULT_LISTEN,
+      announce: options.announce ?? [],
+      ...(local ? {} : { announceFilter: (addresses: Multiaddr[]) => addresses.filter(isDialableAddress) }),
+    },
     ...connecting(),
     services: {
       identify: identify(),
       ping: ping(),
-      // The default mapper drops private and loopback addresses, which would hide local testnets and
-      // LAN deployments from each other; addresses from the DHT are only dialling hints anyway.
+      // On a local network the DHT passes loopback and private addresses on (the default mapper drops
+      // them) and always serves; elsewhere it serves once AutoNAT confirmed a public address.
       dht: kadDHT({
         protocol: protocolId(options.networkId, 'kad'),
-        clientMode: false,
-        peerInfoMapper: passthroughMapper,
+        ...(local
+          ? { clientMode: false, peerInfoMapper: passthroughMapper }
+          : { peerInfoMapper: removePrivateAddressesMapper }),
       }),
       pubsub: gossipsub({
         emitSelf: false,
@@ -81,6 +109,9 @@ export async function createHost(options: HostOptions) {
         fastMsgIdFn: fastMessageId,
         ...gossipScoring(options.networkId),
       }),
+      ...(local ? {} : { autonat: autoNATv2() }),
+      ...(portMapping ? { upnp: uPnPNAT() } : {}),
+      reachability: reachability({ local, portMapping }),
     },
   })
   keepBootstrapped(node, options.bootstrap ?? [], options.log)
@@ -117,7 +148,9 @@ export function fastMessageId(msg: { from?: Uint8Array; seqno?: Uint8Array }): s
 
 /**
  * Dials every bootstrap address we are not connected to, now and periodically, until the node stops. A
- * round in which every dial failed and no bootstrap peer is connected is a problem told on `log`.
+ * round in which every dial failed and no bootstrap peer is connected is a problem told on `log`. A peer
+ * reached is tagged keep-alive: libp2p redials it when the connection drops and, from a persistent peer
+ * store, when the node starts again.
  */
 function keepBootstrapped(node: Host, addresses: string[], log: Logger | undefined): void {
   const self = node.peerId.toString()
@@ -132,7 +165,12 @@ function keepBootstrapped(node: Host, addresses: string[], log: Logger | undefin
     const failures = await Promise.all(
       pending.map(target =>
         node.dial(target).then(
-          () => undefined,
+          connection => {
+            node.peerStore
+              .merge(connection.remotePeer, { tags: { [KEEP_ALIVE]: { value: 1 } } })
+              .catch(() => {})
+            return undefined
+          },
           (err: Error) => {
             node.logger.forComponent('weir:bootstrap').error('dial %a: %e', target, err)
             return `${target}: ${err.message}`

@@ -24,9 +24,11 @@ export interface NewNetworkOptions {
   chainId: number
   rewards?: Address
   genesis: number
+  /** a network of Internet hosts (no `local` in its definition), not one machine or LAN */
+  internet?: boolean
 }
 
-/** Creates a local network and the data dirs of its witnesses and committee; returns their paths. */
+/** Creates a network (local unless `internet`) and the data dirs of its witnesses and committee; returns their paths. */
 export function createLocalNetwork(o: NewNetworkOptions) {
   const witnessDirs = Array.from({ length: o.witnesses }, (_, i) => join(o.out, `witness-${i + 1}`))
   const ledgerDirs = Array.from({ length: o.committee }, (_, i) => join(o.out, `ledger-${i + 1}`))
@@ -57,6 +59,7 @@ export function createLocalNetwork(o: NewNetworkOptions) {
     emissionPerEpoch: o.emission.toString(),
     chain: o.rewards ? { chainId: o.chainId, rewards: o.rewards } : { chainId: o.chainId },
     bootstrap: [],
+    ...(o.internet ? {} : { local: true }),
   })
   mkdirSync(o.out, { recursive: true })
   writeNetworkFile(join(o.out, 'network.json'), network)

@@ -74,10 +74,14 @@ export class Logger {
     this.log(level, msg, fields, remedy)
   }
 
-  /** The condition `key` is over: logged once, and a later problem of that key is news again. */
-  resolved(key: string, msg: string, fields: LogFields = {}): void {
-    if (!this.open.delete(key)) return
+  /**
+   * The condition `key` is over: logged once, and a later problem of that key is news again. Returns
+   * whether it was logged (whether the problem was open).
+   */
+  resolved(key: string, msg: string, fields: LogFields = {}): boolean {
+    if (!this.open.delete(key)) return false
     this.log('info', msg, fields)
+    return true
   }
 
   /** The latest warnings and errors, newest last (whatever the level lets through). */

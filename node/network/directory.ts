@@ -3,6 +3,7 @@ import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { lpStream } from '@libp2p/utils'
 import { multiaddr } from '@multiformats/multiaddr'
+import { type Datastore, Key } from 'interface-datastore'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { epochAt } from '../../protocol/epoch.ts'
@@ -10,6 +11,7 @@ import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdToString } from '../../protocol/peer.ts'
 import {
   decodeRelayRecord,
+  encodeRelayRecord,
   MAX_RELAY_RECORD_BYTES,
   type RelayRecord,
   verifyRelayRecord,
@@ -27,6 +29,7 @@ export interface KnownRelay {
 }
 
 const RAW_CODEC = 0x55
+const STORED = '/weir/relays'
 const FETCH_TIMEOUT_MS = 5000
 const DISCOVER_TIMEOUT_MS = 20_000
 
@@ -53,10 +56,15 @@ export class RelayDirectory {
   private readonly recordProtocol: string
   private readonly limits: RecordLimits
 
+  /**
+   * `store`, when given, keeps every record this directory takes, so a restart begins with them
+   * (restore()); stale ones then age out by `fresh` like any other.
+   */
   constructor(
     private readonly host: Host,
     network: NetworkDefinition | string,
     private readonly now: () => number = Date.now,
+    private readonly store?: Datastore,
   ) {
     this.networkId = typeof network === 'string' ? network : network.id
     this.network = typeof network === 'string' ? undefined : network
@@ -87,6 +95,16 @@ export class RelayDirectory {
         this.fetch(evt.detail.peerId).catch(() => {})
       }
     })
+  }
+
+  /** Takes back the records kept in the store, each checked again as if just fetched. */
+  async restore(): Promise<number> {
+    let restored = 0
+    for await (const { value } of this.store?.query({ prefix: STORED }) ?? []) {
+      const record = this.check(value)
+      if (record !== undefined && this.take(record)) restored++
+    }
+    return restored
   }
 
   /** Known relays, best first by measured capacity (unmeasured last). */
@@ -124,8 +142,20 @@ export class RelayDirectory {
     if (known) known.capacityBps = capacityBps
   }
 
-  /** Adds a verified record if it is newer than what we have; returns whether it was. */
+  /** Adds a verified record if it is newer than what we have (and keeps it); returns whether it was. */
   add(record: RelayRecord): boolean {
+    if (!this.take(record)) return false
+    const store = this.store
+    if (store)
+      Promise.resolve()
+        .then(() =>
+          store.put(new Key(`${STORED}/${peerIdToString(record.relay)}`), encodeRelayRecord(record)),
+        )
+        .catch(() => {})
+    return true
+  }
+
+  private take(record: RelayRecord): boolean {
     const peerId = peerIdToString(record.relay)
     const known = this.relays.get(peerId)
     if (known && known.record.seq >= record.seq) return false

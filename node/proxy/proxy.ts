@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import { type Candidate, chooseRelays } from './circuit-choice.ts'
-import { createHost, type Host, peerIdOfAddress } from '../host/host.ts'
+import { createDialer, type Host, peerIdOfAddress } from '../host/host.ts'
 import type { Logger } from '../host/log.ts'
 import type { RelayHealth } from './relay-health.ts'
 import type { ProxySession } from './session.ts'
@@ -216,7 +216,7 @@ export async function learnNetworkId(
   relay: Multiaddr,
   options: { signal?: AbortSignal } = {},
 ): Promise<string> {
-  const probe = await createHost({ networkId: 'probe', privateKey: await generateKeyPair('Ed25519') })
+  const probe = await createDialer(await generateKeyPair('Ed25519'))
   try {
     const protocols = await new Promise<string[]>((resolve, reject) => {
       probe.addEventListener('peer:identify', evt => resolve(evt.detail.protocols))

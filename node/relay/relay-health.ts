@@ -1,62 +1,8 @@
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Attestation } from '../../protocol/attestation.ts'
 import { graceEnd, epochAt } from '../../protocol/epoch.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
 import { isEligible, type Registry, relayKey } from '../../protocol/registry.ts'
-import type { Host } from '../host/host.ts'
 import type { Logger } from '../host/log.ts'
-import { classifyAddress, parseIp } from './exit-policy.ts'
-import { ipOfMultiaddr } from './own-addresses.ts'
-
-/** How far an address reaches: this machine, a private network, the Internet. */
-type Reach = 0 | 1 | 2
-
-function reachOf(ip: string): Reach | undefined {
-  const parsed = parseIp(ip)
-  if (parsed === undefined) return undefined
-  const kind = classifyAddress(parsed)
-  return kind === 'loopback' ? 0 : kind === 'public' ? 2 : kind === 'unspecified' ? undefined : 1
-}
-
-/**
- * Whether the network's peers can dial this relay: it needs an address that reaches as far as its
- * bootstrap peers are (a testnet on 127.0.0.1 dials loopback; a network of public peers needs a public
- * address). Told on the log once, with what to do, and again once it clears.
- */
-export function watchDialable(host: Host, bootstrap: readonly string[], log: Logger): () => void {
-  const needed = Math.max(
-    0,
-    ...bootstrap.flatMap(a => {
-      const ip = ipOfMultiaddr(multiaddr(a))
-      return ip === undefined ? [] : (reachOf(ip) ?? [])
-    }),
-  )
-  const check = () => {
-    const addresses = host.getMultiaddrs()
-    const reach = addresses.flatMap(a => {
-      const ip = ipOfMultiaddr(a)
-      // a DNS name is the operator's statement that it resolves to something dialable
-      return ip === undefined ? [2] : (reachOf(ip) ?? [])
-    })
-    if (reach.some(r => r >= needed)) {
-      log.resolved('dialable', 'this relay has a dialable address again', { addresses: addresses.length })
-      return
-    }
-    log.problem(
-      'dialable',
-      addresses.length === 0
-        ? 'no dialable address: the relay listens nowhere'
-        : `no dialable address: the relay listens only on ${needed === 2 ? 'loopback or private' : 'loopback'} addresses, which the network's peers cannot reach`,
-      needed === 2
-        ? 'listen on a public address (--listen /ip4/0.0.0.0/tcp/4001) and forward that TCP port on the router to this machine'
-        : 'listen on an address the network can reach, e.g. --listen /ip4/0.0.0.0/tcp/4001',
-      { addresses: addresses.map(String).join(' ') },
-    )
-  }
-  check()
-  host.addEventListener('self:peer:update', check)
-  return () => host.removeEventListener('self:peer:update', check)
-}
 
 export interface ProbeWatchOptions {
   network: NetworkDefinition

@@ -11,6 +11,9 @@ import { rendezvousKey, type RelayDirectory } from '../network/directory.ts'
 import { type Host, protocolId, topic } from '../host/host.ts'
 import type { Identity } from '../host/identity.ts'
 
+// How soon a relay whose provider record no DHT server took tries again.
+const PROVIDE_RETRY_MS = 5000
+
 export interface RecordPublisherOptions {
   network: NetworkDefinition
   identity: Identity
@@ -29,13 +32,19 @@ export interface RecordPublisherOptions {
 /**
  * Keeps this relay's signed record current (a new sequence number whenever its addresses or the epoch
  * change, and at least every `republishMs`), gossips it on the relays topic, serves it over `/record`
- * and provides the network's rendezvous key in the DHT.
+ * and provides the network's rendezvous key in the DHT. The addresses are those libp2p announces, which
+ * on a network that is not local are only ones dialable from the Internet; while there is none the relay
+ * publishes nothing, so it is neither registered nor assigned witnesses that could not reach it.
  */
 export class RecordPublisher {
   private record: RelayRecord | undefined
+  /** the last sequence number signed: a record after a spell without one still supersedes the old */
+  private seq = 0
   private timer: NodeJS.Timeout | undefined
   private genesisTimer: NodeJS.Timeout | undefined
   private provided = false
+  private providing = false
+  private provideTimer: NodeJS.Timeout | undefined
   private readonly now: () => number
   private maxBandwidthBps: number
   private exits: ExitSummary | undefined
@@ -49,7 +58,8 @@ export class RecordPublisher {
     this.exits = options.exits
   }
 
-  get current(): RelayRecord {
+  /** The current record; undefined while the relay has no dialable address. */
+  get current(): RelayRecord | undefined {
     return this.refresh()
   }
 
@@ -57,7 +67,9 @@ export class RecordPublisher {
     const protocol = protocolId(this.options.network.id, 'record')
     await this.host.handle(protocol, async stream => {
       try {
-        await lpStream(stream).write(encodeRelayRecord(this.refresh()), { signal: AbortSignal.timeout(5000) })
+        const record = this.refresh()
+        if (record === undefined) throw new Error('no dialable address: no record to serve')
+        await lpStream(stream).write(encodeRelayRecord(record), { signal: AbortSignal.timeout(5000) })
         await stream.close({ signal: AbortSignal.timeout(5000) })
       } catch (err) {
         stream.abort(err as Error)
@@ -94,10 +106,11 @@ export class RecordPublisher {
   stop(): void {
     clearInterval(this.timer)
     clearTimeout(this.genesisTimer)
+    clearTimeout(this.provideTimer)
   }
 
-  /** Re-signs when anything in the record changed; returns the current record. */
-  private refresh(force = false): RelayRecord {
+  /** Re-signs when anything in the record changed; returns the current record, if there is one. */
+  private refresh(force = false): RelayRecord | undefined {
     const { network, identity, payout } = this.options
     const maxBandwidthBps = this.maxBandwidthBps
     const now = this.now()
@@ -107,13 +120,17 @@ export class RecordPublisher {
       .slice(0, 16)
     const epoch = Math.max(0, epochAt(network, now))
     const old = this.record
+    if (addrs.length === 0) {
+      this.record = undefined
+      return undefined
+    }
     if (!force && old && old.epoch === epoch && old.addrs.join(' ') === addrs.join(' ')) return old
     this.record = signRelayRecord(
       {
         net: network.id,
         relay: identity.peerIdBytes,
         epoch,
-        seq: Math.max(now, (old?.seq ?? 0) + 1),
+        seq: Math.max(now, this.seq + 1),
         addrs,
         payout,
         maxBandwidthBps,
@@ -121,6 +138,7 @@ export class RecordPublisher {
       },
       identity.key.seed,
     )
+    this.seq = this.record.seq
     this.options.directory.add(this.record)
     return this.record
   }
@@ -128,20 +146,37 @@ export class RecordPublisher {
   private tick(force = false): void {
     const before = this.record
     const record = this.refresh(force)
+    if (record === undefined) return
     if (record !== before && epochAt(this.options.network, this.now()) >= 0) {
       this.host.services.pubsub
         .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
         .catch(() => {})
     }
-    if (!this.provided) {
-      rendezvousKey(this.options.network.id)
-        .then(key => this.host.contentRouting.provide(key, { signal: AbortSignal.timeout(30_000) }))
-        .then(
-          () => {
-            this.provided = true
-          },
-          () => {},
-        )
+    if (!this.provided && !this.providing) {
+      this.providing = true
+      this.provide()
+        .catch(() => false)
+        .then(reached => {
+          this.providing = false
+          this.provided = reached
+          if (reached || this.host.status !== 'started') return
+          clearTimeout(this.provideTimer)
+          this.provideTimer = setTimeout(() => this.tick(), PROVIDE_RETRY_MS)
+          this.provideTimer.unref()
+        })
     }
+  }
+
+  /**
+   * Provides the rendezvous key; resolves with whether a DHT server took the provider record. A relay
+   * that provides before it knows one (its bootstrap peers are still being dialled, or none serves the
+   * DHT yet) stores the record only itself, where nobody looks: it tries again until one takes it.
+   */
+  private async provide(): Promise<boolean> {
+    const key = await rendezvousKey(this.options.network.id)
+    let reached = 0
+    for await (const event of this.host.services.dht.provide(key, { signal: AbortSignal.timeout(30_000) }))
+      if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') reached++
+    return reached > 0
   }
 }

@@ -141,6 +141,7 @@ export class Relay implements StatusSource {
       peerId: this.host.peerId.toString(),
       network: options.networkId,
       addresses: this.host.getMultiaddrs().map(a => a.toString()),
+      reachability: this.host.services.reachability.current(),
       connections: this.host.getConnections().length,
       openTunnels: meter.openTunnels,
       tunnels: meter.tunnels,

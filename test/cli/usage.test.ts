@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
@@ -87,6 +87,39 @@ describe('cli: help and usage errors', () => {
       assert.match(r.err, new RegExp(`usage: weir ${argv[0]}`))
     })
   }
+
+  it('makes local networks unless told --internet, and there refuses to announce a private address', async () => {
+    const made = async (name: string, ...flags: string[]) => {
+      const out = join(dir, name)
+      const r = await weir('network', 'new', '--out', out, '--witnesses', '1', '--committee', '1', ...flags)
+      assert.equal(r.code, 0, r.err)
+      return join(out, 'network.json')
+    }
+    const read = (path: string) => JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+    assert.equal(read(await made('local-net')).local, true)
+    const internet = await made('internet-net', '--internet')
+    assert.equal('local' in read(internet), false)
+    const relayDir = join(dir, 'internet-relay')
+    const init = await weir(
+      'init',
+      '--dir',
+      relayDir,
+      '--network',
+      internet,
+      '--payout',
+      `0x${'ab'.repeat(20)}`,
+    )
+    assert.equal(init.code, 0, init.err)
+    const privateOne = await weir('relay', '--dir', relayDir, '--announce', '/ip4/192.168.1.5/tcp/4001')
+    assert.equal(privateOne.code, 2, privateOne.err)
+    assert.match(privateOne.err, /--announce \/ip4\/192\.168\.1\.5\/tcp\/4001: a loopback or private address/)
+    const notOne = await weir('relay', '--dir', relayDir, '--announce', 'my-router')
+    assert.equal(notOne.code, 2, notOne.err)
+    assert.match(
+      notOne.err,
+      /--announce expects a multiaddr such as \/ip4\/203\.0\.113\.7\/tcp\/4001, got 'my-router'/,
+    )
+  })
 
   it("exits 2 and names the config file's key when a setting there is wrong", async () => {
     writeFileSync(join(dir, 'config.json'), JSON.stringify({ 'max-tunnels': 'many' }))

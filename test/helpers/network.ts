@@ -94,6 +94,7 @@ export function testNetwork(o: TestNetworkOptions = {}): TestNetwork {
     emissionPerEpoch: '1000000000000000000000',
     chain: { chainId: 31337 },
     bootstrap: [],
+    local: true,
     ...o.overrides,
   }
   const byText = new Map(witnesses.map(w => [w.text, w]))

@@ -29,6 +29,7 @@ const { values: v } = parseArgs({
 const network = readNetworkFile(v.network as string)
 const keys = Array.from({ length: Number(v.count) }, () => generateEd25519())
 const host = await createHost({
+  local: true,
   networkId: network.id,
   privateKey: await generateKeyPair('Ed25519'),
   listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -221,7 +221,11 @@ export function attestationsFor(
 
 /** A bare libp2p node for tests: publishes like a witness or relay would, on the network's topics. */
 export async function testPeer(net: NetworkDefinition, dial: string[]) {
-  const host = await createHost({ networkId: net.id, privateKey: await generateKeyPair('Ed25519') })
+  const host = await createHost({
+    local: true,
+    networkId: net.id,
+    privateKey: await generateKeyPair('Ed25519'),
+  })
   await Promise.all(dial.map(a => host.dial(multiaddr(a))))
   for (const name of ['attestations', 'relays', 'votes']) host.services.pubsub.subscribe(topic(net.id, name))
   const peer = {

@@ -211,7 +211,7 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
 
   it('refuses malformed tunnel requests, resets slow ones, and keeps serving', async function () {
     this.timeout(30_000)
-    const client = await createHost({ networkId, privateKey: await generateKeyPair('Ed25519') })
+    const client = await createHost({ local: true, networkId, privateKey: await generateKeyPair('Ed25519') })
     try {
       const relayA = multiaddr(relays.a!.addresses[0]!)
       const open = () => client.dialProtocol(relayA, protocolId(networkId, 'tunnel'))

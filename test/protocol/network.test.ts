@@ -67,6 +67,15 @@ describe('network definition', () => {
     assert.deepEqual(networkDefinitionToJson(loadNetworkDefinition(text)), networkDefinitionToJson(net))
   })
 
+  it('is not local unless it says so, and keeps a local one local through its JSON form', () => {
+    const plain = parseNetworkDefinition(exampleJson())
+    assert.equal(plain.local, undefined)
+    assert.equal('local' in networkDefinitionToJson(plain), false)
+    const local = parseNetworkDefinition({ ...exampleJson(), local: true })
+    assert.equal(local.local, true)
+    assert.equal(loadNetworkDefinition(JSON.stringify(networkDefinitionToJson(local))).local, true)
+  })
+
   it('lower-cases addresses', () => {
     const o = exampleJson()
     const signer = committee(o)[0]?.signer as string
@@ -186,6 +195,7 @@ describe('network definition', () => {
       o => Object.assign(o, { bootstrap: Array(101).fill('/ip4/1.2.3.4') }),
       'bootstrap',
     ],
+    ['local false (it is true or left out)', o => Object.assign(o, { local: false }), 'local'],
   ]
   for (const [name, change, field] of cases) {
     it(`names ${field} when ${name}`, () => expectFieldError(change, field))

@@ -195,7 +195,7 @@ describe('witness against real relays', function () {
     const dir = join(work, 'control')
     mkdirSync(dir)
     const identity = createIdentity(dir, control)
-    const host = await createHost({ networkId: network.id, privateKey: identity.libp2pKey })
+    const host = await createHost({ local: true, networkId: network.id, privateKey: identity.libp2pKey })
     hosts.push(host)
     const sink = await ProbeSink.listen()
     const rogue = multiaddr(addresses.get('favours-witnesses') as string)

@@ -43,6 +43,7 @@ const { values: v } = parseArgs({
 const data = loadDataDir(v.dir as string)
 const rate = Number(v['max-bandwidth'])
 const host = await createHost({
+  local: true,
   networkId: data.network.id,
   privateKey: data.identity.libp2pKey,
   listen: [v.listen as string],

@@ -52,6 +52,7 @@ const relays = await Promise.all(
   (v.dir ?? []).map(async (dir, i) => {
     const data = loadDataDir(dir)
     const host = await createHost({
+      local: true,
       networkId: data.network.id,
       privateKey: data.identity.libp2pKey,
       listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -10,6 +10,7 @@ describe('libp2p host', () => {
 
   const host = async (listen: string[]) => {
     const h = await createHost({
+      local: true,
       networkId: 'host-test',
       privateKey: await generateKeyPair('Ed25519'),
       listen,

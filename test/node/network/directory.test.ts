@@ -31,7 +31,12 @@ describe('relay records and the relay directory', () => {
     const dir = mkdtempSync(join(tmpdir(), 'weir-dir-'))
     dirs.push(dir)
     const identity = createIdentity(dir)
-    const host = await createHost({ networkId: network.id, privateKey: identity.libp2pKey, bootstrap })
+    const host = await createHost({
+      local: true,
+      networkId: network.id,
+      privateKey: identity.libp2pKey,
+      bootstrap,
+    })
     hosts.push(host)
     const directory = new RelayDirectory(host, network)
     directory.start()
@@ -48,6 +53,7 @@ describe('relay records and the relay directory', () => {
 
   async function startClient(bootstrap: string[]) {
     const host = await createHost({
+      local: true,
       networkId: network.id,
       privateKey: await generateKeyPair('Ed25519'),
       bootstrap,

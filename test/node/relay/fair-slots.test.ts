@@ -23,6 +23,7 @@ const toLoopback = async (): Promise<ExitDecision> => ({ ok: true, address: '127
 
 async function newHost(privateKey?: PrivateKey): Promise<Host> {
   return createHost({
+    local: true,
     networkId: NET,
     privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
     listen: ['/ip4/127.0.0.1/tcp/0'],

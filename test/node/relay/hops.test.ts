@@ -18,6 +18,7 @@ const NET = 'hops-test'
 
 async function newHost(privateKey?: PrivateKey): Promise<Host> {
   return createHost({
+    local: true,
     networkId: NET,
     privateKey: privateKey ?? (await generateKeyPair('Ed25519')),
     listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -157,6 +157,7 @@ describe('operating weir relay (real processes)', function () {
       }),
     ])
     client = await createHost({
+      local: true,
       networkId,
       privateKey: await generateKeyPair('Ed25519'),
       listen: ['/ip4/127.0.0.1/tcp/0'],

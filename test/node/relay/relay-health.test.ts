@@ -1,13 +1,11 @@
 import assert from 'node:assert/strict'
-import { multiaddr } from '@multiformats/multiaddr'
-import type { Host } from '../../../node/host/host.ts'
 import { Logger } from '../../../node/host/log.ts'
-import { ProbeWatch, watchDialable } from '../../../node/relay/relay-health.ts'
+import { ProbeWatch } from '../../../node/relay/relay-health.ts'
 import type { Attestation } from '../../../protocol/attestation.ts'
 import type { NetworkDefinition } from '../../../protocol/network.ts'
 import { type Registry, relayKey } from '../../../protocol/registry.ts'
 
-// What a relay tells its operator about being reachable and probed: pure logic, fed by hand.
+// What a relay tells its operator about being probed: pure logic, fed by hand.
 
 function logger() {
   const lines: { level: string; msg: string; remedy?: string }[] = []
@@ -19,58 +17,6 @@ function logger() {
   })
   return { log, lines }
 }
-
-/** Just what watchDialable reads of a libp2p host. */
-function fakeHost(addresses: string[]) {
-  const listeners = new Set<() => void>()
-  const host = {
-    getMultiaddrs: () => addresses.map(a => multiaddr(a)),
-    addEventListener: (_: string, f: () => void) => listeners.add(f),
-    removeEventListener: (_: string, f: () => void) => listeners.delete(f),
-  }
-  return {
-    host: host as unknown as Host,
-    update(next: string[]) {
-      addresses = next
-      for (const f of listeners) f()
-    },
-  }
-}
-
-describe('relay health: dialable address', () => {
-  it('on a loopback testnet, loopback addresses will do', () => {
-    const { log, lines } = logger()
-    const { host } = fakeHost(['/ip4/127.0.0.1/tcp/4001'])
-    watchDialable(host, ['/ip4/127.0.0.1/tcp/5000'], log)()
-    assert.deepEqual(lines, [])
-  })
-
-  it('with public bootstrap peers, says once that only private addresses are no good, and when that ends', () => {
-    const { log, lines } = logger()
-    const { host, update } = fakeHost(['/ip4/127.0.0.1/tcp/4001', '/ip4/192.168.1.5/tcp/4001'])
-    const stop = watchDialable(host, ['/ip4/203.0.114.7/tcp/4001/p2p/x', '/dns4/boot.example/tcp/4001'], log)
-    update(['/ip4/127.0.0.1/tcp/4001', '/ip4/192.168.1.5/tcp/4001', '/ip4/10.0.0.2/tcp/4001'])
-    update(['/ip4/127.0.0.1/tcp/4001', '/ip4/198.51.99.3/tcp/4001'])
-    stop()
-    assert.deepEqual(
-      lines.map(l => [l.level, l.msg, l.remedy]),
-      [
-        [
-          'warn',
-          "no dialable address: the relay listens only on loopback or private addresses, which the network's peers cannot reach",
-          'listen on a public address (--listen /ip4/0.0.0.0/tcp/4001) and forward that TCP port on the router to this machine',
-        ],
-        ['info', 'this relay has a dialable address again', undefined],
-      ],
-    )
-  })
-
-  it('says so when the relay listens nowhere', () => {
-    const { log, lines } = logger()
-    watchDialable(fakeHost([]).host, [], log)()
-    assert.equal(lines[0]?.msg, 'no dialable address: the relay listens nowhere')
-  })
-})
 
 describe('relay health: no probe this epoch', () => {
   const network = {

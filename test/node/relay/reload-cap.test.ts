@@ -36,6 +36,7 @@ describe('weir relay: SIGHUP lowers the cap of open tunnels (real process)', fun
     await new Promise<void>(resolve => source.listen(0, '127.0.0.1', resolve))
     procs.run(['network', 'new', '--out', join(work, 'net'), '--witnesses', '1', '--committee', '1'])
     client = await createHost({
+      local: true,
       networkId: JSON.parse(readFileSync(join(work, 'net', 'network.json'), 'utf8')).id,
       privateKey: await generateKeyPair('Ed25519'),
       listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -18,8 +18,8 @@ describe('the exit channel over a libp2p stream', () => {
   before(async () => {
     relayKey = await generateKeyPair('Ed25519')
     ;[relay, client] = await Promise.all([
-      createHost({ networkId: NET, privateKey: relayKey, listen: ['/ip4/127.0.0.1/tcp/0'] }),
-      createHost({ networkId: NET, privateKey: await generateKeyPair('Ed25519'), listen: [] }),
+      createHost({ local: true, networkId: NET, privateKey: relayKey, listen: ['/ip4/127.0.0.1/tcp/0'] }),
+      createHost({ local: true, networkId: NET, privateKey: await generateKeyPair('Ed25519'), listen: [] }),
     ])
   })
 

@@ -19,6 +19,7 @@ describe('libp2p stream as a Node Duplex', () => {
 
   const host = async () => {
     const h = await createHost({
+      local: true,
       networkId: 'duplex-test',
       privateKey: await generateKeyPair('Ed25519'),
       listen: ['/ip4/127.0.0.1/tcp/0'],

@@ -36,6 +36,7 @@ async function startRelay(observe: boolean): Promise<Observed> {
   const logs: string[] = []
   const bytes: Buffer[] = []
   const host = await createHost({
+    local: true,
     networkId: NET,
     privateKey,
     listen: ['/ip4/127.0.0.1/tcp/0'],
@@ -117,7 +118,12 @@ describe('a 2-hop circuit hides the destination from the first relay', () => {
 
   before(async () => {
     ;[a, b] = await Promise.all([startRelay(true), startRelay(false)])
-    client = await createHost({ networkId: NET, privateKey: await generateKeyPair('Ed25519'), listen: [] })
+    client = await createHost({
+      local: true,
+      networkId: NET,
+      privateKey: await generateKeyPair('Ed25519'),
+      listen: [],
+    })
     await b.host.dial(a.host.getMultiaddrs()[0]!)
     target = createServer({ allowHalfOpen: true }, socket => {
       socket.on('error', () => {})
