@@ -1,13 +1,5 @@
 import { equalBytes } from './bytes.ts'
-import {
-  bytesField,
-  decodeFields,
-  decodeVersionedFields,
-  encodeFields,
-  signingBytes,
-  text,
-  uint,
-} from './codec.ts'
+import { bytesField, decodeVersionedFields, encodeFields, signingBytes, text, uint } from './codec.ts'
 import { signEd25519, verifyEd25519 } from './ed25519.ts'
 import { PEER_ID_BYTES, publicKeyOfPeerId } from './peer.ts'
 
