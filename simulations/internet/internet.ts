@@ -159,7 +159,9 @@ export class EmulatedInternet {
   private async startGateway(router: HomeRouter): Promise<void> {
     const conf = join(this.workDir, `${router.name}-miniupnpd.conf`)
     writeFileSync(conf, gatewayConfig(router))
-    const daemon = router.ns.spawn('miniupnpd', ['-d', '-f', conf])
+    // its own pid file: the default one in /var/run would stop a second emulated Internet's gateway
+    const pid = join(this.workDir, `${router.name}-miniupnpd.pid`)
+    const daemon = router.ns.spawn('miniupnpd', ['-d', '-f', conf, '-P', pid])
     let log = ''
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
