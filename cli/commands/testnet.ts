@@ -5,16 +5,23 @@ import {
   shortestEpochSeconds,
   testnetTiming,
 } from '../../simulations/testnet/feasibility.ts'
-import { runTestnet, type TestnetReport } from '../../simulations/testnet/testnet.ts'
+import {
+  runTestnet,
+  spreadCapacities,
+  TOP_CAPACITY_BPS,
+  type TestnetReport,
+} from '../../simulations/testnet/testnet.ts'
+import { parseRate } from '../../node/relay/rate.ts'
 import { probeBudgetMs } from '../../witness/schedule.ts'
 import type { Command } from '../command.ts'
 import { intFlag, parseFlags, UsageError } from '../args.ts'
 
 const USAGE = `weir testnet [--relays 8] [--witnesses 4] [--ledgers 4] [--epoch-seconds N] [--epochs 3]
-       [--out DIR] [--json] [--linger]
+       [--max-bandwidth 20MB/s] [--out DIR] [--json] [--linger]
 
 Runs a whole network on loopback (each relay on its own 127.0.1.N, the rest on 127.0.0.1): Anvil with
-the contracts, every role as its own process (relays shaped to capacities spread over 1-20 MB/s), a
+the contracts, every role as its own process (relays shaped to capacities spread from 1 MB/s up to
+--max-bandwidth, 20 MB/s by default: a busier machine measures lower caps more closely), a
 synthetic client pushing traffic through weir proxy. The ledgers anchor each certified epoch and every
 relay claims. Witnesses take probe leases from the run so that, on one machine, probes never share a
 relay (each relay is probed by one witness per epoch) and run one at a time per two cores. An epoch must hold every relay's probe even when the
@@ -86,6 +93,19 @@ function jsonReport({ epochs, dashboards }: TestnetReport) {
   }
 }
 
+/** --max-bandwidth: the fastest relay's cap, at least 2 MB/s so that the spread from 1 MB/s is one */
+function topCapacity(text: string | undefined): number {
+  if (text === undefined) return TOP_CAPACITY_BPS
+  let bps: number
+  try {
+    bps = parseRate(text)
+  } catch (err) {
+    throw new UsageError(`--max-bandwidth ${(err as Error).message}`)
+  }
+  if (bps < 2_000_000) throw new UsageError(`--max-bandwidth expects at least 2MB/s, got '${text}'`)
+  return bps
+}
+
 export const command: Command = {
   summary: 'run a whole local network through its full cycle and report it',
   usage: USAGE,
@@ -96,6 +116,7 @@ export const command: Command = {
       ledgers: { type: 'string' },
       'epoch-seconds': { type: 'string' },
       epochs: { type: 'string' },
+      'max-bandwidth': { type: 'string' },
       out: { type: 'string' },
       json: { type: 'boolean', default: false },
       linger: { type: 'boolean', default: false },
@@ -149,6 +170,7 @@ export const command: Command = {
         ledgers: intFlag(v.ledgers, 'ledgers', 4, 1, 16),
         epochSeconds,
         epochs: intFlag(v.epochs, 'epochs', 3, 1, 100),
+        capacities: spreadCapacities(relays, topCapacity(v['max-bandwidth'])),
         ...(v.out === undefined ? {} : { out: v.out }),
         progress: line =>
           console.error(`[${((Date.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}`),

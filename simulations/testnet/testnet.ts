@@ -86,10 +86,17 @@ const WITNESS_PROCESS = new URL(`./witness-process${extname(import.meta.url)}`, 
 const BACKGROUND = 10
 const background = { niceness: BACKGROUND }
 
-/** Capacities spread evenly over 1–20 MB/s, rounded to whole 100 kB/s. */
-export function spreadCapacities(count: number): number[] {
-  if (count === 1) return [10 * MB]
-  return Array.from({ length: count }, (_, i) => Math.round((1 + (19 * i) / (count - 1)) * 10) * 100_000)
+/** The fastest relay's capacity unless asked otherwise. */
+export const TOP_CAPACITY_BPS = 20 * MB
+
+/** Capacities spread evenly from 1 MB/s up to `topBps` (one relay: half of it), in whole 100 kB/s. */
+export function spreadCapacities(count: number, topBps = TOP_CAPACITY_BPS): number[] {
+  const top = topBps / MB
+  if (count === 1) return [Math.round(top * 5) * 100_000]
+  return Array.from(
+    { length: count },
+    (_, i) => Math.round((1 + ((top - 1) * i) / (count - 1)) * 10) * 100_000,
+  )
 }
 
 async function getJson<S extends v.GenericSchema>(url: string, schema: S): Promise<v.InferOutput<S>> {

@@ -43,8 +43,7 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
   let dnsServer: Socket | undefined
   const dnsQueries: string[] = []
 
-  async function startRelay(name: string, flags: string[]): Promise<RelayInfo> {
-    const dir = join(work, name)
+  function initRelayDir(dir: string): void {
     procs.run([
       'init',
       '--dir',
@@ -54,6 +53,11 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
       '--payout',
       `0x${'ab'.repeat(20)}`,
     ])
+  }
+
+  async function startRelay(name: string, flags: string[]): Promise<RelayInfo> {
+    const dir = join(work, name)
+    initRelayDir(dir)
     const { info } = await procs.start<RelayInfo>([
       'relay',
       '--dir',
@@ -270,7 +274,9 @@ describe('weir relay and weir proxy (real processes, curl)', function () {
   })
 
   it('exits cleanly on SIGTERM', async () => {
-    const { child } = await procs.start<RelayInfo>(['relay', '--dir', join(work, 'strict')])
+    // a data dir of its own: one is open in one process at a time
+    initRelayDir(join(work, 'sigterm'))
+    const { child } = await procs.start<RelayInfo>(['relay', '--dir', join(work, 'sigterm')])
     child.kill('SIGTERM')
     assert.equal(await exited(child), 0)
   })
