@@ -60,33 +60,24 @@ describe('pinned vectors', () => {
     assert.deepEqual(networkDefinitionToJson(net), network.normalised)
   })
 
-  it('relay records of version 2 (with the exit policy): signing bytes, signature, encoding, id', () => {
-    for (const v of load('relay-records-v2.json')) {
-      const body: RelayRecordBody = { ...v.body, relay: b(v.body.relay), payout: b(v.body.payout) }
-      const record = signRelayRecord(body, b(v.signerSeed))
-      const bytes = encodeRelayRecord(record)
-      assert.equal(to0x(record.signature), v.signature)
-      assert.equal(to0x(bytes), v.bytes)
-      assert.equal(to0x(signingBytes('weir/relay-record/v2', net.id, unsigned(bytes))), v.signingBytes)
-      assert.equal(to0x(itemId('relay-record', bytes)), v.id)
-      assert.deepEqual(decodeRelayRecord(b(v.bytes)), record)
-      assert.ok(verifyRelayRecord(record))
-    }
-  })
-
-  it('relay records: signing bytes, signature, encoding, id', () => {
-    for (const v of load('relay-records.json')) {
-      const body: RelayRecordBody = { ...v.body, relay: b(v.body.relay), payout: b(v.body.payout) }
-      const record = signRelayRecord(body, b(v.signerSeed))
-      const bytes = encodeRelayRecord(record)
-      assert.equal(to0x(record.signature), v.signature)
-      assert.equal(to0x(bytes), v.bytes)
-      assert.equal(to0x(signingBytes('weir/relay-record/v1', net.id, unsigned(bytes))), v.signingBytes)
-      assert.equal(to0x(itemId('relay-record', bytes)), v.id)
-      assert.deepEqual(decodeRelayRecord(b(v.bytes)), record)
-      assert.ok(verifyRelayRecord(record))
-    }
-  })
+  for (const [file, tag] of [
+    ['relay-records.json', 'weir/relay-record/v1'],
+    ['relay-records-v2.json', 'weir/relay-record/v2'],
+  ] as const) {
+    it(`relay records (${file}): signing bytes, signature, encoding, id`, () => {
+      for (const v of load(file)) {
+        const body: RelayRecordBody = { ...v.body, relay: b(v.body.relay), payout: b(v.body.payout) }
+        const record = signRelayRecord(body, b(v.signerSeed))
+        const bytes = encodeRelayRecord(record)
+        assert.equal(to0x(record.signature), v.signature)
+        assert.equal(to0x(bytes), v.bytes)
+        assert.equal(to0x(signingBytes(tag, net.id, unsigned(bytes))), v.signingBytes)
+        assert.equal(to0x(itemId('relay-record', bytes)), v.id)
+        assert.deepEqual(decodeRelayRecord(b(v.bytes)), record)
+        assert.ok(verifyRelayRecord(record))
+      }
+    })
+  }
 
   for (const [file, tag] of [
     ['attestations.json', 'weir/attestation/v1'],

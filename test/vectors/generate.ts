@@ -90,20 +90,20 @@ const recordBodies: (RelayRecordBody & { signer: string })[] = [
   payout: sha256(utf8(`weir-vectors/payout/${label}`)).subarray(0, 20),
   maxBandwidthBps: 12_500_000 * (r as number),
 }))
-const records = recordBodies.map(({ signer, ...body }) => {
+/** A relay record's vector: the body, signed by `signer`, under the signing tag of its version. */
+function recordVector(body: RelayRecordBody, signer: string, tag: string) {
   const record = signRelayRecord(body, seedOf(signer))
   const bytes = encodeRelayRecord(record)
   return {
     signerSeed: hex(seedOf(signer)),
     body: { ...body, relay: hex(body.relay), payout: hex(body.payout) },
-    signingBytes: hex(
-      signingBytes('weir/relay-record/v1', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1))),
-    ),
+    signingBytes: hex(signingBytes(tag, net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1)))),
     signature: hex(record.signature),
     bytes: hex(bytes),
     id: hex(itemId('relay-record', bytes)),
   }
-})
+}
+const records = recordBodies.map(({ signer, ...body }) => recordVector(body, signer, 'weir/relay-record/v1'))
 write('relay-records.json', records)
 
 // relay records of version 2, with exit policies: relay 1 allows web ports over both families, relay 2
@@ -115,18 +115,7 @@ const exitPolicies: NonNullable<RelayRecordBody['exits']>[] = [
 const recordsV2 = exitPolicies.map((exits, i) => {
   const { signer, ...v1 } = recordBodies[i + 1] as RelayRecordBody & { signer: string }
   const body: RelayRecordBody = { ...v1, seq: v1.seq + 1, exits }
-  const record = signRelayRecord(body, seedOf(signer))
-  const bytes = encodeRelayRecord(record)
-  return {
-    signerSeed: hex(seedOf(signer)),
-    body: { ...body, relay: hex(body.relay), payout: hex(body.payout) },
-    signingBytes: hex(
-      signingBytes('weir/relay-record/v2', net.id, encodeFields(encodeFieldsOf(bytes).slice(0, -1))),
-    ),
-    signature: hex(record.signature),
-    bytes: hex(bytes),
-    id: hex(itemId('relay-record', bytes)),
-  }
+  return recordVector(body, signer, 'weir/relay-record/v2')
 })
 write('relay-records-v2.json', recordsV2)
 
