@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import { connect } from 'node:net'
 import { StandardMerkleTree } from '@openzeppelin/merkle-tree'
-import { LedgerApi } from '../../ledger/api.ts'
 import { to0x } from '../../protocol/bytes.ts'
 import { epochEnd, epochStart, graceEnd } from '../../protocol/epoch.ts'
 import { evidenceOf, verifyCapacityEvidence } from '../../protocol/certified-capacity.ts'
@@ -13,6 +12,7 @@ import {
   type MemoryLedger,
   memoryLedger,
   rootOf,
+  serveApi,
   tally,
   voteFrom,
 } from './memory-ledger.ts'
@@ -28,15 +28,7 @@ interface Answer {
 }
 
 async function start(m: MemoryLedger, nextToFinish: () => number) {
-  const api = new LedgerApi({
-    network: m.network,
-    store: m.store,
-    metrics: m.metrics,
-    registry: () => m.ingest.registry(),
-    nextToFinish,
-    now: m.clock.now,
-  })
-  const base = `http://${await api.listen('127.0.0.1', 0)}`
+  const { api, url: base } = await serveApi(m, nextToFinish)
   const get = async (path: string, method = 'GET'): Promise<Answer> => {
     const res = await fetch(`${base}${path}`, { method })
     const text = await res.text()

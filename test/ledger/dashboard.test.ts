@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { mkdirSync, statSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Browser } from 'playwright-core'
-import { LedgerApi } from '../../ledger/api.ts'
+import type { LedgerApi } from '../../ledger/api.ts'
 import { LedgerEarnings } from '../../node/relay/earnings.ts'
 import { graceEnd } from '../../protocol/epoch.ts'
 import { launchChromium, pageErrors } from '../helpers/chromium.ts'
-import { certify, ingestAttestations, type MemoryLedger, memoryLedger } from './memory-ledger.ts'
+import { certify, ingestAttestations, type MemoryLedger, memoryLedger, serveApi } from './memory-ledger.ts'
 
 // The ledger's dashboard at GET / of its API, over an in-memory ledger with epoch 0 certified, in
 // headless Chromium.
@@ -26,15 +26,7 @@ describe('ledger dashboard (headless Chromium)', function () {
     certify(m, 0)
     await ingestAttestations(m, 1)
     m.clock.ms = graceEnd(m.network, 1) + 1000
-    api = new LedgerApi({
-      network: m.network,
-      store: m.store,
-      metrics: m.metrics,
-      registry: () => m.ingest.registry(),
-      nextToFinish: () => 1,
-      now: m.clock.now,
-    })
-    base = `http://${await api.listen('127.0.0.1', 0)}`
+    ;({ api, url: base } = await serveApi(m))
   })
 
   after(async () => {

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import type { Reconciler } from '../../ledger/close.ts'
 import { leavesOf, tallyEpoch } from '../../ledger/epoch-tally.ts'
 import { Ingest } from '../../ledger/ingest.ts'
+import { LedgerApi } from '../../ledger/api.ts'
 import { Metrics } from '../../ledger/metrics.ts'
 import { LedgerStore, type StoredTally } from '../../ledger/store.ts'
 import { VoteBook } from '../../ledger/votes.ts'
@@ -168,4 +169,20 @@ export async function syncFrom(to: MemoryLedger, from: MemoryLedger, epoch: numb
 /** What a ledger counter has counted, over all its labels. */
 export async function counted(counter: Counter): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0)
+}
+
+/** The ledger's HTTP API over a memory ledger, listening on a free loopback port; resolves to its URL. */
+export async function serveApi(
+  m: MemoryLedger,
+  nextToFinish: () => number = () => 1,
+): Promise<{ api: LedgerApi; url: string }> {
+  const api = new LedgerApi({
+    network: m.network,
+    store: m.store,
+    metrics: m.metrics,
+    registry: () => m.ingest.registry(),
+    nextToFinish,
+    now: m.clock.now,
+  })
+  return { api, url: `http://${await api.listen('127.0.0.1', 0)}` }
 }

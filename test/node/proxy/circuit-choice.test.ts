@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http'
 import { Logger } from '../../../node/host/log.ts'
 import { chooseRelays } from '../../../node/proxy/circuit-choice.ts'
 import { CertifiedCapacities } from '../../../node/proxy/certified-capacities.ts'
-import { LedgerApi } from '../../../ledger/api.ts'
+import type { LedgerApi } from '../../../ledger/api.ts'
 import { graceEnd } from '../../../protocol/epoch.ts'
 import { party, testNetwork } from '../../helpers/network.ts'
 import {
@@ -12,6 +12,7 @@ import {
   ingestAttestations,
   type MemoryLedger,
   memoryLedger,
+  serveApi,
 } from '../../ledger/memory-ledger.ts'
 
 const quiet = () => new Logger({ role: 'proxy', write: () => {} })
@@ -79,15 +80,7 @@ describe('choosing relays for a circuit', () => {
       await ingestAttestations(m, 0, { capacity: r => 1_000_000 * 2 ** r })
       certify(m, 0)
       m.clock.ms = graceEnd(m.network, 0) + 1000
-      api = new LedgerApi({
-        network: m.network,
-        store: m.store,
-        metrics: m.metrics,
-        registry: () => m.ingest.registry(),
-        nextToFinish: () => 1,
-        now: m.clock.now,
-      })
-      url = `http://${await api.listen('127.0.0.1', 0)}`
+      ;({ api, url } = await serveApi(m))
       // the same ledger behind a front that flips one bit of a proof in the 8 MB/s relay's answer
       tamperer = createServer(async (req, res) => {
         const answer = await (await fetch(`${url}${req.url}`)).json()
