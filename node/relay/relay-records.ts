@@ -38,6 +38,8 @@ export interface RecordPublisherOptions {
  */
 export class RecordPublisher {
   private record: RelayRecord | undefined
+  /** the last record gossiped: a record signed when /status or `/record` asked for it is still news */
+  private gossiped: RelayRecord | undefined
   /** the last sequence number signed: a record after a spell without one still supersedes the old */
   private seq = 0
   private timer: NodeJS.Timeout | undefined
@@ -144,10 +146,10 @@ export class RecordPublisher {
   }
 
   private tick(force = false): void {
-    const before = this.record
     const record = this.refresh(force)
     if (record === undefined) return
-    if (record !== before && epochAt(this.options.network, this.now()) >= 0) {
+    if (record !== this.gossiped && epochAt(this.options.network, this.now()) >= 0) {
+      this.gossiped = record
       this.host.services.pubsub
         .publish(topic(this.options.network.id, 'relays'), encodeRelayRecord(record))
         .catch(() => {})

@@ -5,6 +5,7 @@ import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { type Message, TopicValidatorResult } from '@libp2p/gossipsub'
 import type { PeerId } from '@libp2p/interface'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { generateEd25519 } from '../../../protocol/ed25519.ts'
 import type { NetworkDefinition } from '../../../protocol/network.ts'
@@ -20,6 +21,11 @@ import { waitFor } from '../../helpers/wait.ts'
 // the gossipsub class has getMeshPeers; its public interface does not declare it
 const meshOf = (host: Host, name: string): string[] =>
   (host.services.pubsub as unknown as { getMeshPeers(topic: string): string[] }).getMeshPeers(name)
+
+/** The part of libp2p's address manager that identify and AutoNAT drive. */
+interface ObservedAddresses {
+  confirmObservedAddr(address: Multiaddr, options: { type: 'observed' }): void
+}
 
 describe('relay records and the relay directory', () => {
   const { network } = testNetwork({ overrides: { id: 'dir-test' } })
@@ -110,6 +116,30 @@ describe('relay records and the relay directory', () => {
       what: 'the newest valid record',
     })
     assert.equal(client.directory.get(a.host.peerId.toString())?.record.maxBandwidthBps, 3)
+  })
+
+  it('gossips a new address even when something read the record before the change event came', async () => {
+    const a = await startRelay()
+    const client = await startClient([a.host.getMultiaddrs()[0]!.toString()])
+    await waitFor(() => meshOf(a.host, topic(network.id, 'relays')).includes(client.host.peerId.toString()), {
+      what: "the client in A's gossip mesh",
+    })
+    // What identify does when peers see this relay at another address and AutoNAT confirms it. libp2p
+    // announces the address at once but tells the node (self:peer:update) only a second later.
+    const seen = multiaddr('/ip4/127.0.0.9/tcp/4009')
+    const { addressManager } = (a.host as unknown as { components: { addressManager: ObservedAddresses } })
+      .components
+    addressManager.confirmObservedAddr(seen, { type: 'observed' })
+    const signed = a.publisher.current
+    assert.ok(
+      signed?.addrs.some(address => address.startsWith(seen.toString())),
+      'the record names it',
+    )
+    // /status, the dashboard and `/record` read it like this in the meantime; the gossip must still go out
+    await waitFor(() => client.directory.get(a.host.peerId.toString())?.record.seq === signed?.seq, {
+      what: 'the client to hear the record with the new address',
+      timeoutMs: 10_000,
+    })
   })
 })
 
