@@ -25,6 +25,12 @@ export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'
 const STREAM_WINDOW = 16 * 1024 * 1024
 const BOOTSTRAP_RETRY_MS = 15_000
 
+// libp2p's connection monitor pings every connection every 10 s and closes the connection, with every
+// tunnel on it, when a ping fails, and a ping also fails when another ping is under way on that
+// connection: the DHT pings its contacts through the same service, whose default allows one outbound
+// ping stream per connection (and two inbound). A probe's circuits died that way about 10 s after relays met.
+const pinging = () => ping({ maxInboundStreams: 4, maxOutboundStreams: 4 })
+
 // libp2p refuses a host's 6th inbound connection within a second (the dialer sees EncryptionFailedError).
 // Every peer of a local testnet is 127.0.0.1, and a relay dialled by a few proxies and witnesses at once
 // refused them all while they kept retrying; peers on this machine are exempt (and never pruned).
@@ -94,7 +100,7 @@ export async function createHost(options: HostOptions) {
     ...connecting(),
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: pinging(),
       // On a local network the DHT passes loopback and private addresses on (the default mapper drops
       // them) and always serves; elsewhere it serves once AutoNAT confirmed a public address.
       dht: kadDHT({
@@ -129,7 +135,7 @@ export async function createDialer(privateKey: PrivateKey) {
     privateKey,
     addresses: { listen: [] },
     ...connecting(),
-    services: { identify: identify(), ping: ping() },
+    services: { identify: identify(), ping: pinging() },
   })
 }
 

@@ -30,4 +30,19 @@ describe('libp2p host', () => {
       Array(12).fill('ok'),
     )
   })
+
+  // The DHT pings its contacts while libp2p's connection monitor pings every connection, and the monitor
+  // closes a connection (with every tunnel on it) whose ping fails, as one does when the ping service
+  // allows fewer concurrent pings than that
+  it('answers pings that overlap on one connection, so the connection monitor keeps it open', async () => {
+    const a = await host(['/ip4/127.0.0.1/tcp/0'])
+    const b = await host([])
+    await b.dial(a.getMultiaddrs()[0]!)
+    const pings = await Promise.allSettled(Array.from({ length: 3 }, () => b.services.ping.ping(a.peerId)))
+    assert.deepEqual(
+      pings.map(p => (p.status === 'fulfilled' ? 'ok' : (p.reason as Error).name)),
+      ['ok', 'ok', 'ok'],
+    )
+    assert.equal(b.getConnections(a.peerId).length, 1)
+  })
 })
