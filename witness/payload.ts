@@ -19,13 +19,17 @@ export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
 }
 
 /**
- * Reverse flow control: the witness acknowledges each lane's verified bytes (8-byte big-endian totals,
- * every ACK_EVERY_BYTES) and the sink keeps at most REVERSE_IN_FLIGHT_BYTES beyond them. Without it
- * the relays' buffers fill: a lane through a helper slower than its share of the target would take the
- * target's rate for bytes that reach the witness only after the window.
+ * Flow control: the sender of a window keeps at most IN_FLIGHT_BYTES per lane beyond what the receiver
+ * has verified. In the forward window the witness reads the sink's count directly; in the reverse window
+ * it acknowledges each lane's verified bytes (8-byte big-endian totals, every ACK_EVERY_BYTES). Without
+ * a bound the relays' buffers fill: a lane through a helper slower than its share of the target would
+ * take the target's rate for bytes that reach the receiver only after the window. Every byte in flight
+ * sits in the relays' buffers and costs them CPU (bench/probe-cpu.ts): with 16 MiB the forward window
+ * of a testnet starved its shared machine and read low. 4 MiB per lane still covers a 20 MB/s lane at a
+ * 200 ms round trip.
  */
 export const ACK_EVERY_BYTES = 256 * 1024
-export const REVERSE_IN_FLIGHT_BYTES = 4 * 1024 * 1024
+export const IN_FLIGHT_BYTES = 4 * 1024 * 1024
 
 /** Circuits a probe may run in parallel (one per helper). */
 export const MAX_LANES = 4

@@ -3,10 +3,15 @@ import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
 import type { Party } from './colocation.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
-import { ACK_EVERY_BYTES, CHUNK_BYTES, Keystream, newProbeSecret, pumpKeystream } from './payload.ts'
+import {
+  ACK_EVERY_BYTES,
+  CHUNK_BYTES,
+  IN_FLIGHT_BYTES,
+  Keystream,
+  newProbeSecret,
+  pumpKeystream,
+} from './payload.ts'
 import { ACK, encodeHello, type ProbeSink, paddedLength, type SinkProbe, type WindowResult } from './sink.ts'
-
-const MAX_IN_FLIGHT = 16 * 1024 * 1024
 
 /** What one probe measured; the attestation fields that are not about identities. */
 export interface ProbeMeasurement {
@@ -65,6 +70,8 @@ export async function runProbe(
   params: ProbeParameters,
   lanes = 1,
   party?: Party,
+  /** bytes per lane the forward window keeps in flight (bench/probe-cpu.ts varies it) */
+  inFlightBytes = IN_FLIGHT_BYTES,
 ): Promise<ProbeMeasurement> {
   const startedAt = Date.now()
   const began = performance.now()
@@ -93,7 +100,7 @@ export async function runProbe(
   try {
     const forwardLanes = await lanesOpen()
     await party?.arrive('forward', deadline.signal)
-    const forwardRtt = await sendForward(forwardLanes, id, key, atSink)
+    const forwardRtt = await sendForward(forwardLanes, id, key, atSink, inFlightBytes)
     rtts.push(forwardRtt.rttMs)
     forward = forwardRtt.result
     if (forward.corrupt) throw new ProbeFailure('corrupt')
@@ -158,6 +165,7 @@ async function sendForward(
   id: Uint8Array,
   key: Uint8Array,
   atSink: SinkProbe,
+  inFlightBytes: number,
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
   const rtts = await Promise.all(
@@ -167,13 +175,13 @@ async function sendForward(
       return performance.now() - sentAt
     }),
   )
-  // A relayed stream can accept far more than the path carries (every hop buffers), so the sender keeps
-  // at most MAX_IN_FLIGHT bytes per lane beyond what the sink has verified.
+  // A relayed stream can accept far more than the path carries (every hop buffers): the sink's count
+  // bounds what is in flight.
   circuits.forEach((circuit, lane) => {
     circuit.resume()
     let sent = 0
     pumpKeystream(circuit, new Keystream(key, 'forward', lane), () => {
-      if (sent - atSink.received(lane) >= MAX_IN_FLIGHT) return false
+      if (sent - atSink.received(lane) >= inFlightBytes) return false
       sent += CHUNK_BYTES
       return true
     })

@@ -10,7 +10,7 @@ import {
   Keystream,
   PROBE_ID_BYTES,
   pumpKeystream,
-  REVERSE_IN_FLIGHT_BYTES,
+  IN_FLIGHT_BYTES,
 } from './payload.ts'
 
 // The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
@@ -240,7 +240,7 @@ function sendReverse(socket: Socket, key: Uint8Array, lane: number): void {
     partial = partial.subarray(whole)
   })
   pumpKeystream(socket, new Keystream(key, 'reverse', lane), () => {
-    if (sent - acked >= REVERSE_IN_FLIGHT_BYTES) return false
+    if (sent - acked >= IN_FLIGHT_BYTES) return false
     sent += CHUNK_BYTES
     return true
   })
