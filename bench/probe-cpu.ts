@@ -17,7 +17,8 @@ import { openCircuit } from '../node/tunnel/client.ts'
 import { generateEd25519 } from '../protocol/ed25519.ts'
 import { networkDefinitionToJson, parseNetworkDefinition } from '../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../protocol/peer.ts'
-import { Children, relayListen } from '../test/witness/processes.ts'
+import { Supervisor } from '../simulations/testnet/supervisor.ts'
+import { relayListen } from '../simulations/testnet/testnet.ts'
 import { IN_FLIGHT_BYTES } from '../witness/payload.ts'
 import { runProbe } from '../witness/probe.ts'
 import { ProbeSink } from '../witness/sink.ts'
@@ -36,7 +37,7 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-async function startRelays(work: string, caps: number[], children: Children) {
+async function startRelays(work: string, caps: number[], supervisor: Supervisor) {
   const made = createLocalNetwork({
     out: join(work, 'net'),
     ...{ witnesses: 1, committee: 1, epochSeconds: 50, graceSeconds: 50, probeSeconds: 3 },
@@ -53,25 +54,25 @@ async function startRelays(work: string, caps: number[], children: Children) {
   for (const [i, cap] of caps.entries()) {
     const dir = join(work, `relay-${i}`)
     initDataDir(dir, network, { payout: `0x${'ab'.repeat(20)}` }, keys[i])
-    const info = await children.weir<{ addresses: string[] }>([
+    const relay = await supervisor.start(`relay-${i}`, [
       ...['relay', '--dir', dir, '--listen', relayListen(i), '--allow-private-exits'],
       ...['--max-bandwidth', `${cap}B/s`, ...(addrs[0] ? ['--bootstrap', addrs[0]] : [])],
     ])
-    addrs.push(info.addresses[0] as string)
+    addrs.push((relay.ready.addresses as string[])[0] as string)
   }
-  return { network, peers, addrs, pids: children.pids }
+  return { network, peers, addrs, pids: supervisor.processes.flatMap(p => p.child.pid ?? []) }
 }
 
 export async function main(args: string[]): Promise<void> {
   const target = Number(args[0] ?? 20) * MB
   const helpers = (args[1] ?? '20,15.3').split(',').map(x => Number(x) * MB)
   const rounds = Number(args[2] ?? 3)
-  const children = new Children()
   const work = mkdtempSync(join(tmpdir(), 'weir-bench-probe-cpu-'))
+  const supervisor = new Supervisor(work)
   const results: Record<string, { forward: number; reverse: number; relayCpu: number; witnessCpu: number }> =
     {}
   try {
-    const { network, peers, addrs, pids } = await startRelays(work, [target, ...helpers], children)
+    const { network, peers, addrs, pids } = await startRelays(work, [target, ...helpers], supervisor)
     const sink = await ProbeSink.listen('127.0.0.2', 0)
     const relaysCpu = () => pids.reduce((sum, pid) => sum + cpuSeconds(pid), 0)
     const probe = async (inFlight: number) => {
@@ -112,7 +113,7 @@ export async function main(args: string[]): Promise<void> {
     }
     await sink.close()
   } finally {
-    children.killAll()
+    await supervisor.stopAll()
     rmSync(work, { recursive: true, force: true })
   }
   const base = results['4MiB'] as (typeof results)[string]

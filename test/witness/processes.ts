@@ -44,11 +44,6 @@ export class Children {
     return this.start<T>([...nodeArgs(WEIR_ENTRY), ...args], env)
   }
 
-  /** The process ids of the children still running. */
-  get pids(): number[] {
-    return [...this.children].flatMap(child => (child.pid === undefined ? [] : [child.pid]))
-  }
-
   killAll(): void {
     for (const child of this.children) child.kill('SIGKILL')
   }
