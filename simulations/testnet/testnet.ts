@@ -348,9 +348,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
     if (firstEpoch > 0) say(`startup overran genesis; the run starts at epoch ${firstEpoch}`)
     const result: TestnetEpoch[] = []
     const claimedSoFar = new Map<Address, bigint>()
-    const claim = async (r: (typeof relays)[number]): Promise<bigint> => {
+    const claim = async (api: string, r: (typeof relays)[number]): Promise<bigint> => {
       // A 404 means no leaf for this account yet: nothing owed.
-      const owed = await fetchRewards(apis[0] as string, r.payout).catch(() => ({
+      const owed = await fetchRewards(api, r.payout).catch(() => ({
         amount: 0n,
         proof: [] as Hex[],
       }))
@@ -381,8 +381,9 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
         graceEnd(network, firstEpoch) + 60_000,
         stop,
       )
+      const { api } = await waitForTally(apis, firstEpoch - 1, graceEnd(network, firstEpoch) + 60_000, stop)
       let settled = 0n
-      for (const r of relays) settled += await claim(r)
+      for (const r of relays) settled += await claim(api, r)
       say(`claimed ${formatUnits(settled, 18)} WEIR earned before the run`)
     }
     for (let epoch = firstEpoch; epoch < firstEpoch + o.epochs; epoch++) {
@@ -397,12 +398,12 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       const cert = certificates[0] as Certificate
       // The ledgers anchor what they certify (--anchor-key); the run waits for the chain to hold it.
       const anchorTx = await waitForAnchor(anvil.rpcUrl, rewards, cert, deadline, stop)
-      const tally = await getJson(`${apis[0]}/epochs/${epoch}/tally`, tallyAnswer)
+      const { api, tally } = await waitForTally(apis, epoch, deadline, stop)
       const epochRelays: TestnetRelay[] = []
       for (const r of relays) {
         const row = tally.relays.find(t => t.peerId === r.peerId)
         const reward = row?.reward ?? 0n
-        const claimed = await claim(r)
+        const claimed = await claim(api, r)
         epochRelays.push({
           peerId: r.peerId,
           payout: r.payout,
@@ -529,6 +530,22 @@ async function waitForCertificates(apis: string[], epoch: number, deadline: numb
     if (found.size < apis.length) await sleep(500)
   }
   return [...found.values()]
+}
+
+/**
+ * Waits until a ledger has finished `epoch` (its tally matches the certificate): a ledger that missed the
+ * quorum adopts the certificate a moment after the others, and until then has no tally and owes nothing.
+ */
+async function waitForTally(apis: string[], epoch: number, deadline: number, stop: AbortSignal) {
+  for (;;) {
+    if (stop.aborted) throw new Error('stopped')
+    for (const api of apis) {
+      const tally = await getJson(`${api}/epochs/${epoch}/tally`, tallyAnswer).catch(() => undefined)
+      if (tally?.certified) return { api, tally }
+    }
+    if (Date.now() > deadline) throw new Error(`epoch ${epoch}: no ledger finished its tally in time`)
+    await sleep(500)
+  }
 }
 
 /** Waits until the chain holds `cert`'s roots for its epoch; returns the anchoring transaction. */
