@@ -101,7 +101,10 @@ export const storedTally = v.object({
 })
 export type StoredTallyJson = v.InferInput<typeof storedTally>
 
-/** `GET /epochs/:e/tally`: `certified` when the epoch's certificate has this tally's roots. */
+/**
+ * `GET /epochs/:e/tally`: `certified` once this ledger has finished the epoch (it holds the certificate and
+ * this tally has its roots), from when `/rewards` answers for it.
+ */
 export const tallyAnswer = v.object({ certified: v.boolean(), ...storedTally.entries })
 
 /** `GET /epochs/:e/certificate` and `GET /epochs/latest/certificate`; `encoded` is the certificate's CBOR. */

@@ -533,8 +533,8 @@ async function waitForCertificates(apis: string[], epoch: number, deadline: numb
 }
 
 /**
- * Waits until a ledger has finished `epoch` (its tally matches the certificate): a ledger that missed the
- * quorum adopts the certificate a moment after the others, and until then has no tally and owes nothing.
+ * Waits until a ledger has finished `epoch`, so that its tally and its /rewards both cover it: a ledger
+ * that missed the quorum adopts the certificate a moment after the others.
  */
 async function waitForTally(apis: string[], epoch: number, deadline: number, stop: AbortSignal) {
   for (;;) {

@@ -41,6 +41,8 @@ async function start(m: MemoryLedger, nextToFinish: () => number) {
 describe('ledger HTTP API', () => {
   let m: MemoryLedger
   let server: Awaited<ReturnType<typeof start>>
+  /** the closer's next epoch to finish, as the ledger would report it */
+  let nextToFinish = 1
   const get = (path: string, method?: string) => server.get(path, method)
 
   before(async () => {
@@ -51,7 +53,7 @@ describe('ledger HTTP API', () => {
     await ingestAttestations(m, 1)
     voteFrom(m, m.t.members[1] as (typeof m.t.members)[number], rootOf(m.network, tally(m, 1)))
     m.clock.ms = graceEnd(m.network, 1) + 1000
-    server = await start(m, () => 1)
+    server = await start(m, () => nextToFinish)
   })
 
   after(async () => {
@@ -151,7 +153,11 @@ describe('ledger HTTP API', () => {
     )
   })
 
-  it("GET /epochs/:e/tally: the tally's JSON, and whether it matches the epoch's certificate", async () => {
+  it("GET /epochs/:e/tally: the tally's JSON, and whether this ledger has finished the epoch", async () => {
+    nextToFinish = 0
+    const adopting = await get('/epochs/0/tally')
+    nextToFinish = 1
+    assert.equal(adopting.body.certified, false, 'matches the certificate, but /rewards is not there yet')
     const certified = await get('/epochs/0/tally')
     assert.equal(certified.status, 200)
     const cert = decodeCertificate(m.store.certificate(0)?.bytes as Uint8Array)
