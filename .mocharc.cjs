@@ -11,7 +11,7 @@ const timed = [
   'test/ledger/record-flood.test.ts',
   'test/witness/probe.test.ts',
   'test/witness/relays.test.ts',
-  'test/witness/colocation.test.ts',
+  'test/witness/readings.test.ts',
   'test/witness/witness.test.ts',
   'test/e2e/testnet.test.ts',
 ]

@@ -1,6 +1,7 @@
 import type { Duplex } from 'node:stream'
 import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
+import type { SteadySpan } from './background.ts'
 import type { Party } from './colocation.ts'
 import { GoodputMeter, steadyRate } from './goodput.ts'
 import {
@@ -24,6 +25,8 @@ export interface ProbeMeasurement {
   forwardBps: number
   reverseBps: number
   rttMs: number
+  /** When each window's rate was measured, for the target's background (ok probes only) */
+  steady?: { forward: SteadySpan; reverse: SteadySpan }
 }
 
 /**
@@ -122,7 +125,9 @@ export async function runProbe(
     atSink.release()
   }
   const ok = outcome === 'ok'
+  const spans = ok ? steadySpans(forward, reverse, params.warmupSeconds) : undefined
   return {
+    ...(spans && { steady: spans }),
     outcome,
     startedAt,
     durationMs: Math.round(performance.now() - began),
@@ -131,6 +136,26 @@ export async function runProbe(
     reverseBps: ok ? steadyRate(reverse.samples, params.warmupSeconds) : 0,
     rttMs: rtts.length > 0 ? Math.round(Math.min(...rtts)) : 0,
   }
+}
+
+/** The windows' measured seconds (after the warm-up) in unix ms, with the probe's bytes in them. */
+function steadySpans(
+  forward: WindowResult,
+  reverse: WindowResult,
+  warmupSeconds: number,
+): ProbeMeasurement['steady'] {
+  // Date.now(), not performance.timeOrigin: the target's totals are stamped by its wall clock
+  const unix = (at: number) => Math.round(Date.now() - (performance.now() - at))
+  const span = (w: WindowResult): SteadySpan | undefined =>
+    w.startedAt === undefined || w.samples.length <= warmupSeconds
+      ? undefined
+      : {
+          fromMs: unix(w.startedAt + warmupSeconds * 1000),
+          toMs: unix(w.startedAt + w.samples.length * 1000),
+          bytes: Math.round(w.samples.slice(warmupSeconds).reduce((sum, n) => sum + n, 0)),
+        }
+  const [f, r] = [span(forward), span(reverse)]
+  return f && r ? { forward: f, reverse: r } : undefined
 }
 
 /**
@@ -212,7 +237,13 @@ function receiveReverse(
       for (const circuit of circuits) circuit.destroy()
       resolve({
         rttMs,
-        result: { samples: meter.samples(windowSeconds), bytes: verifiedTotal, corrupt, complete },
+        result: {
+          samples: meter.samples(windowSeconds),
+          bytes: verifiedTotal,
+          corrupt,
+          complete,
+          startedAt: meter.startedAt,
+        },
       })
     }
     circuits.forEach((circuit, lane) => {

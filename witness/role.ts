@@ -8,6 +8,7 @@ import { RelayDirectory } from '../node/network/directory.ts'
 import { capacityOf } from '../protocol/attestation.ts'
 import { peerIdToString } from '../protocol/peer.ts'
 import { witnessIndex } from '../protocol/validate.ts'
+import { askTraffic } from './background.ts'
 import { relayCircuits } from './circuit.ts'
 import { dialLocate } from './locate.ts'
 import type { ProbeGate } from './probe-gate.ts'
@@ -119,6 +120,7 @@ export async function startWitnessRole(
     },
     circuits: relayCircuits(host, network.id),
     locate: dialLocate(host),
+    traffic: (relay, span) => askTraffic(host, network.id, relay, span),
     fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
     concurrency: o.concurrency,
     ...(o.gate ? { gate: o.gate } : {}),

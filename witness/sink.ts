@@ -85,6 +85,8 @@ export interface WindowResult {
   corrupt: boolean
   /** false when a connection ended before the window did */
   complete: boolean
+  /** performance.now() of the window's first metered byte */
+  startedAt?: number
 }
 
 export interface SinkProbe {
@@ -150,7 +152,13 @@ export class ProbeSink {
         for (const socket of registration.sockets) socket.destroy()
         const { meter } = registration
         const bytes = registration.received.reduce((sum, n) => sum + n, 0)
-        resolve({ samples: meter.samples(windowSeconds), bytes, corrupt, complete })
+        resolve({
+          samples: meter.samples(windowSeconds),
+          bytes,
+          corrupt,
+          complete,
+          startedAt: meter.startedAt,
+        })
       },
     }
     this.probes.set(name, registration)

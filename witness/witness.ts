@@ -8,6 +8,8 @@ import { peerIdFromString, peerIdToString } from '../protocol/peer.ts'
 import type { RelayRecord } from '../protocol/record.ts'
 import { eligibleRelays, type Registry } from '../protocol/registry.ts'
 import { lowerMedian } from '../protocol/tally.ts'
+import type { TrafficRequest, TrafficTotals } from '../node/relay/traffic-wire.ts'
+import { backgroundBps } from './background.ts'
 import { type Locate, machineOf, type Party, Together } from './colocation.ts'
 import { CircuitError, HelperError, type ProbeMeasurement, runProbe } from './probe.ts'
 import { openGate, type ProbeGate, type Release } from './probe-gate.ts'
@@ -51,6 +53,11 @@ export interface WitnessOptions {
    * relay is probed alone
    */
   locate?: Locate
+  /**
+   * Asks a relay for its running byte totals over a span (background.ts); without it, or when the
+   * relay does not answer, attestations carry no background (version 1)
+   */
+  traffic?: (relay: string, span: TrafficRequest) => Promise<TrafficTotals[]>
   /** asked for the certificate of epoch e − 2 while the seed of e is unknown */
   fetchCertificate?: (epoch: number) => Promise<unknown>
   concurrency?: number
@@ -60,11 +67,15 @@ export interface WitnessOptions {
   log?: (line: string) => void
 }
 
-export interface ProbeReport extends ProbeMeasurement {
+export interface ProbeReport extends Omit<ProbeMeasurement, 'steady'> {
   epoch: number
   relay: string
   helper: string
+  background?: Background
 }
+
+/** What a target carried for others while each window was measured, bytes/s. */
+type Background = NonNullable<Attestation['background']>
 
 /**
  * How one assigned probe ended, logged as a line `probe-end {JSON}` for whoever reads the witness's log
@@ -528,10 +539,14 @@ export class Witness {
         const helper = lane.helpers[0] as string
         const said = `${relay} via ${lane.helpers.join(', ')}: ${m.outcome}`
         if (m.outcome === 'ok') {
+          const background = await this.backgroundOf(epoch, relay, m)
+          const besides = background
+            ? `; background forward ${background.forwardBps} B/s, reverse ${background.reverseBps} B/s`
+            : ''
           this.log(
-            `epoch ${epoch}: ${said}, forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s, ${m.durationMs} ms`,
+            `epoch ${epoch}: ${said}, forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s, ${m.durationMs} ms${besides}`,
           )
-          await this.attest(epoch, relay, helper, m)
+          await this.attest(epoch, relay, helper, m, background)
           continue
         }
         const counts = failures.get(relay) as Map<Outcome, number>
@@ -619,11 +634,42 @@ export class Witness {
     }
   }
 
-  private async attest(epoch: number, relay: string, helper: string, m: ProbeMeasurement): Promise<void> {
+  /**
+   * What the target says it carried besides the probe while the windows were measured; undefined (a
+   * version-1 attestation) when it does not say.
+   */
+  private async backgroundOf(
+    epoch: number,
+    relay: string,
+    m: ProbeMeasurement,
+  ): Promise<Background | undefined> {
+    const { steady } = m
+    if (this.o.traffic === undefined || steady === undefined) return undefined
+    try {
+      const totals = await this.o.traffic(relay, { fromMs: steady.forward.fromMs, toMs: steady.reverse.toMs })
+      const forwardBps = backgroundBps(totals, steady.forward)
+      const reverseBps = backgroundBps(totals, steady.reverse)
+      if (forwardBps !== undefined && reverseBps !== undefined) return { forwardBps, reverseBps }
+      this.log(`epoch ${epoch}: ${relay} reported totals that do not cover the probe: no background credited`)
+    } catch (err) {
+      this.log(
+        `epoch ${epoch}: ${relay} gave no traffic report (${(err as Error).message}): no background credited`,
+      )
+    }
+    return undefined
+  }
+
+  private async attest(
+    epoch: number,
+    relay: string,
+    helper: string,
+    { steady: _, ...m }: ProbeMeasurement,
+    background?: Background,
+  ): Promise<void> {
     this.counts.done++
     if (m.outcome !== 'ok') this.counts.failed++
     this.outcomes[m.outcome] = (this.outcomes[m.outcome] ?? 0) + 1
-    this.recent.unshift({ epoch, relay, helper, ...m })
+    this.recent.unshift({ epoch, relay, helper, ...m, ...(background && { background }) })
     this.recent.length = Math.min(this.recent.length, RECENT)
     const attestation = signAttestation(
       {
@@ -633,6 +679,7 @@ export class Witness {
         witness: this.o.peerIdBytes,
         helper: peerIdFromString(helper),
         ...m,
+        ...(background && { background }),
       },
       this.o.signingSeed,
     )

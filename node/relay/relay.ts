@@ -9,6 +9,7 @@ import { readCounter, readGauge, type StatusSource } from '../host/status-server
 import { TokenBucket } from './token-bucket.ts'
 import { type ExitPolicy, type Lookup, mayConnect, parseIp, resolveExit } from './exit-policy.ts'
 import { ownAddresses } from './own-addresses.ts'
+import { TrafficLog } from './traffic-log.ts'
 import { type TunnelLimits, TunnelServer } from './tunnel-server.ts'
 
 /** What an operator may change while the relay runs (a reload keeps every open tunnel). */
@@ -40,6 +41,8 @@ export interface RelayOptions extends RelaySettings {
 export class Relay implements StatusSource {
   readonly meter = new Meter()
   readonly metrics = new Registry()
+  /** What the relay carried, second by second, for the witnesses that probe it. */
+  private readonly traffic = new TrafficLog(() => this.meter.total)
   private readonly tunnels: TunnelServer
   private flushTimer: NodeJS.Timeout | undefined
   private bucket: TokenBucket | undefined
@@ -114,6 +117,8 @@ export class Relay implements StatusSource {
 
   async start(): Promise<void> {
     await this.tunnels.start()
+    this.traffic.start()
+    await this.traffic.serve(this.host, this.options.networkId)
     // A crash then loses at most a minute of quota accounting.
     this.flushTimer = setInterval(() => this.quota?.flush(), 60_000)
     this.flushTimer.unref()
@@ -130,6 +135,7 @@ export class Relay implements StatusSource {
    */
   async stop(drainMs = 0): Promise<number> {
     const cut = await this.tunnels.stop(drainMs)
+    this.traffic.stop()
     clearInterval(this.flushTimer)
     this.quota?.flush()
     return cut

@@ -20,6 +20,7 @@ import { encodeRelayRecord, itemId, type RelayRecordBody, signRelayRecord } from
 import { buildRegistry } from '../../protocol/registry.ts'
 import { epochSeed } from '../../protocol/seed.ts'
 import { encodeReply, encodeRequest, exitChannelPrologue, type TunnelRequest } from '../../node/tunnel/wire.ts'
+import { encodeTrafficReport, encodeTrafficRequest } from '../../node/relay/traffic-wire.ts'
 import { computeTally } from '../../protocol/tally.ts'
 import {
   addressOfSecretKey,
@@ -325,6 +326,22 @@ write('tunnel-wire.json', {
     { code: 'hop-failed' as const, padding: 3, domains: ['tunnel'] },
     { code: 'refused' as const, padding: 255, domains: both },
   ].map(v => ({ ...v, bytes: hex(encodeReply(v.code, v.padding)) })),
+})
+
+const trafficTotals = [
+  { t: 1_767_225_600_000, bytesIn: 0, bytesOut: 0 },
+  { t: 1_767_225_601_000, bytesIn: 15_000_000, bytesOut: 120_000 },
+  { t: 1_767_225_601_250, bytesIn: 15_000_000, bytesOut: 2 ** 40 },
+]
+write('traffic-report.json', {
+  requests: [
+    { fromMs: 1_767_225_600_000, toMs: 1_767_225_612_000 },
+    { fromMs: 0, toMs: 120_000 },
+  ].map(r => ({ ...r, bytes: hex(encodeTrafficRequest(r)) })),
+  reports: [[], trafficTotals.slice(0, 1), trafficTotals].map(totals => ({
+    totals,
+    bytes: hex(encodeTrafficReport(totals)),
+  })),
 })
 
 /** The positional fields of an encoded message (to rebuild its unsigned body). */

@@ -9,6 +9,8 @@
 //                                      reply with a forged 'refused'
 //   WEIR_TEST_RECORD=<file>            (honest too) append a JSON line per inbound tunnel: the remote PeerId
 //                                      and the sizes of the client's first four messages
+//   WEIR_TEST_TRAFFIC_FACTOR=<n>       report n times the bytes it carried to witnesses asking for its
+//                                      traffic (background credit); 1, the truth, by default
 // Usage: node --import tsx test/witness/rogue-relay.ts --dir DIR --max-bandwidth BYTES_PER_S [--listen MA] [--bootstrap MA]
 import '../../node/host/runtime.ts'
 import type { Connection, Stream, StreamHandler } from '@libp2p/interface'
@@ -21,6 +23,7 @@ import { RelayDirectory } from '../../node/network/directory.ts'
 import { resolveExit } from '../../node/relay/exit-policy.ts'
 import { createHost, type Host, protocolId } from '../../node/host/host.ts'
 import { Meter } from '../../node/relay/meter.ts'
+import { TrafficLog } from '../../node/relay/traffic-log.ts'
 import { RecordPublisher } from '../../node/relay/relay-records.ts'
 import { TokenBucket } from '../../node/relay/token-bucket.ts'
 import { TunnelServer } from '../../node/relay/tunnel-server.ts'
@@ -31,6 +34,7 @@ const favoured = new Set((process.env.WEIR_TEST_FAVOUR_PEERS ?? '').split(',').f
 const flipBits = process.env.WEIR_TEST_FLIP_BITS === '1'
 const hopMode = process.env.WEIR_TEST_HOP
 const recordTo = process.env.WEIR_TEST_RECORD
+const trafficFactor = Number(process.env.WEIR_TEST_TRAFFIC_FACTOR ?? '1')
 
 const { values: v } = parseArgs({
   options: {
@@ -51,6 +55,7 @@ const host = await createHost({
 })
 const directory = new RelayDirectory(host, data.network)
 directory.start()
+const meter = new Meter()
 
 type MessageData = Uint8Array | { byteLength: number; subarray(): Uint8Array }
 
@@ -137,7 +142,7 @@ async function tunnelServer(bucket: TokenBucket | undefined): Promise<StreamHand
     privateKey: data.identity.libp2pKey,
     resolveExit: (target, port) => resolveExit(target, port, { allowPrivate: true }),
     mayDial: () => true,
-    meter: new Meter(),
+    meter,
     bucket,
   }).start()
   return handler as StreamHandler
@@ -197,6 +202,12 @@ await host.handle(
   },
   { maxInboundStreams: 300 },
 )
+const traffic = new TrafficLog(() => ({
+  bytesIn: meter.total.bytesIn * trafficFactor,
+  bytesOut: meter.total.bytesOut * trafficFactor,
+}))
+traffic.start()
+await traffic.serve(host, data.network.id)
 const publisher = new RecordPublisher(host, {
   network: data.network,
   identity: data.identity,
