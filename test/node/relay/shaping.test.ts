@@ -38,8 +38,9 @@ describe('rates and shaping', () => {
     now += 1000 // saved up: a full burst
     bucket.setRate(1_000_000)
     assert.equal(bucket.burst, 1024 * 1024)
-    // the savings shrank to the new burst: one more byte than that waits at the new rate
-    assert.equal(bucket.take(1024 * 1024 + 1000), 1)
+    // the savings shrank to the new burst: 1000 bytes more than that are a debt of 1 ms at the new rate,
+    // and the chunk of 16 reference chunks pays for it 16 times over
+    assert.equal(bucket.take(1024 * 1024 + 1000), (1 * (1024 * 1024 + 1000)) / 65_536)
     let sent = 0
     const start = now
     while (now - start < 10_000) {
@@ -48,6 +49,25 @@ describe('rates and shaping', () => {
     }
     assert(Math.abs(sent / 10 - 1_000_000) < 65_536, `sent ${sent} in 10 s at the new rate`)
     assert.throws(() => bucket.setRate(0), RangeError)
+  })
+
+  it('gives busy senders equal rates whatever the sizes of their chunks', () => {
+    let now = 0
+    const bucket = new TokenBucket(2_000_000, () => now)
+    // three senders that always obey the wait they are given, each sending its next chunk when due (paying
+    // for the whole debt after every chunk, they got 1.63, 0.39 and 0.03 MB/s)
+    const senders = [65_536, 16_384, 1_400].map(chunk => ({ chunk, due: 0, sent: 0 }))
+    while (now < 20_000) {
+      const next = senders.reduce((a, b) => (b.due < a.due ? b : a))
+      now = next.due
+      next.sent += next.chunk
+      next.due = now + bucket.take(next.chunk)
+    }
+    const rates = senders.map(s => s.sent / 20)
+    const total = rates.reduce((a, b) => a + b, 0)
+    assert(Math.abs(total - 2_000_000) < bucket.burst / 20 + 20_000, `${total} B/s in all`)
+    for (const r of rates)
+      assert(Math.abs(r - total / 3) < (total / 3) * 0.15, `rates ${rates.map(Math.round)}`)
   })
 })
 
