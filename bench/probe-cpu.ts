@@ -93,7 +93,7 @@ export async function main(args: string[]): Promise<void> {
           { host: sink.host, port: sink.port },
           { signal },
         )
-      const m = await runProbe(circuit, sink, PARAMS, helpers.length, undefined, inFlight)
+      const m = await runProbe(circuit, sink, PARAMS, { lanes: helpers.length, inFlightBytes: inFlight })
       const own = process.cpuUsage(own0)
       await dialer.stop()
       return { m, relayCpu: relaysCpu() - relays0, witnessCpu: (own.user + own.system) / 1e6 }

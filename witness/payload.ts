@@ -19,31 +19,32 @@ export function newProbeSecret(): { id: Uint8Array; key: Uint8Array } {
 }
 
 /**
- * Flow control: the sender of a window keeps at most IN_FLIGHT_BYTES per lane beyond what the receiver
- * has verified. In the forward window the witness reads the sink's count directly; in the reverse window
- * it acknowledges each lane's verified bytes (8-byte big-endian totals, every ACK_EVERY_BYTES). Without
- * a bound the relays' buffers fill: a lane through a helper slower than its share of the target would
- * take the target's rate for bytes that reach the receiver only after the window. Every byte in flight
- * sits in the relays' buffers and costs them CPU (bench/probe-cpu.ts): with 16 MiB the forward window
- * of a testnet starved its shared machine and read low. 4 MiB per lane still covers a 20 MB/s lane at a
- * 200 ms round trip.
+ * Flow control: the sender of a window keeps at most IN_FLIGHT_BYTES per lane (the circuits through one
+ * helper, shared evenly) beyond what the receiver has verified. In the forward window the witness reads
+ * the sink's count directly; in the reverse window it acknowledges each circuit's verified bytes (8-byte
+ * big-endian totals, every ACK_EVERY_BYTES). Without a bound the relays' buffers fill: a lane through a
+ * helper slower than its share of the target would take the target's rate for bytes that reach the
+ * receiver only after the window. Every byte in flight sits in the relays' buffers and costs them CPU
+ * (bench/probe-cpu.ts): with 16 MiB the forward window of a testnet starved its shared machine and read
+ * low. 4 MiB per lane still covers a 20 MB/s lane at a 200 ms round trip.
  */
 export const ACK_EVERY_BYTES = 256 * 1024
 export const IN_FLIGHT_BYTES = 4 * 1024 * 1024
 
-/** Circuits a probe may run in parallel (one per helper). */
-export const MAX_LANES = 4
+/** Circuits a probe may run in parallel: 7 bits of the keystream's initial counter block name one. */
+export const MAX_CIRCUITS = 128
 
 /**
- * The keystream of one direction of one lane (circuit) of a probe; no two of them share counter blocks.
+ * The keystream of one direction of one circuit of a probe; no two of them share counter blocks.
  */
 export class Keystream {
   private readonly cipher
 
-  constructor(key: Uint8Array, direction: Direction, lane = 0) {
-    if (!(Number.isInteger(lane) && lane >= 0 && lane < MAX_LANES)) throw new RangeError(`no lane ${lane}`)
+  constructor(key: Uint8Array, direction: Direction, circuit = 0) {
+    if (!(Number.isInteger(circuit) && circuit >= 0 && circuit < MAX_CIRCUITS))
+      throw new RangeError(`no circuit ${circuit}`)
     const iv = Buffer.alloc(16)
-    iv[0] = (direction === 'forward' ? 0 : 0x80) | lane
+    iv[0] = (direction === 'forward' ? 0 : 0x80) | circuit
     this.cipher = createCipheriv('aes-256-ctr', key, iv)
   }
 

@@ -56,30 +56,42 @@ class ProbeFailure extends Error {
 }
 
 /**
- * Opens a fresh circuit to the sink for one lane (a probe with several helpers runs one circuit through
- * each at once); throws CircuitError (anything else counts as unreachable).
+ * Opens a fresh circuit to the sink through lane `lane`'s helper (a probe runs several circuits through
+ * each of its helpers at once); throws CircuitError (anything else counts as unreachable).
  */
 export type OpenCircuit = (signal: AbortSignal, lane: number) => Promise<Duplex>
 
+export interface ProbeShape {
+  /** helpers, each a lane of the probe; 1 by default */
+  lanes?: number
+  /** circuits through each lane's helper; 1 by default */
+  streams?: number
+  /** with the other probes of the target's machine: each window waits for them, its circuits open */
+  party?: Party
+  /** bytes per lane a window keeps in flight, shared by its circuits (bench/probe-cpu.ts varies it) */
+  inFlightBytes?: number
+}
+
 /**
  * Runs one probe: a forward window (we send, the sink checks and meters) then a reverse window (the
- * sink sends, we check and meter), each over `lanes` circuits in parallel whose goodput adds up, the
- * whole bounded by the timeout. Never throws: every failure becomes an outcome. With `party`, each window
- * waits, its circuits open, for the other probes of the same machine, so that their windows coincide.
+ * sink sends, we check and meter), each over `streams` circuits through each of `lanes` helpers, all in
+ * parallel and their goodput added up, the whole bounded by the timeout. Never throws: every failure
+ * becomes an outcome. Several circuits per helper take more of a busy target's fair shares from its
+ * other tunnels, as FlashFlow's many sockets do, so what its users keep stays within the background credit.
  */
 export async function runProbe(
   open: OpenCircuit,
   sink: ProbeSink,
   params: ProbeParameters,
-  lanes = 1,
-  party?: Party,
-  /** bytes per lane the forward window keeps in flight (bench/probe-cpu.ts varies it) */
-  inFlightBytes = IN_FLIGHT_BYTES,
+  { lanes = 1, streams = 1, party, inFlightBytes = IN_FLIGHT_BYTES }: ProbeShape = {},
 ): Promise<ProbeMeasurement> {
   const startedAt = Date.now()
   const began = performance.now()
   const { id, key } = newProbeSecret()
-  const atSink = sink.register(id, key, params.windowSeconds, lanes)
+  const count = lanes * streams
+  // each circuit's share of its lane's bytes in flight, but room for two acknowledgements at least
+  const perCircuit = Math.max(Math.ceil(inFlightBytes / streams), 2 * ACK_EVERY_BYTES)
+  const atSink = sink.register(id, key, params.windowSeconds, count, perCircuit)
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), params.timeoutSeconds * 1000)
   const circuits: Duplex[] = []
@@ -90,7 +102,8 @@ export async function runProbe(
     if (deadline.signal.aborted) circuit.destroy()
     return circuit
   }
-  const lanesOpen = () => Promise.all(Array.from({ length: lanes }, (_, lane) => openTracked(lane)))
+  // circuit k goes through lane k mod lanes, so every helper carries the same number
+  const allOpen = () => Promise.all(Array.from({ length: count }, (_, k) => openTracked(k % lanes)))
   deadline.signal.addEventListener('abort', () => {
     for (const c of circuits) c.destroy()
     atSink.release()
@@ -101,16 +114,16 @@ export async function runProbe(
   let reverse: WindowResult = forward
   const rtts: number[] = []
   try {
-    const forwardLanes = await lanesOpen()
+    const forwardCircuits = await allOpen()
     await party?.arrive('forward', deadline.signal)
-    const forwardRtt = await sendForward(forwardLanes, id, key, atSink, inFlightBytes)
+    const forwardRtt = await sendForward(forwardCircuits, id, key, atSink, perCircuit)
     rtts.push(forwardRtt.rttMs)
     forward = forwardRtt.result
     if (forward.corrupt) throw new ProbeFailure('corrupt')
     if (!forward.complete) throw new ProbeFailure('unreachable')
-    const reverseLanes = await lanesOpen()
+    const reverseCircuits = await allOpen()
     await party?.arrive('reverse', deadline.signal)
-    const reverseRtt = await receiveReverse(reverseLanes, id, key, params.windowSeconds)
+    const reverseRtt = await receiveReverse(reverseCircuits, id, key, params.windowSeconds)
     rtts.push(reverseRtt.rttMs)
     reverse = reverseRtt.result
     if (reverse.corrupt) throw new ProbeFailure('corrupt')
@@ -190,23 +203,23 @@ async function sendForward(
   id: Uint8Array,
   key: Uint8Array,
   atSink: SinkProbe,
-  inFlightBytes: number,
+  perCircuit: number,
 ): Promise<{ rttMs: number; result: WindowResult }> {
   const sentAt = performance.now()
   const rtts = await Promise.all(
-    circuits.map(async (circuit, lane) => {
-      circuit.write(encodeHello(id, 'forward', lane))
+    circuits.map(async (circuit, k) => {
+      circuit.write(encodeHello(id, 'forward', k))
       await readAck(circuit)
       return performance.now() - sentAt
     }),
   )
   // A relayed stream can accept far more than the path carries (every hop buffers): the sink's count
   // bounds what is in flight.
-  circuits.forEach((circuit, lane) => {
+  circuits.forEach((circuit, k) => {
     circuit.resume()
     let sent = 0
-    pumpKeystream(circuit, new Keystream(key, 'forward', lane), () => {
-      if (sent - atSink.received(lane) >= inFlightBytes) return false
+    pumpKeystream(circuit, new Keystream(key, 'forward', k), () => {
+      if (sent - atSink.received(k) >= perCircuit) return false
       sent += CHUNK_BYTES
       return true
     })
@@ -246,8 +259,8 @@ function receiveReverse(
         },
       })
     }
-    circuits.forEach((circuit, lane) => {
-      const stream = new Keystream(key, 'reverse', lane)
+    circuits.forEach((circuit, k) => {
+      const stream = new Keystream(key, 'reverse', k)
       let verified = 0
       let ackedAt = 0
       circuit.on('data', (chunk: Buffer) => {
@@ -257,8 +270,8 @@ function receiveReverse(
         if (!stream.matches(chunk)) return finish(true, false)
         verified += chunk.length
         verifiedTotal += chunk.length
-        // as at the sink, the window starts once every lane carries bytes
-        flowing.add(lane)
+        // as at the sink, the window starts once every circuit carries bytes
+        flowing.add(k)
         if (flowing.size === circuits.length) {
           meter.add(now, chunk.length)
           timer ??= setTimeout(() => finish(false, true), windowSeconds * 1000)
@@ -271,7 +284,7 @@ function receiveReverse(
         }
       })
       circuit.once('close', () => finish(false, false))
-      circuit.write(encodeHello(id, 'reverse', lane))
+      circuit.write(encodeHello(id, 'reverse', k))
     })
   })
 }

@@ -14,11 +14,11 @@ import {
 } from './payload.ts'
 
 // The probe sink: the TCP listener a probe circuit exits to. A connection opens with a hello naming the
-// probe (its unguessable id), the direction and the lane (a probe may run one circuit per helper in
-// parallel). Forward: the sink acknowledges, then checks every byte against the lane's keystream and meters
-// the goodput of all lanes together for one window, then cuts the connections. Reverse: the sink sends the
-// lane's keystream until the witness hangs up (the witness checks and meters).
-//   hello = id(16) direction(1) lane(1) padding        ack = 0x06 padding
+// probe (its unguessable id), the direction and the circuit (a probe runs several circuits through each
+// of its helpers in parallel). Forward: the sink acknowledges, then checks every byte against the circuit's keystream and meters
+// the goodput of all circuits together for one window, then cuts the connections. Reverse: the sink sends the
+// circuit's keystream until the witness hangs up (the witness checks and meters).
+//   hello = id(16) direction(1) circuit(1) padding        ack = 0x06 padding
 //   padding = length(1) zero bytes(length), the length random: the relays carrying a probe see no
 //   message of a fixed size.
 
@@ -34,13 +34,13 @@ const randomPadding = (): number => randomInt(MAX_PADDING + 1)
 export function encodeHello(
   id: Uint8Array,
   direction: Direction,
-  lane = 0,
+  circuit = 0,
   padding = randomPadding(),
 ): Uint8Array {
   const hello = new Uint8Array(HELLO_HEADER_BYTES + padding)
   hello.set(id)
   hello[PROBE_ID_BYTES] = DIRECTION_CODE[direction]
-  hello[PROBE_ID_BYTES + 1] = lane
+  hello[PROBE_ID_BYTES + 1] = circuit
   hello[PROBE_ID_BYTES + 2] = padding
   return hello
 }
@@ -92,8 +92,8 @@ export interface WindowResult {
 export interface SinkProbe {
   /** Settles when the forward window is over, cut short, or found corrupt. */
   forward: Promise<WindowResult>
-  /** Forward payload bytes of `lane` verified so far (the sender's in-flight limit uses it). */
-  received(lane: number): number
+  /** Forward payload bytes of `circuit` verified so far (the sender's in-flight limit uses it). */
+  received(circuit: number): number
   /** Forgets the probe and drops its connections. */
   release(): void
 }
@@ -101,12 +101,13 @@ export interface SinkProbe {
 interface Registration {
   key: Uint8Array
   windowSeconds: number
-  lanes: number
+  circuits: number
+  inFlightBytes: number
   used: Set<string>
   sockets: Set<Socket>
-  /** verified forward bytes per lane; the window starts once every lane has some */
+  /** verified forward bytes per circuit; the window starts once every circuit has some */
   received: number[]
-  /** the forward window, shared by the lanes */
+  /** the forward window, shared by the circuits */
   meter: GoodputMeter
   timer?: NodeJS.Timeout
   finish(corrupt: boolean, complete: boolean): void
@@ -133,17 +134,28 @@ export class ProbeSink {
     return sink
   }
 
-  register(id: Uint8Array, key: Uint8Array, windowSeconds: number, lanes = 1): SinkProbe {
+  /**
+   * Expects a probe's circuits; in its reverse window each circuit keeps at most `inFlightBytes` beyond
+   * what the witness has acknowledged (payload.ts).
+   */
+  register(
+    id: Uint8Array,
+    key: Uint8Array,
+    windowSeconds: number,
+    circuits = 1,
+    inFlightBytes = IN_FLIGHT_BYTES,
+  ): SinkProbe {
     const name = toHex(id)
     const { promise, resolve } = Promise.withResolvers<WindowResult>()
     let done = false
     const registration: Registration = {
       key,
       windowSeconds,
-      lanes,
+      circuits,
+      inFlightBytes,
       used: new Set(),
       sockets: new Set(),
-      received: Array.from({ length: lanes }, () => 0),
+      received: Array.from({ length: circuits }, () => 0),
       meter: new GoodputMeter(),
       finish: (corrupt, complete) => {
         if (done) return
@@ -164,7 +176,7 @@ export class ProbeSink {
     this.probes.set(name, registration)
     return {
       forward: promise,
-      received: lane => registration.received[lane] ?? 0,
+      received: circuit => registration.received[circuit] ?? 0,
       release: () => {
         this.probes.delete(name)
         registration.finish(false, false)
@@ -193,35 +205,35 @@ export class ProbeSink {
       socket.setTimeout(0)
       const registration = this.probes.get(toHex(buffered.subarray(0, PROBE_ID_BYTES)))
       const code = buffered[PROBE_ID_BYTES]
-      const lane = buffered[PROBE_ID_BYTES + 1] as number
+      const circuit = buffered[PROBE_ID_BYTES + 1] as number
       const direction = code === 1 ? 'forward' : code === 2 ? 'reverse' : undefined
       if (
         length < 0 ||
         !registration ||
         !direction ||
-        lane >= registration.lanes ||
-        registration.used.has(`${direction}/${lane}`)
+        circuit >= registration.circuits ||
+        registration.used.has(`${direction}/${circuit}`)
       ) {
         socket.destroy()
         return
       }
-      registration.used.add(`${direction}/${lane}`)
+      registration.used.add(`${direction}/${circuit}`)
       registration.sockets.add(socket)
       socket.once('close', () => registration.sockets.delete(socket))
-      if (direction === 'forward') receiveForward(socket, registration, lane, buffered.subarray(length))
-      else sendReverse(socket, registration.key, lane)
+      if (direction === 'forward') receiveForward(socket, registration, circuit, buffered.subarray(length))
+      else sendReverse(socket, registration, circuit)
     }
     socket.on('data', onHello)
   }
 }
 
-function receiveForward(socket: Socket, probe: Registration, lane: number, early: Buffer): void {
-  const stream = new Keystream(probe.key, 'forward', lane)
+function receiveForward(socket: Socket, probe: Registration, circuit: number, early: Buffer): void {
+  const stream = new Keystream(probe.key, 'forward', circuit)
   const onData = (chunk: Buffer) => {
     if (chunk.length === 0) return
     if (!stream.matches(chunk)) return probe.finish(true, false)
-    probe.received[lane] = (probe.received[lane] ?? 0) + chunk.length
-    // The window starts once every lane carries bytes: a lane whose circuit came up later must not leave
+    probe.received[circuit] = (probe.received[circuit] ?? 0) + chunk.length
+    // The window starts once every circuit carries bytes: a circuit that came up later must not leave
     // part of the window to the others alone.
     if (probe.received.some(n => n === 0)) return
     probe.meter.add(performance.now(), chunk.length)
@@ -229,14 +241,14 @@ function receiveForward(socket: Socket, probe: Registration, lane: number, early
       probe.timer = setTimeout(() => probe.finish(false, true), probe.windowSeconds * 1000)
   }
   socket.on('data', onData)
-  // a lane that closes before the window is over makes the window incomplete (once it is over, finish
+  // a circuit that closes before the window is over makes the window incomplete (once it is over, finish
   // has already settled and this does nothing)
   socket.once('close', () => probe.finish(false, false))
   socket.write(encodeAck())
   onData(early)
 }
 
-function sendReverse(socket: Socket, key: Uint8Array, lane: number): void {
+function sendReverse(socket: Socket, probe: Registration, circuit: number): void {
   let acked = 0
   let sent = 0
   let partial: Buffer = Buffer.alloc(0)
@@ -247,8 +259,8 @@ function sendReverse(socket: Socket, key: Uint8Array, lane: number): void {
     acked = Math.max(acked, Number(partial.readBigUInt64BE(whole - 8)))
     partial = partial.subarray(whole)
   })
-  pumpKeystream(socket, new Keystream(key, 'reverse', lane), () => {
-    if (sent - acked >= IN_FLIGHT_BYTES) return false
+  pumpKeystream(socket, new Keystream(probe.key, 'reverse', circuit), () => {
+    if (sent - acked >= probe.inFlightBytes) return false
     sent += CHUNK_BYTES
     return true
   })

@@ -103,6 +103,13 @@ const ATTEMPTS = 4
  */
 const FAILURE_QUORUM = 3
 const RECENT = 50
+/**
+ * Circuits per helper. A relay shares its cap between its tunnels about evenly, so a probe with one
+ * circuit gets half of a target whose user downloads flat out, more than the credit (a third of the
+ * probe) gives back; with 8 it gets 8/9 and the user's ninth is credited (test/witness/readings.test.ts).
+ * The simulator's probe (probeStreams) measures what more would buy (docs/simulator.md).
+ */
+const STREAMS_PER_LANE = 8
 const READING_EPOCHS = 3
 /** How long locating an epoch's relays may hold up its plan. */
 const LOCATE_TIMEOUT_MS = 30_000
@@ -607,8 +614,7 @@ export class Witness {
         },
         this.o.sink,
         this.o.network.probe,
-        lane.helpers.length,
-        party,
+        { lanes: lane.helpers.length, streams: STREAMS_PER_LANE, party },
       )
     } catch (err) {
       this.log(`probe circuits for ${lane.relay} failed: ${(err as Error).message}`)

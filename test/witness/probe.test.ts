@@ -83,12 +83,37 @@ describe('witness probe over direct TCP', function () {
     const lanes = [await via({ rate }), await via({ rate, stallMs: 1500 })]
     // each window's circuits start 1.5 s apart: two 3 s windows need more than the usual 8 s
     const params = { ...PARAMS, timeoutSeconds: 12 }
-    const m = await runProbe((signal, lane) => (lanes[lane] as (typeof lanes)[0])(signal), sink, params, 2)
+    const m = await runProbe((signal, lane) => (lanes[lane] as (typeof lanes)[0])(signal), sink, params, {
+      lanes: 2,
+    })
     assert.equal(m.outcome, 'ok')
     console.log(`      two lanes, one 1.5 s late: forward ${m.forwardBps} B/s, reverse ${m.reverseBps} B/s`)
     for (const bps of [m.forwardBps, m.reverseBps]) {
       assert.ok(Math.abs(bps - 2 * rate) / (2 * rate) < 0.1, `measured ${bps} B/s over two ${rate} B/s lanes`)
     }
+  })
+
+  it('runs several circuits through each lane, each helper carrying as many, and adds them all up', async () => {
+    const rate = 1_000_000
+    const lanes = [await via({ rate }), await via({ rate })]
+    const opened = [0, 0]
+    const m = await runProbe(
+      (signal, lane) => {
+        opened[lane] = (opened[lane] ?? 0) + 1
+        return (lanes[lane] as (typeof lanes)[0])(signal)
+      },
+      sink,
+      PARAMS,
+      { lanes: 2, streams: 3 },
+    )
+    assert.equal(m.outcome, 'ok')
+    // two windows, three circuits through each helper in each
+    assert.deepEqual(opened, [6, 6])
+    for (const bps of [m.forwardBps, m.reverseBps])
+      assert.ok(
+        Math.abs(bps - 6 * rate) / (6 * rate) < 0.1,
+        `measured ${bps} B/s over six ${rate} B/s circuits`,
+      )
   })
 
   it('reports corrupt when bytes are flipped in transit, with no capacity', async () => {

@@ -30,20 +30,26 @@ const USER_BPS = 200_000
 const INFLATING = 1 * MB
 const INFLATION = 10
 
+const HUNGRY = 2 * MB
+
 /**
- * A user of one relay: a 1-hop tunnel through it to a server on 127.0.0.1, each end writing USER_BPS
- * (in 10 writes a second, none while a tenth of a second's worth is still queued).
+ * A user of one relay: a 1-hop tunnel through it to a server on 127.0.0.1. Paced, each end writes
+ * USER_BPS (in 10 writes a second, none while a tenth of a second's worth is still queued); flat out,
+ * the server sends as fast as the tunnel takes it (a download) and the user sends nothing.
  */
 class BackgroundUser {
   private server: Server | undefined
   private readonly timers = new Set<NodeJS.Timeout>()
   private dialer: Awaited<ReturnType<typeof createDialer>> | undefined
 
+  constructor(private readonly mode: 'paced' | 'flat out') {}
+
   async start(networkId: string, relay: string, address: string): Promise<void> {
     this.server = createServer(socket => {
       socket.on('error', () => {})
       socket.resume()
-      this.pace(socket)
+      if (this.mode === 'paced') this.pace(socket)
+      else flatOut(socket)
     })
     const server = this.server
     await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
@@ -57,7 +63,7 @@ class BackgroundUser {
     })
     tunnel.on('error', () => {})
     tunnel.resume()
-    this.pace(tunnel)
+    if (this.mode === 'paced') this.pace(tunnel)
   }
 
   private pace(out: Writable): void {
@@ -76,20 +82,33 @@ class BackgroundUser {
   }
 }
 
-// One witness and seven relays, one epoch:
+/** Writes into `out` whenever it takes more, until it closes. */
+function flatOut(out: Writable): void {
+  const chunk = Buffer.alloc(64 * 1024)
+  const fill = () => {
+    while (!out.destroyed && out.write(chunk));
+  }
+  out.on('drain', fill)
+  fill()
+}
+
+// One witness and eight relays, one epoch:
 // - three identities on one machine (127.0.0.1, one 3 MB/s token bucket for all three): probed alone,
 //   each would read the whole machine; probed together, their readings add up to it;
 // - a quiet 2 MB/s relay (127.0.1.1), and a fast helper (127.0.1.2);
 // - a 2 MB/s relay whose user up- and downloads 0.2 MB/s each way all through the epoch (127.0.1.3): the
 //   probe gets what the user leaves, and the background credit gives back the rest;
-// - a 1 MB/s relay that reports ten times the traffic it carried (127.0.1.4): it gains at most a third.
+// - a 1 MB/s relay that reports ten times the traffic it carried (127.0.1.4): it gains at most a third;
+// - a 2 MB/s relay whose user downloads flat out (127.0.1.5): the probe's several circuits take most of
+//   the relay from the user's one, and the credit gives back what the user keeps.
 describe('witness readings: co-located identities, busy relays, relays that claim traffic', function () {
   this.timeout(180_000)
   const children = new Children()
   let work: string
   const names = new Map<string, string>()
   let reports: ProbeReport[] = []
-  const user = new BackgroundUser()
+  const user = new BackgroundUser('paced')
+  const downloader = new BackgroundUser('flat out')
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'weir-colo-'))
@@ -112,6 +131,7 @@ describe('witness readings: co-located identities, busy relays, relays that clai
       'lone',
       'busy',
       'inflating',
+      'hungry',
       ...Array.from({ length: SHARED }, (_, i) => `shared-${i + 1}`),
     ]
     const keys = roles.map(() => generateEd25519())
@@ -165,11 +185,13 @@ describe('witness readings: co-located identities, busy relays, relays that clai
       'test/witness/shared-machine.ts',
       '--max-bandwidth',
       String(MACHINE),
-      ...dirs.slice(4).flatMap(d => ['--dir', d]),
+      ...dirs.slice(5).flatMap(d => ['--dir', d]),
       ...boot,
     ])
+    const hungry = await relay(dirs[4] as string, '/ip4/127.0.1.5/tcp/0', HUNGRY)
     await user.start(network.id, peers[2] as string, busy.addresses[0] as string)
-    const all = [helper, lone, busy, inflating, ...shared.relays].map(r => r.addresses[0] as string)
+    await downloader.start(network.id, peers[4] as string, hungry.addresses[0] as string)
+    const all = [helper, lone, busy, inflating, hungry, ...shared.relays].map(r => r.addresses[0] as string)
     const witness = await children.weir<{ status: string }>([
       'witness',
       '--dir',
@@ -200,6 +222,7 @@ describe('witness readings: co-located identities, busy relays, relays that clai
 
   after(async () => {
     await user.stop()
+    await downloader.stop()
     children.killAll()
     if (work) rmSync(work, { recursive: true, force: true })
   })
@@ -255,5 +278,12 @@ describe('witness readings: co-located identities, busy relays, relays that clai
     assert.ok(Math.abs(probe - INFLATING) / INFLATING < 0.1, `the probe read ${probe} B/s`)
     assert.ok(credited('inflating') <= probe + Math.floor(probe / 3), `credited ${credited('inflating')} B/s`)
     assert.ok(credited('inflating') > 1.3 * probe, 'the inflated report was not credited at all')
+  })
+
+  it("reads the cap of a relay whose user downloads flat out: the probe's circuits take most of it", () => {
+    console.log(`      hungry ${HUNGRY / MB} MB/s, a download flat out: ${show('hungry')}`)
+    assert.ok(report('hungry').background, 'the hungry relay gave no traffic report')
+    const error = Math.abs(credited('hungry') - HUNGRY) / HUNGRY
+    assert.ok(error < 0.1, `credited ${credited('hungry')} B/s, ${(100 * error).toFixed(1)}% off the cap`)
   })
 })
