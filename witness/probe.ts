@@ -64,33 +64,33 @@ export type OpenCircuit = (signal: AbortSignal, lane: number) => Promise<Duplex>
 export interface ProbeShape {
   /** helpers, each a lane of the probe; 1 by default */
   lanes?: number
-  /** circuits through each lane's helper; 1 by default */
-  streams?: number
+  /** circuits in all, spread evenly over the lanes; one per lane by default */
+  circuits?: number
   /** with the other probes of the target's machine: each window waits for them, its circuits open */
   party?: Party
-  /** bytes per lane a window keeps in flight, shared by its circuits (bench/probe-cpu.ts varies it) */
+  /** bytes per lane a window keeps in flight, shared by the lane's circuits (bench/probe-cpu.ts varies it) */
   inFlightBytes?: number
 }
 
 /**
  * Runs one probe: a forward window (we send, the sink checks and meters) then a reverse window (the
- * sink sends, we check and meter), each over `streams` circuits through each of `lanes` helpers, all in
+ * sink sends, we check and meter), each over `circuits` circuits spread over the `lanes` helpers, all in
  * parallel and their goodput added up, the whole bounded by the timeout. Never throws: every failure
- * becomes an outcome. Several circuits per helper take more of a busy target's fair shares from its
- * other tunnels, as FlashFlow's many sockets do, so what its users keep stays within the background credit.
+ * becomes an outcome. Several circuits take more of a busy target's fair shares from its other tunnels,
+ * as FlashFlow's many sockets do, so what its users keep stays within the background credit.
  */
 export async function runProbe(
   open: OpenCircuit,
   sink: ProbeSink,
   params: ProbeParameters,
-  { lanes = 1, streams = 1, party, inFlightBytes = IN_FLIGHT_BYTES }: ProbeShape = {},
+  { lanes = 1, circuits: wanted = lanes, party, inFlightBytes = IN_FLIGHT_BYTES }: ProbeShape = {},
 ): Promise<ProbeMeasurement> {
   const startedAt = Date.now()
   const began = performance.now()
   const { id, key } = newProbeSecret()
-  const count = lanes * streams
+  const count = Math.max(wanted, lanes)
   // each circuit's share of its lane's bytes in flight, but room for two acknowledgements at least
-  const perCircuit = Math.max(Math.ceil(inFlightBytes / streams), 2 * ACK_EVERY_BYTES)
+  const perCircuit = Math.max(Math.ceil((inFlightBytes * lanes) / count), 2 * ACK_EVERY_BYTES)
   const atSink = sink.register(id, key, params.windowSeconds, count, perCircuit)
   const deadline = new AbortController()
   const timer = setTimeout(() => deadline.abort(), params.timeoutSeconds * 1000)
@@ -102,7 +102,7 @@ export async function runProbe(
     if (deadline.signal.aborted) circuit.destroy()
     return circuit
   }
-  // circuit k goes through lane k mod lanes, so every helper carries the same number
+  // circuit k goes through lane k mod lanes, so the helpers carry as many as one another, give or take one
   const allOpen = () => Promise.all(Array.from({ length: count }, (_, k) => openTracked(k % lanes)))
   deadline.signal.addEventListener('abort', () => {
     for (const c of circuits) c.destroy()

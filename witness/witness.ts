@@ -104,12 +104,14 @@ const ATTEMPTS = 4
 const FAILURE_QUORUM = 3
 const RECENT = 50
 /**
- * Circuits per helper. A relay shares its cap between its tunnels about evenly, so a probe with one
- * circuit gets half of a target whose user downloads flat out, more than the credit (a third of the
- * probe) gives back; with 8 it gets 8/9 and the user's ninth is credited (test/witness/readings.test.ts).
- * The simulator's probe (probeStreams) measures what more would buy (docs/simulator.md).
+ * Circuits per probe, spread over its helpers. A relay shares its cap between its busy tunnels about
+ * evenly, so a probe with one circuit gets half of a target whose user downloads flat out, more than the
+ * credit (a third of the probe) gives back; with 8 it gets 8/9 and the user's ninth is credited
+ * (test/witness/readings.test.ts). What counts is the target's share, so the 8 are not multiplied by the
+ * helpers: in `npm start`, 8 per helper (24 for the largest relays) cost the shared machine enough CPU to
+ * read the 20 MB/s relay 12% low once in three runs. docs/simulator.md measures what more would buy.
  */
-const STREAMS_PER_LANE = 8
+const PROBE_CIRCUITS = 8
 const READING_EPOCHS = 3
 /** How long locating an epoch's relays may hold up its plan. */
 const LOCATE_TIMEOUT_MS = 30_000
@@ -614,7 +616,7 @@ export class Witness {
         },
         this.o.sink,
         this.o.network.probe,
-        { lanes: lane.helpers.length, streams: STREAMS_PER_LANE, party },
+        { lanes: lane.helpers.length, circuits: PROBE_CIRCUITS, party },
       )
     } catch (err) {
       this.log(`probe circuits for ${lane.relay} failed: ${(err as Error).message}`)

@@ -93,7 +93,7 @@ describe('witness probe over direct TCP', function () {
     }
   })
 
-  it('runs several circuits through each lane, each helper carrying as many, and adds them all up', async () => {
+  it('spreads its circuits over its lanes, each helper carrying as many, and adds them all up', async () => {
     const rate = 1_000_000
     const lanes = [await via({ rate }), await via({ rate })]
     const opened = [0, 0]
@@ -104,7 +104,7 @@ describe('witness probe over direct TCP', function () {
       },
       sink,
       PARAMS,
-      { lanes: 2, streams: 3 },
+      { lanes: 2, circuits: 6 },
     )
     assert.equal(m.outcome, 'ok')
     // two windows, three circuits through each helper in each
