@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type { Outcome } from '../protocol/attestation.ts'
 import type { ProbeParameters } from '../protocol/network.ts'
@@ -93,6 +94,8 @@ export async function runProbe(
   const perCircuit = Math.max(Math.ceil((inFlightBytes * lanes) / count), 2 * ACK_EVERY_BYTES)
   const atSink = sink.register(id, key, params.windowSeconds, count, perCircuit)
   const deadline = new AbortController()
+  // every circuit's dials and handshakes listen on it
+  setMaxListeners(8 * count + 10, deadline.signal)
   const timer = setTimeout(() => deadline.abort(), params.timeoutSeconds * 1000)
   const circuits: Duplex[] = []
   const openTracked = async (lane: number) => {

@@ -111,7 +111,7 @@ const RECENT = 50
  * helpers: in `npm start`, 8 per helper (24 for the largest relays) cost the shared machine enough CPU to
  * read the 20 MB/s relay 12% low once in three runs. docs/simulator.md measures what more would buy.
  */
-const PROBE_CIRCUITS = 8
+export const PROBE_CIRCUITS = 8
 const READING_EPOCHS = 3
 /** How long locating an epoch's relays may hold up its plan. */
 const LOCATE_TIMEOUT_MS = 30_000

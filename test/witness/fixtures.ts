@@ -2,7 +2,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net'
 import type { AddressInfo } from 'node:net'
 
 export interface ProxyOptions {
-  /** bytes per second in each direction; unshaped when absent */
+  /** bytes per second through the proxy, all its connections and both directions together (as a relay's
+   * cap); unshaped when absent */
   rate?: number
   /** flip one bit in every chunk of at least 1 KiB (payload, not the small hello and ack) */
   flipBits?: boolean
@@ -18,6 +19,7 @@ export async function startProxy(
   options: ProxyOptions = {},
 ): Promise<{ port: number; close(): Promise<void> }> {
   const sockets = new Set<Socket>()
+  const shaper: Shaper = { debt: 0, last: performance.now() }
   const server: Server = createServer(client => {
     sockets.add(client)
     client.on('error', () => {})
@@ -31,8 +33,8 @@ export async function startProxy(
       client.destroy()
     })
     client.on('close', () => upstream.destroy())
-    pipe(client, upstream, options)
-    pipe(upstream, client, options)
+    pipe(client, upstream, options, shaper)
+    pipe(upstream, client, options, shaper)
   })
   await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
   return {
@@ -44,9 +46,13 @@ export async function startProxy(
   }
 }
 
-function pipe(src: Socket, dst: Socket, options: ProxyOptions): void {
-  let debt = 0
-  let last = performance.now()
+/** What a proxy's connections owe its rate together. */
+interface Shaper {
+  debt: number
+  last: number
+}
+
+function pipe(src: Socket, dst: Socket, options: ProxyOptions, shaper: Shaper): void {
   let stalled = false
   src.on('data', (chunk: Buffer) => {
     if (options.stallMs !== undefined && !stalled && chunk.length >= 1024) {
@@ -54,7 +60,7 @@ function pipe(src: Socket, dst: Socket, options: ProxyOptions): void {
       src.pause()
       setTimeout(() => {
         dst.write(chunk)
-        last = performance.now()
+        shaper.last = performance.now()
         src.resume()
       }, options.stallMs)
       return
@@ -67,11 +73,12 @@ function pipe(src: Socket, dst: Socket, options: ProxyOptions): void {
     if (options.rate === undefined) return
     const now = performance.now()
     // a little credit (50 ms) carries over, so a timer that fires late under load costs no throughput
-    debt = Math.max(-options.rate / 20, debt - ((now - last) * options.rate) / 1000) + chunk.length
-    last = now
-    if (debt > options.rate / 50) {
+    shaper.debt =
+      Math.max(-options.rate / 20, shaper.debt - ((now - shaper.last) * options.rate) / 1000) + chunk.length
+    shaper.last = now
+    if (shaper.debt > options.rate / 50) {
       src.pause()
-      setTimeout(() => src.resume(), (debt * 1000) / options.rate)
+      setTimeout(() => src.resume(), (shaper.debt * 1000) / options.rate)
     }
   })
 }

@@ -174,14 +174,20 @@ describe('witness helper choice', function () {
       topic: { publish: async () => {} } as unknown as AttestationTopic,
       seeds: { seedOf: t.seedOf },
       relays: { registryFor: () => registry, record: p => records.get(p) },
-      circuits: async () => ({
-        open: async (helper, target) => {
-          const name = nameOf.get(target) as string
-          chosen.set(name, [...(chosen.get(name) ?? []), nameOf.get(helper) as string])
-          throw new CircuitError('unreachable', 'stand-in')
-        },
-        close: async () => {},
-      }),
+      circuits: async () => {
+        // one attempt: its circuits through one helper count once
+        const tried = new Set<string>()
+        return {
+          open: async (helper, target) => {
+            const name = nameOf.get(target) as string
+            if (!tried.has(helper))
+              chosen.set(name, [...(chosen.get(name) ?? []), nameOf.get(helper) as string])
+            tried.add(helper)
+            throw new CircuitError('unreachable', 'stand-in')
+          },
+          close: async () => {},
+        }
+      },
     })
     for (const [n, bps] of Object.entries(o.certified ?? {})) {
       const relay = peerIdFromString(ids.get(n) as string)
