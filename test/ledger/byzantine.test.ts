@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { epochAt } from '../../protocol/epoch.ts'
 import {
   attestationsFor,
-  getJson,
+  getAnswer,
   type LedgerProcess,
   makeNetwork,
   seedFor,
@@ -15,6 +15,7 @@ import {
   waitForEpochStart,
 } from './helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { certificateAnswer, epochAnswer, tallyAnswer } from '../../protocol/ledger-api.ts'
 
 const BYZANTINE_LEDGER = new URL('./byzantine-ledger.ts', import.meta.url).pathname
 
@@ -62,8 +63,8 @@ describe('ledger: a byzantine member', function () {
       attestationsFor(t, epoch, seed, t.relays, (r, w) => 2_000_000 + 1000 * r + w),
     )
     const byzantineVote = async (l: LedgerProcess) => {
-      const r = await getJson(`${l.api}/epochs/${epoch}`)
-      return r.body.votes.some((v: { signer: string }) => v.signer === byzantine.signer) ? r.body : undefined
+      const { body } = await getAnswer(`${l.api}/epochs/${epoch}`, epochAnswer)
+      return body?.votes.some(v => v.signer === byzantine.signer) ? body : undefined
     }
     for (const l of early)
       await waitFor(() => byzantineVote(l), {
@@ -72,7 +73,11 @@ describe('ledger: a byzantine member', function () {
         intervalMs: 200,
       })
     for (const l of ledgers) {
-      assert.equal((await getJson(`${l.api}/epochs/${epoch}/certificate`)).status, 404, 'no quorum yet')
+      assert.equal(
+        (await getAnswer(`${l.api}/epochs/${epoch}/certificate`, certificateAnswer)).status,
+        404,
+        'no quorum yet',
+      )
     }
     const c = await startLedger(
       t.ledgerDirs[2] as string,
@@ -82,17 +87,20 @@ describe('ledger: a byzantine member', function () {
 
     const certs = await Promise.all(ledgers.map(l => waitForCertificate(l, epoch, 25_000)))
     const root = (c: (typeof certs)[number]) => [c.contentRoot, c.rewardsRoot, c.cumulativeTotal]
-    for (const c of certs) assert.deepEqual(root(c), root(certs[0]), 'one root for the epoch everywhere')
-    const cert = certs[0]
+    const [cert] = certs
+    assert.ok(cert)
+    for (const c of certs) assert.deepEqual(root(c), root(cert), 'one root for the epoch everywhere')
     assert.ok(!cert.signers.includes(byzantine.signer), 'the corrupted vote is not in the certificate')
     assert.notEqual(BigInt(cert.cumulativeTotal), 0n)
 
     // Its honest replica's tally matches the certificate; its conflicting vote is kept as evidence.
-    const tally = await getJson(`${byzantine.api}/epochs/${epoch}/tally`)
-    assert.equal(tally.body.rewardsRoot, cert.rewardsRoot)
+    const tally = await getAnswer(`${byzantine.api}/epochs/${epoch}/tally`, tallyAnswer)
+    assert.equal(tally.body?.rewardsRoot, cert.rewardsRoot)
     for (const l of early) {
       const info = await byzantineVote(l)
-      const bad = info.votes.find((v: { signer: string }) => v.signer === byzantine.signer)
+      assert.ok(info, `${l.api} still holds the byzantine vote`)
+      const bad = info.votes.find(v => v.signer === byzantine.signer)
+      assert.ok(bad)
       assert.equal(bad.matchesCertificate, false)
       assert.notEqual(bad.rewardsRoot, cert.rewardsRoot)
       assert.equal(bad.contentRoot, cert.contentRoot)

@@ -17,7 +17,7 @@ import type { NetworkDefinition } from '../../protocol/network.ts'
 import { itemId } from '../../protocol/record.ts'
 import {
   attestationsFor,
-  getJson,
+  getAnswer,
   type LedgerProcess,
   makeNetwork,
   seedFor,
@@ -30,6 +30,7 @@ import {
   waitForEpochStart,
 } from './helpers.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
+import { tallyAnswer } from '../../protocol/ledger-api.ts'
 
 const IN_FLIGHT = 500
 
@@ -182,12 +183,12 @@ describe('ledger: kill -9 of a replica during heavy ingest over gossip', functio
         expected,
         `${ledgers[i]?.api}: certified content is what the victim kept`,
       )
-      assert.equal(cert.rewardsRoot, certs[0].rewardsRoot)
+      assert.equal(cert.rewardsRoot, certs[0]?.rewardsRoot)
     }
     const tally = await waitFor(
       async () => {
-        const r = await getJson(`${victim.api}/epochs/0/tally`)
-        return r.status === 200 && r.body.certified ? r.body : undefined
+        const { body } = await getAnswer(`${victim.api}/epochs/0/tally`, tallyAnswer)
+        return body?.certified ? body : undefined
       },
       { what: 'the restarted ledger to match the certificate', timeoutMs: 20_000, intervalMs: 200 },
     )

@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
+import type * as v from 'valibot'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import { initDataDir } from '../../node/host/datadir.ts'
@@ -13,6 +14,7 @@ import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
 import { parseHex } from '../../protocol/bytes.ts'
 import { epochStart } from '../../protocol/epoch.ts'
+import { certificateAnswer, parseAnswer } from '../../protocol/ledger-api.ts'
 import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdFromString } from '../../protocol/peer.ts'
 import { epochSeed } from '../../protocol/seed.ts'
@@ -145,17 +147,19 @@ export async function tearDown(
   t?.cleanup()
 }
 
-export async function getJson(url: string): Promise<{ status: number; body: any }> {
+/** GET a ledger route: its status and, when 200, the answer checked against the route's schema. */
+export async function getAnswer<S extends v.GenericSchema>(
+  url: string,
+  schema: S,
+): Promise<{ status: number; body: v.InferOutput<S> | undefined }> {
   const res = await fetch(url)
-  return { status: res.status, body: await res.json() }
+  const json: unknown = await res.json()
+  return { status: res.status, body: res.status === 200 ? parseAnswer(schema, json, url) : undefined }
 }
 
 export async function waitForCertificate(l: LedgerProcess, epoch: number, timeoutMs: number) {
   return waitFor(
-    async () => {
-      const r = await getJson(`${l.api}/epochs/${epoch}/certificate`)
-      return r.status === 200 ? r.body : undefined
-    },
+    async () => (await getAnswer(`${l.api}/epochs/${epoch}/certificate`, certificateAnswer)).body,
     { what: `the certificate of epoch ${epoch} at ${l.api}`, timeoutMs, intervalMs: 200 },
   )
 }
@@ -169,7 +173,8 @@ export async function waitForEpochStart(network: NetworkDefinition, epoch: numbe
 /** The seed of an epoch as a witness learns it: genesis for 0 and 1, else from a ledger's certificate. */
 export async function seedFor(net: NetworkDefinition, epoch: number, api?: string): Promise<Uint8Array> {
   if (epoch < 2) return epochSeed(net, epoch, undefined) as Uint8Array
-  const cert = (await getJson(`${api}/epochs/${epoch - 2}/certificate`)).body
+  const { body: cert } = await getAnswer(`${api}/epochs/${epoch - 2}/certificate`, certificateAnswer)
+  if (!cert) throw new Error(`${api} holds no certificate of epoch ${epoch - 2}`)
   return epochSeed(net, epoch, {
     epoch: epoch - 2,
     contentRoot: parseHex(cert.contentRoot, 32) as Uint8Array,

@@ -4,7 +4,7 @@ import { contentRoot } from '../../protocol/content.ts'
 import { itemId } from '../../protocol/record.ts'
 import {
   attestationsFor,
-  getJson,
+  getAnswer,
   type LedgerProcess,
   makeNetwork,
   seedFor,
@@ -18,6 +18,7 @@ import {
   waitForEpochStart,
 } from './helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
+import { epochAnswer, tallyAnswer } from '../../protocol/ledger-api.ts'
 
 describe('ledger: a member holding more than the certified content', function () {
   this.timeout(90_000)
@@ -61,7 +62,7 @@ describe('ledger: a member holding more than the certified content', function ()
     await main.publish('attestations', common)
     await aside.publish('attestations', [...common, ...extra])
     const holds = (l: LedgerProcess, n: number) =>
-      waitFor(async () => (await getJson(`${l.api}/epochs/0`)).body.attestations === n, {
+      waitFor(async () => (await getAnswer(`${l.api}/epochs/0`, epochAnswer)).body?.attestations === n, {
         what: `${l.api} to hold ${n} attestations`,
         timeoutMs: 20_000,
         intervalMs: 200,
@@ -83,15 +84,15 @@ describe('ledger: a member holding more than the certified content', function ()
     )
     const tally = await waitFor(
       async () => {
-        const r = await getJson(`${ledgers[3]?.api}/epochs/0/tally`)
-        return r.status === 200 && r.body.certified ? r.body : undefined
+        const { body } = await getAnswer(`${ledgers[3]?.api}/epochs/0/tally`, tallyAnswer)
+        return body?.certified ? body : undefined
       },
       { what: 'the late member to match the certificate', timeoutMs: 30_000, intervalMs: 200 },
     )
     assert.equal(tally.contentRoot, cert.contentRoot)
     assert.equal(tally.rewardsRoot, cert.rewardsRoot)
     assert.equal(tally.items.attestations, common.length)
-    const summary = await getJson(`${ledgers[3]?.api}/epochs/0`)
-    assert.equal(summary.body.attestations, common.length, 'the extra items are no longer counted')
+    const summary = await getAnswer(`${ledgers[3]?.api}/epochs/0`, epochAnswer)
+    assert.equal(summary.body?.attestations, common.length, 'the extra items are no longer counted')
   })
 })

@@ -15,7 +15,7 @@ import type { NetworkDefinition } from '../../protocol/network.ts'
 import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import { encodeRelayRecord, itemId, signRelayRecord } from '../../protocol/record.ts'
 import {
-  getJson,
+  getAnswer,
   type LedgerProcess,
   startLedger,
   tearDown,
@@ -25,6 +25,7 @@ import {
 } from './helpers.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { createNode, MemorySource } from './sync-helpers.ts'
+import { epochAnswer, relayAnswer } from '../../protocol/ledger-api.ts'
 
 function relayRecord(network: NetworkDefinition, epoch: number) {
   const key = generateEd25519()
@@ -123,8 +124,8 @@ describe('ledger: who sync answers, and what it may bring in', function () {
     const member = ledgers[1] as LedgerProcess
     await waitFor(
       async () => {
-        const r = await getJson(`${member.api}/epochs/${epoch}`)
-        return r.body.relayRecords === records.length ? true : undefined
+        const { body } = await getAnswer(`${member.api}/epochs/${epoch}`, epochAnswer)
+        return body?.relayRecords === records.length ? true : undefined
       },
       { what: 'the records at member 2', timeoutMs: 10_000, intervalMs: 200 },
     )
@@ -153,14 +154,14 @@ describe('ledger: who sync answers, and what it may bring in', function () {
   it('refuses a back-dated relay record that a member offers in reconciliation', async () => {
     const honest = ledgers.filter((_, i) => i !== DISHONEST)
     const certs = await Promise.all(honest.map(l => waitForCertificate(l, BACKDATED_IN, 40_000)))
-    for (const c of certs) assert.equal(c.contentRoot, certs[0].contentRoot)
+    for (const c of certs) assert.equal(c.contentRoot, certs[0]?.contentRoot)
     for (const l of honest) {
       const i = ledgers.indexOf(l)
-      const r = await getJson(`${l.api}/relays/${backdated.peerId}`)
+      const r = await getAnswer(`${l.api}/relays/${backdated.peerId}`, relayAnswer)
       assert.equal(
         r.status,
         404,
-        `member ${i + 1} registered the back-dated relay (in epoch ${r.body.registeredIn})`,
+        `member ${i + 1} registered the back-dated relay (in epoch ${r.body?.registeredIn})`,
       )
       const metrics = await (await fetch(`${l.api}/metrics`)).text()
       assert.match(
