@@ -174,9 +174,10 @@ export async function runTestnet(o: TestnetOptions, stop: AbortSignal): Promise<
       dir: join(out, 'network', `relay-${i + 1}`),
     }))
     // Ledgers one after another, then relays, then witnesses and the proxy, which take a few seconds more
-    // to hold every relay record and locate every relay: 36 s for 4 ledgers, 5 relays and 3 witnesses on
-    // 2 cores. Overrunning genesis costs a whole epoch; a few idle seconds cost little.
-    const startupMs = 20_000 + 2000 * o.ledgers + 1000 * o.relays + 3000 * o.witnesses
+    // to hold every relay record and locate every relay. The estimate leaves about 60% more than an idle
+    // 2-core machine takes (docs/witness.md, "Genesis"): overrunning genesis costs a whole epoch, and every
+    // idle second before it is one a user waits.
+    const startupMs = 10_000 + 1000 * o.ledgers + 600 * o.relays + 1600 * o.witnesses
     const network: NetworkDefinition = parseNetworkDefinition({
       ...networkDefinitionToJson(made.network),
       genesis: Date.now() + startupMs,

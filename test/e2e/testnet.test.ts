@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createInterface } from 'node:readline'
-import type { Browser } from 'playwright-core'
+import type { Browser, Page } from 'playwright-core'
 import { nodeArgs, WEIR_ENTRY } from '../../simulations/testnet/supervisor.ts'
 import { launchChromium, pageErrors } from '../helpers/chromium.ts'
 import { sleep, waitFor } from '../helpers/wait.ts'
@@ -141,52 +141,56 @@ describe('e2e: weir testnet runs the whole cycle', function () {
     mkdirSync(shots, { recursive: true })
     const ledger = report.dashboards['ledger-1'] as string
     const relay = report.dashboards['relay-5'] as string
-    // A relay polls its ledger every 30 s: wait until it has read every epoch of the run.
-    const epochs = report.epochs.map(e => e.epoch)
-    const status = await waitFor(
-      async () => {
-        const s = (await (await fetch(`${relay}status`)).json()) as EarningsStatus
-        const seen = new Set(s.earnings?.relay?.history.map(h => h.epoch))
-        return epochs.every(e => seen.has(e)) && s
-      },
-      {
-        what: 'relay-5 to read its earnings for every epoch of the run',
-        timeoutMs: 45_000,
-        intervalMs: 1000,
-      },
-    )
-    const api = (await (await fetch(`${ledger}relays/${status.peerId}`)).json()) as {
-      history: { epoch: number; reward: string }[]
-    }
-    const rewardsIn = (history: { epoch: number; reward: string }[]) =>
-      epochs.map(e => history.find(h => h.epoch === e)?.reward)
-    const shown = rewardsIn(status.earnings?.relay?.history ?? [])
-    assert.deepEqual(shown, rewardsIn(api.history), 'the relay shows what the ledger API has')
-    assert.deepEqual(
-      shown,
-      report.epochs.map(e => e.relays.find(r => r.peerId === status.peerId)?.reward),
-      'and what the run tallied',
-    )
     let browser: Browser | undefined
     try {
       browser = await launchChromium()
-      for (const [name, url] of Object.entries(report.dashboards)) {
-        const page = await browser.newPage({ viewport: { width: 1280, height: 900 } })
+      const open = browser
+      const visit = async (name: string, url: string, check?: (page: Page) => Promise<void>) => {
+        const page = await open.newPage({ viewport: { width: 1280, height: 900 } })
         const errors = pageErrors(page)
         await page.goto(url, { waitUntil: 'load' })
         await page.waitForSelector('main', { timeout: 10_000 })
         if (name.startsWith('relay')) await page.waitForSelector('svg.chart polyline', { timeout: 10_000 })
         await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true })
         assert.deepEqual(errors, [], `${name}: console errors`)
-        if (name === 'relay-5') {
-          const text = (await page.textContent('main')) ?? ''
-          for (const reward of shown)
-            assert.ok(text.includes(String(reward)), `relay-5's page shows ${reward}`)
-          const points = await page.$eval('svg.chart', svg => Number((svg as SVGElement).dataset.points))
-          assert.ok(points >= 2, `relay-5's throughput chart has ${points} points`)
-        }
+        await check?.(page)
         await page.close()
       }
+      for (const [name, url] of Object.entries(report.dashboards))
+        if (name !== 'relay-5') await visit(name, url)
+
+      // A relay polls its ledger every 30 s: wait until it has read every epoch of the run.
+      const epochs = report.epochs.map(e => e.epoch)
+      const status = await waitFor(
+        async () => {
+          const s = (await (await fetch(`${relay}status`)).json()) as EarningsStatus
+          const seen = new Set(s.earnings?.relay?.history.map(h => h.epoch))
+          return epochs.every(e => seen.has(e)) && s
+        },
+        {
+          what: 'relay-5 to read its earnings for every epoch of the run',
+          timeoutMs: 45_000,
+          intervalMs: 1000,
+        },
+      )
+      const api = (await (await fetch(`${ledger}relays/${status.peerId}`)).json()) as {
+        history: { epoch: number; reward: string }[]
+      }
+      const rewardsIn = (history: { epoch: number; reward: string }[]) =>
+        epochs.map(e => history.find(h => h.epoch === e)?.reward)
+      const shown = rewardsIn(status.earnings?.relay?.history ?? [])
+      assert.deepEqual(shown, rewardsIn(api.history), 'the relay shows what the ledger API has')
+      assert.deepEqual(
+        shown,
+        report.epochs.map(e => e.relays.find(r => r.peerId === status.peerId)?.reward),
+        'and what the run tallied',
+      )
+      await visit('relay-5', relay, async page => {
+        const text = (await page.textContent('main')) ?? ''
+        for (const reward of shown) assert.ok(text.includes(String(reward)), `relay-5's page shows ${reward}`)
+        const points = await page.$eval('svg.chart', svg => Number((svg as SVGElement).dataset.points))
+        assert.ok(points >= 2, `relay-5's throughput chart has ${points} points`)
+      })
     } finally {
       await browser?.close()
     }

@@ -27,7 +27,7 @@ interface RelayInfo {
 const BIG = randomBytes(50 * 1024 * 1024)
 const BIG_SHA = createHash('sha256').update(BIG).digest('hex')
 const CAP = 5_000_000
-const CAP_SECONDS = 30
+const CAP_SECONDS = 15
 
 describe('weir relay and weir proxy (real processes, curl)', function () {
   this.timeout(120_000)
