@@ -72,10 +72,23 @@ const network = (relays: number, witnesses: number) => ({
 export async function main(args: string[]) {
   const { values } = parseArgs({
     args,
-    options: { relays: { type: 'string' }, epochs: { type: 'string' }, 'skip-scale': { type: 'boolean' } },
+    options: {
+      relays: { type: 'string' },
+      epochs: { type: 'string' },
+      'skip-scale': { type: 'boolean' },
+      // the probe model's costlier parts, to time the engine against one that did not model them
+      'probe-streams': { type: 'string' },
+      'helper-lanes': { type: 'string' },
+      'no-background-credit': { type: 'boolean' },
+    },
   })
   const relays = Number(values.relays ?? 100_000)
   const epochs = Number(values.epochs ?? 24)
+  const model = {
+    ...(values['probe-streams'] && { probeStreams: Number(values['probe-streams']) }),
+    ...(values['helper-lanes'] && { helperLanes: Number(values['helper-lanes']) }),
+    ...(values['no-background-credit'] && { backgroundCredit: false }),
+  }
   const out: Record<string, unknown> = {}
   const gib = 2 ** 30
 
@@ -83,6 +96,7 @@ export async function main(args: string[]) {
     const scale = measure(
       'scale',
       {
+        ...model,
         epochs,
         crypto: 'skip',
         network: network(relays, 1000),
@@ -119,7 +133,7 @@ export async function main(args: string[]) {
     })
   }
 
-  const crypto = { epochs: 1, network: network(10_000, 100) }
+  const crypto = { ...model, epochs: 1, network: network(10_000, 100) }
   const skipped = measure('10k-skip', { ...crypto, crypto: 'skip' }, false)
   const real = measure('10k-real', { ...crypto, crypto: 'real' }, false)
   console.log('10,000 relays, 100 witnesses, one epoch')

@@ -176,8 +176,11 @@ export class FlowModel {
   private otherRate = 0
   /** the user sessions' part of otherRate */
   private usersRate = 0
-  /** the other probes active at the instant share() looks at, by ascending demand per stream */
-  private active: number[] = []
+  /**
+   * the other probes active at the instant share() looks at, by ascending demand per stream: a reused
+   * typed array and a count, since emptying an array by its length costs an allocation per call
+   */
+  private active = new Int32Array(64)
 
   /**
    * The fair share (bytes/s) one elastic flow (one TCP stream of a probe) gets on machine slot i of the
@@ -195,8 +198,9 @@ export class FlowModel {
     for (let j = 0; j < v.sessions; j++) if ((from[j] as number) <= t && t < (to[j] as number)) flows++
     const sessions = flows
     const span = 2 * this.windowMs
+    if (this.active.length < v.probes) this.active = new Int32Array(2 * v.probes)
     const active = this.active
-    active.length = 0
+    let actives = 0
     let siblingFlows = 0
     if (ownStreams >= 0) flows += ownStreams
     else
@@ -208,8 +212,7 @@ export class FlowModel {
         if (v.probeCap[j] === Number.POSITIVE_INFINITY) continue
         // insertion by demand per stream: a machine has a few probes at a time
         const demand = (v.probeCap[j] as number) / (v.probeWeight[j] as number)
-        let k = active.length
-        active.push(j)
+        let k = actives++
         while (
           k > 0 &&
           (v.probeCap[active[k - 1] as number] as number) /
@@ -230,7 +233,7 @@ export class FlowModel {
     for (;;) {
       while (j < v.sessions && !((from[j] as number) <= t && t < (to[j] as number))) j++
       const session = j < v.sessions ? (v.demand[j] as number) : Number.POSITIVE_INFINITY
-      const q = active[a]
+      const q = a < actives ? active[a] : undefined
       const streams = q === undefined ? 0 : this.streams * (v.probeWeight[q] as number)
       const probe = q === undefined ? Number.POSITIVE_INFINITY : (v.probeCap[q] as number) / streams
       if (session <= probe) {
@@ -408,8 +411,6 @@ class MachineView {
   probeSibling = new Uint8Array(64)
   /** the measured probe's own lanes crossing the machine */
   own = 1
-  private order: number[] = []
-  private list: number[] = []
 
   load(
     machine: number,
@@ -423,36 +424,26 @@ class MachineView {
     span: number,
   ): void {
     this.machine = machine
-    // sessions overlapping the window, by ascending demand (what water-filling visits first)
-    const order = this.order
-    order.length = 0
-    if (list)
-      for (let j = 0; j < list.length; j += 3)
-        if ((list[j] as number) < end && (list[j + 1] as number) > start) order.push(j)
-    // by ascending demand, then position (insertion sort: a machine has a few sessions at a time)
-    const l = list ?? []
-    for (let i = 1; i < order.length; i++) {
-      const j = order[i] as number
-      const d = l[j + 2] as number
-      let k = i
-      while (k > 0 && (l[(order[k - 1] as number) + 2] as number) > d) {
-        order[k] = order[k - 1] as number
-        k--
+    // sessions overlapping the window, by ascending demand, then position (what water-filling visits
+    // first), inserted into the flat arrays: a machine has a few sessions at a time
+    this.sessions = 0
+    for (let j = 0; list && j < list.length; j += 3) {
+      if (!((list[j] as number) < end && (list[j + 1] as number) > start)) continue
+      if (this.sessions === this.from.length) {
+        this.from = grown(this.from)
+        this.to = grown(this.to)
+        this.demand = grown(this.demand)
       }
-      order[k] = j
-    }
-    this.list = l
-    if (order.length > this.from.length) {
-      this.from = new Float64Array(order.length * 2)
-      this.to = new Float64Array(order.length * 2)
-      this.demand = new Float64Array(order.length * 2)
-    }
-    this.sessions = order.length
-    for (let i = 0; i < order.length; i++) {
-      const j = order[i] as number
-      this.from[i] = this.list[j] as number
-      this.to[i] = this.list[j + 1] as number
-      this.demand[i] = this.list[j + 2] as number
+      const d = list[j + 2] as number
+      let k = this.sessions++
+      for (; k > 0 && (this.demand[k - 1] as number) > d; k--) {
+        this.from[k] = this.from[k - 1] as number
+        this.to[k] = this.to[k - 1] as number
+        this.demand[k] = this.demand[k - 1] as number
+      }
+      this.from[k] = list[j] as number
+      this.to[k] = list[j + 1] as number
+      this.demand[k] = d
     }
     this.probes = 0
     const stride = 2 + table.maxLanes
