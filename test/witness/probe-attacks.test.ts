@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { initDataDir, loadDataDir, writeNetworkFile } from '../../node/host/datadir.ts'
-import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { assignedWitnessIndices } from '../../protocol/assignment.ts'
 import { encodeAttestation, signAttestation } from '../../protocol/attestation.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
@@ -22,6 +21,7 @@ import { PROBE_CIRCUITS, type ProbeReport } from '../../witness/witness.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { type GossipNode, gossipNode } from './nodes.ts'
 import { Children, relayListen } from './processes.ts'
+import { witnessTestNetwork } from './test-network.ts'
 
 const MB = 1_000_000
 
@@ -64,20 +64,7 @@ describe('witness against rogue helpers, with probes nobody can single out', fun
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'weir-probe-attacks-'))
-    const made = createLocalNetwork({
-      out: join(work, 'net'),
-      witnesses: 2,
-      committee: 1,
-      epochSeconds: 30,
-      graceSeconds: 15,
-      probeSeconds: 4,
-      witnessesPerRelay: 1,
-      minAttestations: 1,
-      eligibilityDelay: 0,
-      emission: 1000n,
-      chainId: 31337,
-      genesis: 0,
-    })
+    const made = witnessTestNetwork(join(work, 'net'), { witnesses: 2, epochSeconds: 30, graceSeconds: 15 })
     const witness = loadDataDir(made.witnessDirs[0] as string).identity
     const certifier = loadDataDir(made.witnessDirs[1] as string).identity
     witnessPeer = witness.peerId

@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { initDataDir, writeNetworkFile } from '../../node/host/datadir.ts'
 import { createDialer } from '../../node/host/host.ts'
-import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { openCircuit } from '../../node/tunnel/client.ts'
 import { type AttestationBody, capacityOf } from '../../protocol/attestation.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
@@ -19,6 +18,7 @@ import { peerIdOfPublicKey, peerIdToString } from '../../protocol/peer.ts'
 import type { ProbeReport } from '../../witness/witness.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { Children } from './processes.ts'
+import { witnessTestNetwork } from './test-network.ts'
 
 const MB = 1_000_000
 const MACHINE = 3 * MB
@@ -112,20 +112,7 @@ describe('witness readings: co-located identities, busy relays, relays that clai
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'weir-colo-'))
-    const made = createLocalNetwork({
-      out: join(work, 'net'),
-      witnesses: 1,
-      committee: 1,
-      epochSeconds: 70,
-      graceSeconds: 50,
-      probeSeconds: 4,
-      witnessesPerRelay: 1,
-      minAttestations: 1,
-      eligibilityDelay: 0,
-      emission: 1000n,
-      chainId: 31337,
-      genesis: 0,
-    })
+    const made = witnessTestNetwork(join(work, 'net'), { witnesses: 1, epochSeconds: 70, graceSeconds: 50 })
     const roles = [
       'helper',
       'lone',

@@ -6,7 +6,6 @@ import { multiaddr } from '@multiformats/multiaddr'
 import { initDataDir, writeNetworkFile } from '../../node/host/datadir.ts'
 import { createHost, type Host } from '../../node/host/host.ts'
 import { createIdentity } from '../../node/host/identity.ts'
-import { createLocalNetwork } from '../../node/host/local-network.ts'
 import { openCircuit } from '../../node/tunnel/client.ts'
 import { generateEd25519 } from '../../protocol/ed25519.ts'
 import {
@@ -20,6 +19,7 @@ import { ProbeSink } from '../../witness/sink.ts'
 import type { ProbeReport } from '../../witness/witness.ts'
 import { waitFor } from '../helpers/wait.ts'
 import { Children, relayListen } from './processes.ts'
+import { witnessTestNetwork } from './test-network.ts'
 
 const MB = 1_000_000
 
@@ -58,20 +58,7 @@ describe('witness against real relays', function () {
 
   before(async () => {
     work = mkdtempSync(join(tmpdir(), 'weir-witness-'))
-    const made = createLocalNetwork({
-      out: join(work, 'net'),
-      witnesses: 1,
-      committee: 1,
-      epochSeconds: 50,
-      graceSeconds: 50,
-      probeSeconds: 4,
-      witnessesPerRelay: 1,
-      minAttestations: 1,
-      eligibilityDelay: 0,
-      emission: 1000n,
-      chainId: 31337,
-      genesis: 0,
-    })
+    const made = witnessTestNetwork(join(work, 'net'), { witnesses: 1, epochSeconds: 50, graceSeconds: 50 })
     const keys = SPECS.map(() => generateEd25519())
     const peers = keys.map(k => peerIdToString(peerIdOfPublicKey(k.publicKey)))
     for (const [i, p] of peers.entries()) names.set(p, SPECS[i]?.name as string)
