@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { link, Namespace, namespacesNamed, sh } from './netns.ts'
+import { link, Namespace, namespacesNamed, sh, VETH_PREFIX } from './netns.ts'
 
 /** How a home router translates: cone NAT with a UPnP IGD, cone NAT alone, or a symmetric NAT. */
 export type NatKind = 'upnp' | 'cone' | 'symmetric'
@@ -132,11 +132,10 @@ export class EmulatedInternet {
   }
 
   /** Nothing may reach the machine's own network: no namespace holds an interface the fixture did not
-   * make, the machine holds none of the veth ends, and the core has no route beyond the plan. */
+   * make, the machine holds none of its veth ends, and the core has no route beyond the plan. */
   private async checkIsolated(core: Namespace): Promise<void> {
-    const leftover = (await sh('ip', ['-o', 'link', 'show']))
-      .split('\n')
-      .filter(l => /: wv\d+[ab]\d+[@:]/.test(l))
+    const own = new RegExp(`: ${VETH_PREFIX}[ab]\\d+[@:]`)
+    const leftover = (await sh('ip', ['-o', 'link', 'show'])).split('\n').filter(l => own.test(l))
     if (leftover.length > 0) throw new Error(`veth ends left on the machine: ${leftover.join('; ')}`)
     for (const ns of this.namespaces) {
       const links = JSON.parse(await ns.ip('-j', '-d', 'link', 'show')) as {

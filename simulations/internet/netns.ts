@@ -79,12 +79,18 @@ export class Namespace {
   }
 }
 
+/**
+ * The temporary names of this process's veth ends (`<prefix>a<n>`, `<prefix>b<n>`): other processes
+ * building fixtures at the same time have ends of their own in the machine's namespace for a moment.
+ */
+export const VETH_PREFIX = `wv${process.pid % 100_000}`
+
 /** Joins two namespaces with a veth pair, naming each end inside its namespace. */
 export async function link(a: Namespace, aName: string, b: Namespace, bName: string): Promise<void> {
   // created under temporary names in the caller's namespace: interface names are per namespace, and the
   // final names repeat across namespaces
-  const tmpA = `wv${process.pid % 100_000}a${linkCount}`
-  const tmpB = `wv${process.pid % 100_000}b${linkCount++}`
+  const tmpA = `${VETH_PREFIX}a${linkCount}`
+  const tmpB = `${VETH_PREFIX}b${linkCount++}`
   await sh('ip', ['link', 'add', tmpA, 'type', 'veth', 'peer', 'name', tmpB])
   await sh('ip', ['link', 'set', tmpA, 'netns', a.name, 'name', aName])
   await sh('ip', ['link', 'set', tmpB, 'netns', b.name, 'name', bName])
