@@ -108,8 +108,8 @@ const RECENT = 50
  * evenly, so a probe with one circuit gets half of a target whose user downloads flat out, more than the
  * credit (a third of the probe) gives back; with 8 it gets 8/9 and the user's ninth is credited
  * (test/witness/readings.test.ts). What counts is the target's share, so the 8 are not multiplied by the
- * helpers: in `npm start`, 8 per helper (24 for the largest relays) cost the shared machine enough CPU to
- * read the 20 MB/s relay 12% low once in three runs. docs/simulator.md measures what more would buy.
+ * helpers, whose extra circuits cost a shared machine CPU (docs/witness.md has the measurements;
+ * docs/simulator.md measures what more circuits would buy).
  */
 export const PROBE_CIRCUITS = 8
 const READING_EPOCHS = 3
