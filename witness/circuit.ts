@@ -2,7 +2,7 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { PeerId } from '@libp2p/interface'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { createDialer, type Host } from '../node/host/host.ts'
+import { createDialer, type HolePunching, type Host } from '../node/host/host.ts'
 import { openCircuit, TunnelRefusedError } from '../node/tunnel/client.ts'
 import { CircuitError, HelperError } from './probe.ts'
 import type { ProbeCircuits } from './witness.ts'
@@ -18,9 +18,13 @@ import type { ProbeCircuits } from './witness.ts'
  * or a refusal it relays from the target — is only the helper's word (the reply travels through it), so
  * it is a CircuitError, which the witness charges to the target only once unrelated helpers agree.
  */
-export function relayCircuits(host: Host, networkId: string): () => Promise<ProbeCircuits> {
+export function relayCircuits(
+  host: Host,
+  networkId: string,
+  punching?: HolePunching,
+): () => Promise<ProbeCircuits> {
   return async () => {
-    const dialer = await createDialer(await generateKeyPair('Ed25519'))
+    const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
     return {
       open: async (helper, target, sink, signal) => {
         const helperId = peerIdFromString(helper)

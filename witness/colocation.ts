@@ -28,9 +28,14 @@ export function machineOfIp(ip: string): string | undefined {
     .join(':')}::/64`
 }
 
-/** The machine of a connection's remote address; undefined for anything but an IP address. */
+/**
+ * The machine of a connection's remote address; undefined for anything but an IP address. A hole-punched
+ * connection's address starts with the relay that carried its signalling, not the peer's machine.
+ */
 export function machineOfAddress(address: Multiaddr): string | undefined {
-  const first = address.getComponents()[0]
+  const components = address.getComponents()
+  if (components.some(c => c.name === 'p2p-circuit')) return undefined
+  const first = components[0]
   return (first?.name === 'ip4' || first?.name === 'ip6') && first.value !== undefined
     ? machineOfIp(first.value)
     : undefined

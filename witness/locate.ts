@@ -1,6 +1,6 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromString } from '@libp2p/peer-id'
-import { createDialer, type Host } from '../node/host/host.ts'
+import { createDialer, type HolePunching, type Host } from '../node/host/host.ts'
 import { addressesOf } from './circuit.ts'
 import { type Locate, machineOfAddress } from './colocation.ts'
 
@@ -13,9 +13,9 @@ const DIAL_TIMEOUT_MS = 5000
  * machine is the remote address of the connection it got, whose Noise handshake proved the relay's key.
  * An address a record merely names counts for nothing: only where the relay was actually reached.
  */
-export function dialLocate(host: Host): Locate {
+export function dialLocate(host: Host, punching?: HolePunching): Locate {
   return async (relays, signal) => {
-    const dialer = await createDialer(await generateKeyPair('Ed25519'))
+    const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
     const machines = new Map<string, string>()
     const queue = [...relays]
     const worker = async () => {

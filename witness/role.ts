@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { loadDataDir } from '../node/host/datadir.ts'
-import { createHost } from '../node/host/host.ts'
+import { createHost, DEFAULT_STUN_SERVERS } from '../node/host/host.ts'
 import type { Logger } from '../node/host/log.ts'
 import { startStatusServer } from '../node/host/status-server.ts'
 import { joinAttestations } from '../node/network/attestations.ts'
@@ -25,6 +25,8 @@ export interface WitnessRoleOptions {
   /** addresses to announce instead of the listen addresses */
   announce?: string[]
   bootstrap?: string[]
+  /** STUN servers for hole punching (DEFAULT_STUN_SERVERS when absent) */
+  stunServers?: string[]
   /** where the probe sink listens; relays are told to connect there */
   sink: { host: string; port: number }
   /** where /status and /metrics are served, if anywhere */
@@ -72,8 +74,11 @@ export async function startWitnessRole(
     ...(o.announce ? { announce: o.announce } : {}),
     bootstrap: [...network.bootstrap, ...(o.bootstrap ?? [])],
     local: network.local === true,
+    ...(o.stunServers ? { stunServers: o.stunServers } : {}),
     ...(o.logger ? { log: o.logger } : {}),
   })
+  // probes and locating dial from fresh identities, which punch through NATs as the host does
+  const punching = network.local === true ? undefined : { stunServers: o.stunServers ?? DEFAULT_STUN_SERVERS }
   if (o.logger) logReachability(host.services.reachability, o.logger)
   const directory = new RelayDirectory(host, network, Date.now, peers)
   await directory.restore()
@@ -118,8 +123,8 @@ export async function startWitnessRole(
       },
       record: peerId => directory.get(peerId)?.record ?? registry.record(peerId),
     },
-    circuits: relayCircuits(host, network.id),
-    locate: dialLocate(host),
+    circuits: relayCircuits(host, network.id, punching),
+    locate: dialLocate(host, punching),
     traffic: (relay, span) => askTraffic(host, network.id, relay, span),
     fetchCertificate: ledger === undefined ? undefined : epoch => seeds.fetchFrom(ledger, epoch),
     concurrency: o.concurrency,

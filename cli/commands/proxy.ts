@@ -17,10 +17,11 @@ import { type FlagSpec, hostPortFlag, UsageError, urlFlag } from '../args.ts'
 import { type FlagValues, readSettings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
+import { STUN_FLAG, STUN_HELP, STUN_USAGE, stunFlag } from '../stun-flag.ts'
 
 const USAGE = `weir proxy [--socks HOST:PORT] [--http HOST:PORT] [--status HOST:PORT] [--listen-public]
        [--relay MULTIADDR]... [--hops 1|2] [--bootstrap MULTIADDR]... [--network FILE] [--ledger URL]
-       [--dir DIR] ${LOG_USAGE}
+       [--dir DIR] ${STUN_USAGE} ${LOG_USAGE}
 
 A local proxy that sends each connection through 1 or 2 relays: a SOCKS5 server (--socks; no auth,
 CONNECT, names resolved at the exit) and/or an HTTP proxy (--http; CONNECT only). Relays are the
@@ -33,7 +34,8 @@ reply; failed relays are skipped for a back-off that doubles with each failure. 
 /status (JSON) and /metrics. Listeners must be on loopback unless --listen-public is given. Without
 --network, the network is the one the first relay or bootstrap peer serves. The first line on stdout
 is JSON with the listeners' addresses; the log goes to stderr. With --dir, every other flag can also be
-set in DIR/config.json (the proxy keeps nothing else there); flags on the command line win.`
+set in DIR/config.json (the proxy keeps nothing else there); flags on the command line win. Relays behind
+NATs are reached by hole punching: ${STUN_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
@@ -46,6 +48,7 @@ const FLAGS = {
   hops: { type: 'string', default: '1' },
   bootstrap: { type: 'string', multiple: true },
   ledger: { type: 'string' },
+  ...STUN_FLAG,
   ...LOG_FLAGS,
 } as const satisfies FlagSpec
 
@@ -84,6 +87,7 @@ export const command: Command = {
       privateKey: await generateKeyPair('Ed25519'),
       bootstrap,
       local,
+      stunServers: settings.check(values => stunFlag(values.stun)),
       log,
     })
     const directory = new RelayDirectory(host, network ?? networkId)

@@ -20,11 +20,12 @@ import { parseHex } from '../../protocol/bytes.ts'
 import type { Command } from '../command.ts'
 import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
+import { STUN_FLAG, STUN_HELP, STUN_USAGE, stunFlag } from '../stun-flag.ts'
 import { type FlagValues, readSettings, type Settings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, logFormatFlag, logLevelFlag } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
-const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--no-port-mapping]
+const USAGE = `weir relay --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--no-port-mapping] ${STUN_USAGE}
        [--bootstrap MULTIADDR]... [--max-bandwidth RATE] [--monthly-quota BYTES] [--exit-ports PORT[-PORT],...]
        [--exit-dns HOST:PORT]... [--allow-private-exits] [--max-tunnels N] [--max-tunnels-per-peer N]
        [--max-tunnel-memory BYTES] [--status HOST:PORT] [--ledger URL] [--drain-seconds N] ${LOG_USAGE}
@@ -43,14 +44,16 @@ tunnels, lets open ones finish for up to --drain-seconds (default 10), then stop
 
 On a network that is not local the relay publishes its record only while peers can dial it: at an
 announced address, at a public address AutoNAT peers dialled back, or at a port the router mapped
-through UPnP IGD (asked for unless --no-port-mapping) and AutoNAT peers dialled back. /status and the
-log say which, or why not and what to do (docs/reachability.md). ${ANNOUNCE_HELP}`
+through UPnP IGD (asked for unless --no-port-mapping) and AutoNAT peers dialled back, or behind a NAT
+that hole punching gets through (WebRTC, signalled through a reachable relay). /status and the log say
+which, or why not and what to do (docs/reachability.md). ${ANNOUNCE_HELP} ${STUN_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   listen: { type: 'string', multiple: true },
   ...ANNOUNCE_FLAG,
   'no-port-mapping': { type: 'boolean', default: false },
+  ...STUN_FLAG,
   bootstrap: { type: 'string', multiple: true },
   'max-bandwidth': { type: 'string' },
   'monthly-quota': { type: 'string' },
@@ -155,6 +158,8 @@ export const command: Command = {
       bootstrap,
       local: data.network.local === true,
       portMapping: v['no-port-mapping'] !== true,
+      stunServers: settings.check(values => stunFlag(values.stun)),
+      relay: true,
       log,
     })
     const directory = new RelayDirectory(host, data.network, Date.now, peers)

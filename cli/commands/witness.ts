@@ -5,12 +5,13 @@ import { SinkAddressError, startWitnessRole } from '../../witness/role.ts'
 import type { Command } from '../command.ts'
 import { type FlagSpec, hostPortFlag, intFlag, requireFlag, UsageError, urlFlag } from '../args.ts'
 import { ANNOUNCE_FLAG, ANNOUNCE_HELP, ANNOUNCE_USAGE, announceFlag } from '../announce-flag.ts'
+import { STUN_FLAG, STUN_HELP, STUN_USAGE, stunFlag } from '../stun-flag.ts'
 import { type FlagValues, readSettings } from '../config.ts'
 import { LOG_FLAGS, LOG_USAGE, roleLogger } from '../log-flags.ts'
 import { untilSignal } from '../shutdown.ts'
 
 const USAGE = `weir witness --dir DIR [--listen MULTIADDR]... ${ANNOUNCE_USAGE} [--bootstrap MULTIADDR]...
-       [--sink HOST:PORT] [--status HOST:PORT] [--ledger URL] [--concurrency N] ${LOG_USAGE}
+       ${STUN_USAGE} [--sink HOST:PORT] [--status HOST:PORT] [--ledger URL] [--concurrency N] ${LOG_USAGE}
 
 Probes the relays assigned to this witness each epoch and gossips signed attestations. --sink is the
 TCP address probe circuits exit to (default 127.0.0.2:0; relays must be able to reach it), and must not
@@ -18,12 +19,13 @@ be an address the witness listens on: relays would know probes by where they exi
 a ledger API to fetch certificates (epoch seeds) from when the votes topic has not brought them.
 The first line on stdout is JSON with the peer id, listen addresses, sink and status addresses; the
 log goes to stderr. Every flag but --dir can also be set in DIR/config.json; flags on the command line
-win. ${ANNOUNCE_HELP}`
+win. ${ANNOUNCE_HELP} ${STUN_HELP}`
 
 const FLAGS = {
   dir: { type: 'string' },
   listen: { type: 'string', multiple: true },
   ...ANNOUNCE_FLAG,
+  ...STUN_FLAG,
   bootstrap: { type: 'string', multiple: true },
   sink: { type: 'string' },
   status: { type: 'string' },
@@ -45,6 +47,7 @@ export const command: Command = {
       dir,
       ...(v.listen ? { listen: v.listen } : {}),
       announce,
+      stunServers: settings.check(values => stunFlag(values.stun)),
       ...(v.bootstrap ? { bootstrap: v.bootstrap } : {}),
       sink,
       ...(status ? { status } : {}),

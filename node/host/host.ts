@@ -1,12 +1,14 @@
 import { autoNATv2 } from '@libp2p/autonat-v2'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
-import { identify } from '@libp2p/identify'
+import { identify, identifyPush } from '@libp2p/identify'
 import { type ComponentLogger, KEEP_ALIVE, type PrivateKey } from '@libp2p/interface'
 import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
 import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
+import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -14,7 +16,8 @@ import type { Datastore } from 'interface-datastore'
 import { createLibp2p } from 'libp2p'
 import { gossipScoring } from './gossip-scoring.ts'
 import type { Logger } from './log.ts'
-import { isDialableAddress, reachability } from './reachability.ts'
+import type { StunServer } from './nat-mapping.ts'
+import { addressesToAnnounce, type ReachabilityService, reachability } from './reachability.ts'
 
 /** Nothing listens publicly unless the operator asks for it. */
 export const DEFAULT_LISTEN = ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']
@@ -35,6 +38,27 @@ const pinging = () => ping({ maxInboundStreams: 4, maxOutboundStreams: 4 })
 // Every peer of a local testnet is 127.0.0.1, and a relay dialled by a few proxies and witnesses at once
 // refused them all while they kept retrying; peers on this machine are exempt (and never pruned).
 const LOOPBACK = ['/ip4/127.0.0.0/ipcidr/8', '/ip6/::1/ipcidr/128']
+
+/** @libp2p/webrtc's own default ICE servers: public STUN servers that tell a node its outside address. */
+export const DEFAULT_STUN_SERVERS: StunServer[] = [
+  'stun.l.google.com:19302',
+  'global.stun.twilio.com:3478',
+  'stun.cloudflare.com:3478',
+  'stun.services.mozilla.com:3478',
+]
+
+// A relay that is reachable also relays hole-punch signalling for relays behind NATs (circuit relay v2):
+// a few kilobytes of SDP and ICE candidates per connection, never a tunnel's bytes, so each relayed
+// connection is cut at 128 KiB or 2 minutes. libp2p's defaults allow 128 KiB per connection as well.
+const SIGNALLING = {
+  reservations: {
+    maxReservations: 64,
+    defaultDataLimit: 128n * 1024n,
+    defaultDurationLimit: 120_000,
+  },
+  maxInboundHopStreams: 64,
+  maxOutboundStopStreams: 64,
+}
 
 export interface HostOptions {
   networkId: string
@@ -61,6 +85,16 @@ export interface HostOptions {
   datastore?: Datastore
   /** Where libp2p's debug logs go (the `DEBUG` environment variable's stderr logger by default). */
   logger?: ComponentLogger
+  /**
+   * STUN servers for hole punching (ICE, and the NAT's mapping behaviour); DEFAULT_STUN_SERVERS when
+   * absent. Not used on a local network.
+   */
+  stunServers?: StunServer[]
+  /**
+   * A relay: relays hole-punch signalling while reachable, and behind a NAT keeps a reservation on a
+   * reachable relay and listens for WebRTC, so peers can punch through to it.
+   */
+  relay?: boolean
 }
 
 export function protocolId(networkId: string, name: string): string {
@@ -71,10 +105,27 @@ export function topic(networkId: string, name: string): string {
   return `weir/${networkId}/${name}/1`
 }
 
+/**
+ * How a node off a local network reaches peers behind NATs: WebRTC, whose ICE punches a hole through both
+ * NATs (docs/reachability.md has the measurements that chose it over QUIC), signalled over a
+ * circuit-relay hop.
+ */
+export interface HolePunching {
+  stunServers: StunServer[]
+}
+
+const punchingTransports = (p: HolePunching | undefined) =>
+  p === undefined
+    ? []
+    : [
+        circuitRelayTransport(),
+        webRTC({ rtcConfiguration: { iceServers: [{ urls: p.stunServers.map(s => `stun:${s}`) }] } }),
+      ]
+
 /** How every Weir node connects: the transports, encryption and stream settings tunnels rely on. */
-const connecting = () => ({
+const connecting = (punching?: HolePunching) => ({
   connectionManager: { allow: LOOPBACK },
-  transports: [tcp(), webSockets()],
+  transports: [tcp(), webSockets(), ...punchingTransports(punching)],
   connectionEncrypters: [noise()],
   streamMuxers: [
     yamux({
@@ -88,26 +139,35 @@ const connecting = () => ({
 export async function createHost(options: HostOptions) {
   const { local } = options
   const portMapping = !local && options.portMapping === true
+  const punching = local ? undefined : { stunServers: options.stunServers ?? DEFAULT_STUN_SERVERS }
+  // the announce filter asks the reachability service, which libp2p makes after it
+  let judge: ReachabilityService | undefined
+  const announceFilter = (addresses: Multiaddr[]) =>
+    addressesToAnnounce(addresses, judge?.punchable() === true)
+  const relay = options.relay === true && !local
   const node = await createLibp2p({
     privateKey: options.privateKey,
     logger: options.logger,
     ...(options.datastore ? { datastore: options.datastore } : {}),
     addresses: {
-      listen: options.listen ?? DEFAULT_LISTEN,
+      listen: [...(options.listen ?? DEFAULT_LISTEN), ...(relay ? ['/p2p-circuit', '/webrtc'] : [])],
       announce: options.announce ?? [],
-      ...(local ? {} : { announceFilter: (addresses: Multiaddr[]) => addresses.filter(isDialableAddress) }),
+      ...(local ? {} : { announceFilter }),
     },
-    ...connecting(),
+    ...connecting(punching),
     services: {
       identify: identify(),
+      // peers learn at once when this node starts or stops serving the DHT, and its new addresses
+      identifyPush: identifyPush(),
       ping: pinging(),
       // On a local network the DHT passes loopback and private addresses on (the default mapper drops
-      // them) and always serves; elsewhere it serves once AutoNAT confirmed a public address.
+      // them) and always serves; elsewhere it starts as a client and the reachability service switches
+      // it to serving while the node is directly dialable.
       dht: kadDHT({
         protocol: protocolId(options.networkId, 'kad'),
         ...(local
           ? { clientMode: false, peerInfoMapper: passthroughMapper }
-          : { peerInfoMapper: removePrivateAddressesMapper }),
+          : { clientMode: true, peerInfoMapper: removePrivateAddressesMapper }),
       }),
       pubsub: gossipsub({
         emitSelf: false,
@@ -117,9 +177,11 @@ export async function createHost(options: HostOptions) {
       }),
       ...(local ? {} : { autonat: autoNATv2() }),
       ...(portMapping ? { upnp: uPnPNAT() } : {}),
-      reachability: reachability({ local, portMapping }),
+      ...(relay ? { signalling: circuitRelayServer(SIGNALLING) } : {}),
+      reachability: reachability({ local, portMapping, ...(punching ?? {}) }),
     },
   })
+  judge = node.services.reachability
   keepBootstrapped(node, options.bootstrap ?? [], options.log)
   return node
 }
@@ -130,11 +192,11 @@ export type Host = Awaited<ReturnType<typeof createHost>>
  * A node that only dials out, under `privateKey`: no listener, no DHT, no gossip. A witness opens each
  * probe's circuits from a fresh one, so the relays a probe enters see a new identity every time.
  */
-export async function createDialer(privateKey: PrivateKey) {
+export async function createDialer(privateKey: PrivateKey, punching?: HolePunching) {
   return createLibp2p({
     privateKey,
     addresses: { listen: [] },
-    ...connecting(),
+    ...connecting(punching),
     services: { identify: identify(), ping: pinging() },
   })
 }

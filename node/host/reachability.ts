@@ -1,9 +1,10 @@
 import type { Connection, PeerStore } from '@libp2p/interface'
 import { isPrivate } from '@libp2p/utils'
-import type { Multiaddr } from '@multiformats/multiaddr'
+import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from './log.ts'
+import { type MappingBehaviour, natMapping, type StunServer } from './nat-mapping.ts'
 
-/** How the network's peers reach this node (hole punching is named for when it exists). */
+/** How the network's peers reach this node. */
 export type ReachabilityState = 'public' | 'port-mapped' | 'hole-punching' | 'unreachable' | 'local'
 
 export interface Reachability {
@@ -31,11 +32,49 @@ export function isDialableAddress(address: Multiaddr): boolean {
   return !isPrivate(address) && !address.getComponents().some(c => c.name === 'p2p-circuit')
 }
 
+/**
+ * Whether a peer elsewhere can reach this node at an address by hole punching: a WebRTC address behind a
+ * circuit-relay hop that is itself dialable. The hop carries only the signalling; the connection that
+ * results is direct.
+ */
+export function isPunchableAddress(address: Multiaddr): boolean {
+  const [relay, rest] = address.toString().split('/p2p-circuit')
+  return (
+    relay !== undefined &&
+    rest !== undefined &&
+    /^\/webrtc(\/p2p\/[^/]+)?$/.test(rest) &&
+    relay !== '' &&
+    isDialableAddress(multiaddr(relay))
+  )
+}
+
+/**
+ * What a node tells the network to dial: its dialable addresses when it has any, else (behind a NAT that
+ * hole punching gets through) its punchable ones, else nothing.
+ */
+export function addressesToAnnounce(addresses: Multiaddr[], punchable: boolean): Multiaddr[] {
+  const direct = addresses.filter(isDialableAddress)
+  if (direct.length > 0 || !punchable) return direct
+  return addresses.filter(isPunchableAddress)
+}
+
 export interface ReachabilityOptions {
   /** the network definition says the network is local: loopback and private addresses are dialable */
   local: boolean
   /** this node asks the router for a port mapping (UPnP IGD) */
   portMapping: boolean
+  /**
+   * Where it asks how its NAT maps ports, to learn whether peers can punch through it; a node without
+   * them (or on a local network) never reports `hole-punching`.
+   */
+  stunServers?: StunServer[]
+}
+
+/** What the node knows of punching through its NAT: how it maps, and whether it listens for punches. */
+export interface PunchingView {
+  mapping?: MappingBehaviour
+  /** it holds a circuit-relay reservation and listens for WebRTC */
+  punchable: Multiaddr[]
 }
 
 // An address AutoNAT peers have not dialled back within this long is reported as not dialable.
@@ -47,7 +86,7 @@ const CHECK_MS = 60_000
  */
 export function judgeReachability(
   held: readonly HeldAddress[],
-  o: ReachabilityOptions & { checking: (address: Multiaddr) => boolean },
+  o: ReachabilityOptions & { checking: (address: Multiaddr) => boolean; punching?: PunchingView },
 ): Reachability {
   const verified = held.filter(a => a.verified)
   if (o.local) {
@@ -71,7 +110,47 @@ export function judgeReachability(
       reason: `the router forwards ${hostPort(mapped.multiaddr)} to this machine (UPnP), and AutoNAT peers dialled it back`,
       addresses,
     }
-  return { state: 'unreachable', ...whyUnreachable(held, o), addresses: [] }
+  const direct = whyUnreachable(held, o)
+  const punching = o.punching
+  if (punching === undefined || direct.remedy === undefined)
+    return { state: 'unreachable', ...direct, addresses: [] }
+  return judgePunching(punching, direct as { reason: string; remedy: string })
+}
+
+/** A node no peer can dial directly: whether peers can punch through its NAT instead. */
+function judgePunching(p: PunchingView, direct: { reason: string; remedy: string }): Reachability {
+  const unreachable = (why: string): Reachability => ({
+    state: 'unreachable',
+    reason: `${direct.reason}; ${why}`,
+    remedy: direct.remedy,
+    addresses: [],
+  })
+  const m = p.mapping
+  if (m === undefined)
+    return {
+      state: 'unreachable',
+      reason: `${direct.reason}; asking STUN servers whether hole punching can work`,
+      addresses: [],
+    }
+  if (m.kind === 'unknown') return unreachable(`hole punching was not tried: ${m.reason}`)
+  if (m.kind === 'endpoint-dependent')
+    return unreachable(
+      `the router gives each destination a new port (a symmetric NAT: STUN servers saw ${m.mapped.join(' and ')}), so no hole can be punched`,
+    )
+  if (p.punchable.length === 0)
+    return {
+      state: 'unreachable',
+      reason: `${direct.reason}; its NAT keeps one port per socket (STUN saw ${m.mapped}), and it is waiting for a public relay to relay hole-punch signalling`,
+      addresses: [],
+    }
+  const relays = unique(
+    p.punchable.map(a => hostPort(multiaddr(a.toString().split('/p2p-circuit')[0] ?? ''))),
+  )
+  return {
+    state: 'hole-punching',
+    reason: `${direct.reason}, but its NAT keeps one port per socket (STUN saw ${m.mapped}): peers punch through it over WebRTC, signalled through ${relays.join(', ')}`,
+    addresses: unique(p.punchable.map(String)),
+  }
 }
 
 function whyUnreachable(
@@ -140,8 +219,16 @@ interface ReachabilityComponents {
   peerStore: PeerStore
 }
 
+/** The DHT's switch between answering queries (server) and only asking them (client). */
+interface DhtMode {
+  getMode(): 'client' | 'server'
+  setMode(mode: 'client' | 'server'): Promise<void>
+}
+
 const AUTONAT_DIAL_REQUEST = '/libp2p/autonat/2/dial-request'
 const TICK_MS = 2000
+// A router's NAT behaviour rarely changes, but a laptop moves between networks.
+const MAPPING_MS = 300_000
 
 /**
  * A libp2p service that judges, every few seconds, how the network's peers reach this node, and tells
@@ -153,21 +240,40 @@ export class ReachabilityService {
   private last: Reachability | undefined
   private asked = ''
   private timer: NodeJS.Timeout | undefined
+  private mappingTimer: NodeJS.Timeout | undefined
+  /** how the NAT maps ports, once STUN servers said (stunServers only) */
+  mapping: MappingBehaviour | undefined
 
   constructor(
     private readonly components: ReachabilityComponents,
     private readonly options: ReachabilityOptions,
     private readonly autonat: unknown,
+    private readonly dht: DhtMode | undefined,
     private readonly now: () => number = Date.now,
   ) {}
 
   start(): void {
     this.timer = setInterval(() => this.tick(), TICK_MS)
     this.timer.unref()
+    const servers = this.options.stunServers ?? []
+    if (this.options.local || servers.length === 0) return
+    const ask = () =>
+      void natMapping(servers).then(m => {
+        this.mapping = m
+      })
+    ask()
+    this.mappingTimer = setInterval(ask, MAPPING_MS)
+    this.mappingTimer.unref()
   }
 
   stop(): void {
     clearInterval(this.timer)
+    clearInterval(this.mappingTimer)
+  }
+
+  /** Whether peers may be told this node's punchable addresses (addressesToAnnounce). */
+  punchable(): boolean {
+    return this.mapping?.kind === 'endpoint-independent'
   }
 
   current(): Reachability {
@@ -177,9 +283,14 @@ export class ReachabilityService {
     this.firstSeen = new Map(
       held.map(a => a.multiaddr.toString()).map(key => [key, this.firstSeen.get(key) ?? now]),
     )
+    const punching =
+      this.options.local || (this.options.stunServers ?? []).length === 0
+        ? undefined
+        : { mapping: this.mapping, punchable: held.map(a => a.multiaddr).filter(isPunchableAddress) }
     return judgeReachability(held, {
       ...this.options,
       checking: address => now - (this.firstSeen.get(address.toString()) ?? now) < CHECK_MS,
+      ...(punching ? { punching } : {}),
     })
   }
 
@@ -192,10 +303,21 @@ export class ReachabilityService {
   private tick(): void {
     this.askAutoNat()
     const r = this.current()
+    this.serveDhtWhenDialable(r)
     const before = this.last
     this.last = r
     if (before === undefined || JSON.stringify(before) === JSON.stringify(r)) return
     for (const listener of this.listeners) listener(r)
+  }
+
+  /**
+   * Off a local network the DHT starts as a client and serves only while peers can dial this node
+   * directly: a peer reached only by hole punching would make every query that meets it slow.
+   */
+  private serveDhtWhenDialable(r: Reachability): void {
+    if (this.dht === undefined || this.options.local) return
+    const mode = r.state === 'public' || r.state === 'port-mapped' ? 'server' : 'client'
+    if (this.dht.getMode() !== mode) this.dht.setMode(mode).catch(() => {})
   }
 
   /**
@@ -229,8 +351,13 @@ export class ReachabilityService {
 }
 
 export function reachability(options: ReachabilityOptions) {
-  return (components: ReachabilityComponents & { autonat?: unknown }) =>
-    new ReachabilityService(components, options, options.local ? undefined : components.autonat)
+  return (components: ReachabilityComponents & { autonat?: unknown; dht?: DhtMode }) =>
+    new ReachabilityService(
+      components,
+      options,
+      options.local ? undefined : components.autonat,
+      components.dht,
+    )
 }
 
 /** Logs the reachability at start and on every change: unreachable with what to do as a problem. */

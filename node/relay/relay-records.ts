@@ -11,8 +11,10 @@ import { rendezvousKey, type RelayDirectory } from '../network/directory.ts'
 import { type Host, protocolId, topic } from '../host/host.ts'
 import type { Identity } from '../host/identity.ts'
 
-// How soon a relay whose provider record no DHT server took tries again.
+// How soon a relay whose provider record no DHT server took tries again; and how long one attempt may
+// take: a provide started before the routing table holds a DHT server waits for one until it times out.
 const PROVIDE_RETRY_MS = 5000
+const PROVIDE_TIMEOUT_MS = 10_000
 
 export interface RecordPublisherOptions {
   network: NetworkDefinition
@@ -177,7 +179,7 @@ export class RecordPublisher {
   private async provide(): Promise<boolean> {
     const key = await rendezvousKey(this.options.network.id)
     let reached = 0
-    for await (const event of this.host.services.dht.provide(key, { signal: AbortSignal.timeout(30_000) }))
+    for await (const event of this.host.services.dht.provide(key, { signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS) }))
       if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') reached++
     return reached > 0
   }

@@ -148,6 +148,8 @@ export class Relay implements StatusSource {
       network: options.networkId,
       addresses: this.host.getMultiaddrs().map(a => a.toString()),
       reachability: this.host.services.reachability.current(),
+      /** whether this node answers DHT queries (server) or only asks them (client) */
+      dht: this.host.services.dht.getMode(),
       connections: this.host.getConnections().length,
       openTunnels: meter.openTunnels,
       tunnels: meter.tunnels,

@@ -276,8 +276,9 @@ export class TunnelServer {
         const addresses = (await this.addressesOf(relay, signal)).filter(allowed)
         if (addresses.length === 0) return 'hop-failed'
         connection = await this.host.dial(addresses, { signal })
-        // A dial already under way to this relay may have been joined, at addresses of its own.
-        if (!allowed(connection.remoteAddr)) return 'hop-failed'
+        // A dial already under way to this relay may have been joined, at addresses of its own; and a
+        // circuit-relay connection is for hole-punch signalling only, never a tunnel's bytes.
+        if (!allowed(connection.remoteAddr) || connection.limits !== undefined) return 'hop-failed'
       }
       const stream = await connection.newStream(this.protocol, { signal, maxOutboundStreams: 4096 })
       const next = lpStream(stream)

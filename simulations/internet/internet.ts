@@ -205,6 +205,11 @@ export function natRules(nat: NatKind): string {
     iifname "lan" oifname "wan" accept
     jump miniupnpd
   }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "wan" ct state established,related accept
+    iifname "wan" drop
+  }
   chain prerouting {
     type nat hook prerouting priority -100; policy accept;
     jump prerouting_miniupnpd

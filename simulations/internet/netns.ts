@@ -6,8 +6,13 @@ import { promisify } from 'node:util'
 const run = promisify(execFile)
 
 /** Runs a command, failing with its stderr (not just the exit code) so a broken step says why. */
-export async function sh(command: string, args: string[], input?: string): Promise<string> {
-  const child = run(command, args, { encoding: 'utf8', timeout: 20_000 })
+export async function sh(
+  command: string,
+  args: string[],
+  input?: string,
+  timeoutMs = 20_000,
+): Promise<string> {
+  const child = run(command, args, { encoding: 'utf8', timeout: timeoutMs })
   if (input !== undefined) {
     child.child.stdin?.end(input)
   }
@@ -36,8 +41,8 @@ export class Namespace {
     return sh('ip', ['-n', this.name, ...args])
   }
 
-  exec(command: string, args: string[], input?: string): Promise<string> {
-    return sh('ip', ['netns', 'exec', this.name, command, ...args], input)
+  exec(command: string, args: string[], input?: string, timeoutMs?: number): Promise<string> {
+    return sh('ip', ['netns', 'exec', this.name, command, ...args], input, timeoutMs)
   }
 
   /** Loads an nftables ruleset into this namespace. */

@@ -1,8 +1,8 @@
 // What a host on the emulated Internet's public segment sees of a network, run inside its namespace by
 // test/reach/reachability.test.ts: the relays the DHT names as providers of the network's rendezvous key
 // (with the addresses the DHT gives for them), and whether each address it is given answers a libp2p dial
-// and ping from here. Prints one JSON line.
-//   node --import tsx public-view.ts NETWORK_ID BOOTSTRAP PROVIDERS_EXPECTED [ADDRESS...]
+// and ping from here (punching through NATs with the STUN servers given). Prints one JSON line.
+//   node --import tsx public-view.ts NETWORK_ID BOOTSTRAP PROVIDERS_EXPECTED STUN,STUN [ADDRESS...]
 import '../../node/host/runtime.ts'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -10,13 +10,20 @@ import { createDialer, createHost } from '../../node/host/host.ts'
 import { rendezvousKey } from '../../node/network/directory.ts'
 import { waitFor } from '../helpers/wait.ts'
 
-const [networkId, bootstrap, expected, ...addresses] = process.argv.slice(2) as [string, string, string]
+const [networkId, bootstrap, expected, stun, ...addresses] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+]
+const punching = { stunServers: stun.split(',') }
 const host = await createHost({
   networkId,
   privateKey: await generateKeyPair('Ed25519'),
   listen: [],
   bootstrap: [bootstrap],
   local: false,
+  stunServers: punching.stunServers,
 })
 const key = await rendezvousKey(networkId)
 
@@ -28,19 +35,19 @@ async function providers(): Promise<{ peer: string; addrs: string[] }[]> {
 }
 
 // a provider record reaches the DHT a little after the relay's record: look until all are there, or
-// for at most 12 s, and then tell what was seen (the test judges it)
+// for at most 30 s, and then tell what was seen (the test judges it)
 let seen: { peer: string; addrs: string[] }[] = []
 await waitFor(
   async () => {
     seen = await providers()
     return seen.length >= Number(expected)
   },
-  { what: `${expected} providers of the rendezvous key`, timeoutMs: 12_000, intervalMs: 1000 },
+  { what: `${expected} providers of the rendezvous key`, timeoutMs: 30_000, intervalMs: 1000 },
 ).catch(() => {})
 
 /** A fresh node dials the address itself (the DHT host may be connected to the peer already). */
 async function answers(address: string): Promise<{ address: string; ok: boolean; error?: string }> {
-  const dialer = await createDialer(await generateKeyPair('Ed25519'))
+  const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
   try {
     await dialer.services.ping.ping(multiaddr(address), { signal: AbortSignal.timeout(5000) })
     return { address, ok: true }
@@ -52,7 +59,7 @@ async function answers(address: string): Promise<{ address: string; ok: boolean;
 }
 
 const dialled = []
-const withPeer = (a: string, peer: string) => (a.includes('/p2p/') ? a : `${a}/p2p/${peer}`)
+const withPeer = (a: string, peer: string) => (a.endsWith(`/p2p/${peer}`) ? a : `${a}/p2p/${peer}`)
 for (const address of new Set([...addresses, ...seen.flatMap(p => p.addrs.map(a => withPeer(a, p.peer)))]))
   dialled.push(await answers(address))
 console.log(JSON.stringify({ providers: seen, dialled }))
