@@ -251,7 +251,7 @@ function gatewayConfig(router: HomeRouter): string {
 
 /** The layout the reachability tests and `npm run internet` use (docs/internet.md). */
 export const STANDARD_PLAN: InternetPlan = {
-  public: ['bootstrap-1', 'bootstrap-2', 'ledger', 'witness', 'sink', 'server'],
+  public: ['bootstrap-1', 'bootstrap-2', 'ledger', 'witness', 'sink', 'server', 'stun-1', 'stun-2'],
   homes: [
     { name: 'home-upnp', nat: 'upnp', hosts: ['relay-upnp'] },
     { name: 'home-cone', nat: 'cone', hosts: ['relay-cone'] },

@@ -2,8 +2,10 @@ import assert from 'node:assert/strict'
 import { multiaddr } from '@multiformats/multiaddr'
 import { Logger } from '../../../node/host/log.ts'
 import {
+  addressesToAnnounce,
   type HeldAddress,
   isDialableAddress,
+  isPunchableAddress,
   judgeReachability,
   logReachability,
   type ReachabilityService,
@@ -111,5 +113,76 @@ describe('reachability: judged from the addresses libp2p holds', () => {
       ],
     )
     assert.match(lines[2]?.msg ?? '', /^reachability: port-mapped: /)
+  })
+})
+
+describe('reachability: hole punching', () => {
+  const B = '/ip4/11.0.0.2/tcp/4001/p2p/12D3KooWCyEAZctECMqG1gx6aMZ28a2DXRPX4VMhb5PCDAs3YTJh'
+  const PUNCHABLE = multiaddr(`${B}/p2p-circuit/webrtc`)
+  const punch = (punching: Parameters<typeof judgeReachability>[1]['punching']) =>
+    judgeReachability([LOOPBACK, LAN], { local: false, portMapping: true, checking: () => false, punching })
+
+  it('counts only WebRTC addresses behind a dialable circuit-relay hop as punchable', () => {
+    assert.equal(isPunchableAddress(PUNCHABLE), true)
+    assert.equal(
+      isPunchableAddress(multiaddr(`${PUNCHABLE}/p2p/12D3KooWA1YSJt34HTD1i3LcRHTtKAESw5fUGLQhYEsdSMDAfYu2`)),
+      true,
+    )
+    for (const no of [
+      `${B}/p2p-circuit`,
+      '/ip4/192.168.1.1/tcp/4001/p2p/12D3KooWCyEAZctECMqG1gx6aMZ28a2DXRPX4VMhb5PCDAs3YTJh/p2p-circuit/webrtc',
+      '/ip4/11.0.0.2/tcp/4001',
+      '/webrtc',
+    ])
+      assert.equal(isPunchableAddress(multiaddr(no)), false, no)
+  })
+
+  it('announces direct addresses when it has any, punchable ones only behind a NAT that keeps its ports', () => {
+    const direct = multiaddr('/ip4/11.0.0.9/tcp/4001')
+    assert.deepEqual(addressesToAnnounce([LAN.multiaddr, direct, PUNCHABLE], true), [direct])
+    assert.deepEqual(addressesToAnnounce([LAN.multiaddr, PUNCHABLE], true), [PUNCHABLE])
+    assert.deepEqual(addressesToAnnounce([LAN.multiaddr, PUNCHABLE], false), [])
+  })
+
+  it('is hole-punching behind an endpoint-independent NAT once a relay signals for it', () => {
+    const r = punch({
+      mapping: { kind: 'endpoint-independent', mapped: '52.0.0.2:4001' },
+      punchable: [PUNCHABLE],
+    })
+    assert.equal(r.state, 'hole-punching')
+    assert.equal(r.remedy, undefined)
+    assert.deepEqual(r.addresses, [PUNCHABLE.toString()])
+    assert.match(
+      r.reason,
+      /STUN saw 52\.0\.0\.2:4001\): peers punch through it over WebRTC, signalled through 11\.0\.0\.2:4001/,
+    )
+  })
+
+  it('is unreachable, with the remedy, behind a symmetric NAT or when STUN does not answer', () => {
+    const symmetric = punch({
+      mapping: { kind: 'endpoint-dependent', mapped: ['53.0.0.2:1', '53.0.0.2:2'] },
+      punchable: [PUNCHABLE],
+    })
+    assert.equal(symmetric.state, 'unreachable')
+    assert.match(symmetric.reason, /a symmetric NAT: STUN servers saw 53\.0\.0\.2:1 and 53\.0\.0\.2:2/)
+    assert.match(symmetric.remedy ?? '', /enable UPnP IGD/)
+    assert.deepEqual(symmetric.addresses, [])
+    const silent = punch({
+      mapping: { kind: 'unknown', reason: '0 of 2 STUN servers answered (2 are needed)' },
+      punchable: [],
+    })
+    assert.equal(silent.state, 'unreachable')
+    assert.match(silent.reason, /hole punching was not tried: 0 of 2 STUN servers answered/)
+  })
+
+  it('waits, without a remedy, while STUN has not answered or no relay signals for it yet', () => {
+    const asking = punch({ punchable: [PUNCHABLE] })
+    assert.equal(asking.state, 'unreachable')
+    assert.match(asking.reason, /asking STUN servers/)
+    const waiting = punch({
+      mapping: { kind: 'endpoint-independent', mapped: '52.0.0.2:4001' },
+      punchable: [],
+    })
+    assert.match(waiting.reason, /waiting for a public relay to relay hole-punch signalling/)
   })
 })
