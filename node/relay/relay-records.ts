@@ -179,7 +179,9 @@ export class RecordPublisher {
   private async provide(): Promise<boolean> {
     const key = await rendezvousKey(this.options.network.id)
     let reached = 0
-    for await (const event of this.host.services.dht.provide(key, { signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS) }))
+    for await (const event of this.host.services.dht.provide(key, {
+      signal: AbortSignal.timeout(PROVIDE_TIMEOUT_MS),
+    }))
       if (event.name === 'PEER_RESPONSE' && event.messageName === 'ADD_PROVIDER') reached++
     return reached > 0
   }
