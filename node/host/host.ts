@@ -8,7 +8,6 @@ import { noise } from '@libp2p/noise'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
-import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { type Multiaddr, multiaddr } from '@multiformats/multiaddr'
@@ -114,18 +113,30 @@ export interface HolePunching {
   stunServers: StunServer[]
 }
 
-const punchingTransports = (p: HolePunching | undefined) =>
-  p === undefined
-    ? []
-    : [
-        circuitRelayTransport(),
-        webRTC({ rtcConfiguration: { iceServers: [{ urls: p.stunServers.map(s => `stun:${s}`) }] } }),
-      ]
+/**
+ * WebRTC's native part (node-datachannel) comes as an optional npm dependency: it is loaded only off a
+ * local network, so a local testnet runs where optional dependencies were left out.
+ */
+async function punchingTransports(p: HolePunching | undefined) {
+  if (p === undefined) return []
+  let webRTC: typeof import('@libp2p/webrtc').webRTC
+  try {
+    ;({ webRTC } = await import('@libp2p/webrtc'))
+  } catch (err) {
+    throw new Error(
+      `hole punching needs @libp2p/webrtc and its native part, an optional dependency: install without --omit=optional (${(err as Error).message.split('\n')[0]})`,
+    )
+  }
+  return [
+    circuitRelayTransport(),
+    webRTC({ rtcConfiguration: { iceServers: [{ urls: p.stunServers.map(s => `stun:${s}`) }] } }),
+  ]
+}
 
 /** How every Weir node connects: the transports, encryption and stream settings tunnels rely on. */
-const connecting = (punching?: HolePunching) => ({
+const connecting = async (punching?: HolePunching) => ({
   connectionManager: { allow: LOOPBACK },
-  transports: [tcp(), webSockets(), ...punchingTransports(punching)],
+  transports: [tcp(), webSockets(), ...(await punchingTransports(punching))],
   connectionEncrypters: [noise()],
   streamMuxers: [
     yamux({
@@ -154,7 +165,7 @@ export async function createHost(options: HostOptions) {
       announce: options.announce ?? [],
       ...(local ? {} : { announceFilter }),
     },
-    ...connecting(punching),
+    ...(await connecting(punching)),
     services: {
       identify: identify(),
       // peers learn at once when this node starts or stops serving the DHT, and its new addresses
@@ -196,7 +207,7 @@ export async function createDialer(privateKey: PrivateKey, punching?: HolePunchi
   return createLibp2p({
     privateKey,
     addresses: { listen: [] },
-    ...connecting(punching),
+    ...(await connecting(punching)),
     services: { identify: identify(), ping: pinging() },
   })
 }
