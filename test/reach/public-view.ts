@@ -45,11 +45,12 @@ await waitFor(
   { what: `${expected} providers of the rendezvous key`, timeoutMs: 30_000, intervalMs: 1000 },
 ).catch(() => {})
 
-/** A fresh node dials the address itself (the DHT host may be connected to the peer already). */
+/** A fresh node dials the address itself (the DHT host may be connected to the peer already); a punch
+ * under a loaded machine took over 5 s once, so each dial has 15 s. */
 async function answers(address: string): Promise<{ address: string; ok: boolean; error?: string }> {
   const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
   try {
-    await dialer.services.ping.ping(multiaddr(address), { signal: AbortSignal.timeout(5000) })
+    await dialer.services.ping.ping(multiaddr(address), { signal: AbortSignal.timeout(15_000) })
     return { address, ok: true }
   } catch (err) {
     return { address, ok: false, error: (err as Error).message }
