@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { loadDataDir } from '../node/host/datadir.ts'
-import { createHost, DEFAULT_STUN_SERVERS } from '../node/host/host.ts'
+import { createHost, holePunching } from '../node/host/host.ts'
 import type { Logger } from '../node/host/log.ts'
 import { startStatusServer } from '../node/host/status-server.ts'
 import { joinAttestations } from '../node/network/attestations.ts'
@@ -78,7 +78,7 @@ export async function startWitnessRole(
     ...(o.logger ? { log: o.logger } : {}),
   })
   // probes and locating dial from fresh identities, which punch through NATs as the host does
-  const punching = network.local === true ? undefined : { stunServers: o.stunServers ?? DEFAULT_STUN_SERVERS }
+  const punching = holePunching(network.local === true, o.stunServers)
   if (o.logger) logReachability(host.services.reachability, o.logger)
   const directory = new RelayDirectory(host, network, Date.now, peers)
   await directory.restore()

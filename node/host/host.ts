@@ -90,8 +90,8 @@ export interface HostOptions {
    */
   stunServers?: StunServer[]
   /**
-   * A relay: relays hole-punch signalling while reachable, and behind a NAT keeps a reservation on a
-   * reachable relay and listens for WebRTC, so peers can punch through to it.
+   * A relay: relays hole-punch signalling for others (used while it is reachable), and keeps a
+   * reservation on a reachable relay and listens for WebRTC, so peers can punch through to it.
    */
   relay?: boolean
 }
@@ -111,6 +111,11 @@ export function topic(networkId: string, name: string): string {
  */
 export interface HolePunching {
   stunServers: StunServer[]
+}
+
+/** How a node punches through NATs: never on a local network, else with these or the default servers. */
+export function holePunching(local: boolean, stunServers?: StunServer[]): HolePunching | undefined {
+  return local ? undefined : { stunServers: stunServers ?? DEFAULT_STUN_SERVERS }
 }
 
 /**
@@ -150,7 +155,7 @@ const connecting = async (punching?: HolePunching) => ({
 export async function createHost(options: HostOptions) {
   const { local } = options
   const portMapping = !local && options.portMapping === true
-  const punching = local ? undefined : { stunServers: options.stunServers ?? DEFAULT_STUN_SERVERS }
+  const punching = holePunching(local, options.stunServers)
   // the announce filter asks the reachability service, which libp2p makes after it
   let judge: ReachabilityService | undefined
   const announceFilter = (addresses: Multiaddr[]) =>

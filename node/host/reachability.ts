@@ -110,45 +110,41 @@ export function judgeReachability(
       reason: `the router forwards ${hostPort(mapped.multiaddr)} to this machine (UPnP), and AutoNAT peers dialled it back`,
       addresses,
     }
-  const direct = whyUnreachable(held, o)
-  const punching = o.punching
-  if (punching === undefined || direct.remedy === undefined)
-    return { state: 'unreachable', ...direct, addresses: [] }
-  return judgePunching(punching, direct as { reason: string; remedy: string })
+  const { reason, remedy } = whyUnreachable(held, o)
+  if (o.punching === undefined || remedy === undefined)
+    return { state: 'unreachable', reason, ...(remedy ? { remedy } : {}), addresses: [] }
+  return judgePunching(o.punching, reason, remedy)
 }
 
-/** A node no peer can dial directly: whether peers can punch through its NAT instead. */
-function judgePunching(p: PunchingView, direct: { reason: string; remedy: string }): Reachability {
-  const unreachable = (why: string): Reachability => ({
+/**
+ * A node no peer can dial directly (`reason`, `remedy`): whether peers can punch through its NAT
+ * instead. While that is still being learnt there is no remedy yet; once it cannot work, the direct one.
+ */
+function judgePunching(p: PunchingView, reason: string, remedy: string): Reachability {
+  const unreachable = (why: string, fix?: string): Reachability => ({
     state: 'unreachable',
-    reason: `${direct.reason}; ${why}`,
-    remedy: direct.remedy,
+    reason: `${reason}; ${why}`,
+    ...(fix ? { remedy: fix } : {}),
     addresses: [],
   })
   const m = p.mapping
-  if (m === undefined)
-    return {
-      state: 'unreachable',
-      reason: `${direct.reason}; asking STUN servers whether hole punching can work`,
-      addresses: [],
-    }
-  if (m.kind === 'unknown') return unreachable(`hole punching was not tried: ${m.reason}`)
+  if (m === undefined) return unreachable('asking STUN servers whether hole punching can work')
+  if (m.kind === 'unknown') return unreachable(`hole punching was not tried: ${m.reason}`, remedy)
   if (m.kind === 'endpoint-dependent')
     return unreachable(
       `the router gives each destination a new port (a symmetric NAT: STUN servers saw ${m.mapped.join(' and ')}), so no hole can be punched`,
+      remedy,
     )
   if (p.punchable.length === 0)
-    return {
-      state: 'unreachable',
-      reason: `${direct.reason}; its NAT keeps one port per socket (STUN saw ${m.mapped}), and it is waiting for a public relay to relay hole-punch signalling`,
-      addresses: [],
-    }
+    return unreachable(
+      `its NAT keeps one port per socket (STUN saw ${m.mapped}), and it is waiting for a public relay to relay hole-punch signalling`,
+    )
   const relays = unique(
     p.punchable.map(a => hostPort(multiaddr(a.toString().split('/p2p-circuit')[0] ?? ''))),
   )
   return {
     state: 'hole-punching',
-    reason: `${direct.reason}, but its NAT keeps one port per socket (STUN saw ${m.mapped}): peers punch through it over WebRTC, signalled through ${relays.join(', ')}`,
+    reason: `${reason}, but its NAT keeps one port per socket (STUN saw ${m.mapped}): peers punch through it over WebRTC, signalled through ${relays.join(', ')}`,
     addresses: unique(p.punchable.map(String)),
   }
 }
@@ -242,7 +238,7 @@ export class ReachabilityService {
   private timer: NodeJS.Timeout | undefined
   private mappingTimer: NodeJS.Timeout | undefined
   /** how the NAT maps ports, once STUN servers said (stunServers only) */
-  mapping: MappingBehaviour | undefined
+  private mapping: MappingBehaviour | undefined
 
   constructor(
     private readonly components: ReachabilityComponents,

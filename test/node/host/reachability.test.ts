@@ -179,10 +179,13 @@ describe('reachability: hole punching', () => {
     const asking = punch({ punchable: [PUNCHABLE] })
     assert.equal(asking.state, 'unreachable')
     assert.match(asking.reason, /asking STUN servers/)
+    assert.equal(asking.remedy, undefined)
     const waiting = punch({
       mapping: { kind: 'endpoint-independent', mapped: '52.0.0.2:4001' },
       punchable: [],
     })
     assert.match(waiting.reason, /waiting for a public relay to relay hole-punch signalling/)
+    assert.equal(waiting.remedy, undefined)
+    assert.deepEqual(waiting.addresses, [])
   })
 })
