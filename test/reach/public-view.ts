@@ -45,18 +45,25 @@ await waitFor(
   { what: `${expected} providers of the rendezvous key`, timeoutMs: 30_000, intervalMs: 1000 },
 ).catch(() => {})
 
-/** A fresh node dials the address itself (the DHT host may be connected to the peer already); a punch
- * under a loaded machine took over 5 s once, so each dial has 15 s. */
-async function answers(address: string): Promise<{ address: string; ok: boolean; error?: string }> {
-  const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
-  try {
-    await dialer.services.ping.ping(multiaddr(address), { signal: AbortSignal.timeout(15_000) })
-    return { address, ok: true }
-  } catch (err) {
-    return { address, ok: false, error: (err as Error).message }
-  } finally {
-    await dialer.stop()
+/**
+ * A fresh node dials the address itself (the DHT host may be connected to the peer already), up to 3
+ * times with 15 s each: in two full `npm test` runs a punched dial timed out once while three suites
+ * shared the machine, and a peer on the Internet would dial again too. Every attempt is reported.
+ */
+async function answers(address: string): Promise<{ address: string; ok: boolean; errors: string[] }> {
+  const errors: string[] = []
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const dialer = await createDialer(await generateKeyPair('Ed25519'), punching)
+    try {
+      await dialer.services.ping.ping(multiaddr(address), { signal: AbortSignal.timeout(15_000) })
+      return { address, ok: true, errors }
+    } catch (err) {
+      errors.push((err as Error).message)
+    } finally {
+      await dialer.stop()
+    }
   }
+  return { address, ok: false, errors }
 }
 
 const dialled = []

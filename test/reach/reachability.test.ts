@@ -40,7 +40,7 @@ const fileSha256 = () => {
 
 interface PublicView {
   providers: { peer: string; addrs: string[] }[]
-  dialled: { address: string; ok: boolean; error?: string }[]
+  dialled: { address: string; ok: boolean; errors: string[] }[]
 }
 
 const PAYOUT = `0x${'cd'.repeat(20)}` as const
@@ -249,7 +249,8 @@ describe('reachability on the emulated Internet (real relays behind real NATs)',
     }
   })
 
-  it('names, in every record and DHT entry, only addresses a public host dials and gets answers from', async () => {
+  it('names, in every record and DHT entry, only addresses a public host dials and gets answers from', async function () {
+    this.timeout(240_000)
     await reachable('relay-upnp', 'port-mapped')
     await reachable('bootstrap-2', 'public')
     await reachable('relay-cone', 'hole-punching')
@@ -272,7 +273,7 @@ describe('reachability on the emulated Internet (real relays behind real NATs)',
           ...inRecords,
         ],
         undefined,
-        90_000,
+        200_000,
       ),
     ) as PublicView
     const providers = view.providers.map(p => p.peer).sort()
@@ -289,6 +290,10 @@ describe('reachability on the emulated Internet (real relays behind real NATs)',
       assert.ok(
         isDialableAddress(multiaddr(address)) || isPunchableAddress(multiaddr(address)),
         `${address} is neither dialable nor punchable`,
+      )
+    for (const d of view.dialled.filter(d => d.ok && d.errors.length > 0))
+      console.log(
+        `      (${d.address} answered after ${d.errors.length} failed dial(s): ${d.errors.join('; ')})`,
       )
     assert.deepEqual(
       view.dialled.filter(d => !d.ok),
