@@ -259,7 +259,8 @@ describe('weir proxy: failover, HTTP CONNECT and a browser (real processes)', fu
     const seen = await status<ProxyStatus>(spread.status!)
     const dead = seen.relays.find(r => r.peerId === victim!.peerId)
     assert.ok(dead && dead.failures >= 1, `the dead relay's failures are counted: ${JSON.stringify(dead)}`)
-    assert.ok(dead.backedOffUntil !== undefined, 'and it is being skipped')
+    // The back-off it is skipped for (5 s at first) may have run out before this read on a loaded
+    // machine: that it was skipped is the log line below, not a back-off still running now.
     assert.ok(seen.relays.filter(r => r.peerId !== victim!.peerId).every(r => r.connections > 0))
     assert.match(spread.stderr(), /relay failed; skipping it for a while/)
   })
